@@ -1,0 +1,323 @@
+//! The conformance app: every feature of zocket through its public API, exactly as
+//! `shared/conformance-app.md` specifies. Outside test suites drive it with real clients.
+//!
+//! Run: `cargo run --example conformance` (port from `PORT`, default 3000).
+#![allow(missing_docs)]
+
+use garde::Validate;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use zocket::{
+    Call, CallError, ClientId, Ctx, FromCall, Input, Json, Outgoing, Reject, Rooms, Sender, Server,
+    Zocket,
+};
+
+/// Connection headers (or query parameters).
+#[derive(Debug, Deserialize, Validate)]
+pub(crate) struct Headers {
+    #[garde(length(min = 3))]
+    token: String,
+    #[serde(rename = "client-version", default = "default_version")]
+    #[garde(skip)]
+    client_version: String,
+}
+
+fn default_version() -> String {
+    "1.0.0".into()
+}
+
+/// The context of each connection.
+#[derive(Debug)]
+pub(crate) struct User {
+    user_id: String,
+    client_version: String,
+}
+
+/// Everything the server sends.
+#[derive(Debug, Outgoing)]
+pub(crate) enum Out {
+    #[zocket(route = "chat.onMessage")]
+    ChatMessage { text: String, from: String },
+    #[zocket(route = "system.announcement")]
+    Announcement { text: String },
+    #[zocket(route = "system.tick")]
+    Tick { n: i64 },
+    #[zocket(route = "presence.left")]
+    #[serde(rename_all = "camelCase")]
+    PresenceLeft { user_id: String, rooms: Vec<String> },
+    #[zocket(route = "room.message")]
+    RoomMessage {
+        room: String,
+        text: String,
+        from: String,
+    },
+}
+
+#[derive(Deserialize, Validate)]
+struct ChatText {
+    #[garde(length(chars, min = 1, max = 500))]
+    text: String,
+}
+
+#[derive(Deserialize, Validate)]
+#[garde(allow_unvalidated)]
+struct Text {
+    text: String,
+}
+
+#[derive(Deserialize, Validate)]
+#[garde(allow_unvalidated)]
+struct Greet {
+    name: String,
+}
+
+#[derive(Deserialize, Validate)]
+#[garde(allow_unvalidated)]
+struct Add {
+    a: f64,
+    b: f64,
+}
+
+#[derive(Deserialize, Validate)]
+#[serde(rename_all = "camelCase")]
+struct SlowEcho {
+    #[garde(skip)]
+    text: String,
+    #[garde(range(min = 0, max = 5000))]
+    delay_ms: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Whoami {
+    client_id: ClientId,
+    user_id: String,
+    client_version: String,
+}
+
+#[derive(Deserialize, Validate)]
+struct Join {
+    #[garde(length(chars, min = 1, max = 64))]
+    room: String,
+}
+
+#[derive(Deserialize, Validate)]
+#[garde(allow_unvalidated)]
+struct Leave {
+    room: String,
+}
+
+#[derive(Deserialize, Validate)]
+#[garde(allow_unvalidated)]
+struct RoomSend {
+    room: String,
+    text: String,
+}
+
+#[derive(Deserialize, Validate)]
+#[garde(allow_unvalidated)]
+struct Direct {
+    to: ClientId,
+    text: String,
+}
+
+#[derive(Deserialize, Validate)]
+#[garde(allow_unvalidated)]
+struct PushTick {
+    n: i64,
+}
+
+/// Middleware: only `admin-token` passes, and the handler sees a richer context.
+struct Admin {
+    user_id: String,
+    is_admin: bool,
+}
+
+impl FromCall<User, Out> for Admin {
+    async fn from_call(call: &Call<User, Out>) -> Result<Self, CallError> {
+        let user = call.context();
+        if user.user_id != "admin-token" {
+            return Err(CallError::forbidden("Admins only"));
+        }
+        Ok(Admin {
+            user_id: user.user_id.clone(),
+            is_admin: true,
+        })
+    }
+}
+
+async fn chat_message(
+    user: Ctx<User>,
+    send: Sender<Out>,
+    Input(m): Input<ChatText>,
+) -> Result<(), CallError> {
+    send.emit(Out::ChatMessage {
+        text: m.text,
+        from: user.user_id.clone(),
+    })
+    .broadcast()?;
+    Ok(())
+}
+
+async fn announce(send: Sender<Out>, Input(a): Input<Text>) -> Result<(), CallError> {
+    send.emit(Out::Announcement { text: a.text }).broadcast()?;
+    Ok(())
+}
+
+async fn greet(Input(g): Input<Greet>) -> String {
+    format!("Hello, {}!", g.name)
+}
+
+async fn add(Input(sum): Input<Add>) -> f64 {
+    sum.a + sum.b
+}
+
+async fn slow_echo(Input(e): Input<SlowEcho>) -> String {
+    tokio::time::sleep(Duration::from_millis(e.delay_ms)).await;
+    e.text
+}
+
+async fn whoami(user: Ctx<User>) -> Json<Whoami> {
+    Json(Whoami {
+        client_id: user.client_id().clone(),
+        user_id: user.user_id.clone(),
+        client_version: user.client_version.clone(),
+    })
+}
+
+async fn join(rooms: Rooms, Input(j): Input<Join>) -> Vec<String> {
+    rooms.join(&j.room);
+    rooms.current()
+}
+
+async fn leave(rooms: Rooms, Input(l): Input<Leave>) -> Vec<String> {
+    rooms.leave(&l.room);
+    rooms.current()
+}
+
+async fn room_send(
+    user: Ctx<User>,
+    send: Sender<Out>,
+    Input(m): Input<RoomSend>,
+) -> Result<(), CallError> {
+    let message = Out::RoomMessage {
+        room: m.room.clone(),
+        text: m.text,
+        from: user.user_id.clone(),
+    };
+    send.emit(message).to_room(&m.room)?;
+    Ok(())
+}
+
+async fn direct(
+    user: Ctx<User>,
+    send: Sender<Out>,
+    Input(d): Input<Direct>,
+) -> Result<(), CallError> {
+    send.emit(Out::ChatMessage {
+        text: d.text,
+        from: user.user_id.clone(),
+    })
+    .to(&d.to)?;
+    Ok(())
+}
+
+async fn secret(admin: Admin) -> &'static str {
+    debug_assert!(admin.is_admin, "{} passed the admin check", admin.user_id);
+    "top secret"
+}
+
+async fn boom() -> Result<(), std::io::Error> {
+    Err(std::io::Error::other(
+        "the database is on fire (internal detail, never sent)",
+    ))
+}
+
+async fn panic() {
+    panic!("fail.panic was called");
+}
+
+/// The conformance server. Spawns the tick pusher, so call it inside a tokio runtime.
+pub(crate) fn app() -> Server<Headers, Out, User> {
+    let zo = Zocket::<Headers, Out>::new()
+        .on_connect(|headers: Headers, _id: ClientId| async move {
+            if headers.token.starts_with("banned") {
+                return Err(Reject::unauthorized("User is banned"));
+            }
+            Ok(User {
+                user_id: headers.token,
+                client_version: headers.client_version,
+            })
+        })
+        .on_disconnect(|gone, send: Sender<Out>| async move {
+            let left = Out::PresenceLeft {
+                user_id: gone.ctx.user_id.clone(),
+                rooms: gone.rooms,
+            };
+            if let Err(error) = send.emit(left).broadcast() {
+                tracing::error!(%error, "presence.left not sent");
+            }
+        });
+
+    // `admin.pushTick` hands `n` to this task, which pushes from outside any handler.
+    let (ticks, mut tick_rx) = mpsc::channel::<i64>(64);
+    let push_tick = move |Input(t): Input<PushTick>| {
+        let ticks = ticks.clone();
+        async move { ticks.send(t.n).await.map_err(|_| CallError::internal()) }
+    };
+
+    let router = zo
+        .router()
+        .route("chat.message", chat_message)
+        .route("system.announce", announce)
+        .route("greet", greet)
+        .route("math.add", add)
+        .route("slow.echo", slow_echo)
+        .route("whoami", whoami)
+        .route("rooms.join", join)
+        .route("rooms.leave", leave)
+        .route("rooms.send", room_send)
+        .route("direct.send", direct)
+        .nest(
+            "admin",
+            zo.router()
+                .route("secret", secret)
+                .route("pushTick", push_tick),
+        )
+        .route("fail.boom", boom)
+        .route("fail.panic", panic);
+
+    let server = zo.server(router);
+    let handle = server.handle();
+    tokio::spawn(async move {
+        while let Some(n) = tick_rx.recv().await {
+            if let Err(error) = handle.emit(Out::Tick { n }).broadcast() {
+                tracing::error!(%error, "system.tick not sent");
+            }
+        }
+    });
+    server
+}
+
+#[allow(dead_code)]
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    let port = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000u16);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    println!(
+        "listening on ws://127.0.0.1:{}",
+        listener.local_addr()?.port()
+    );
+    zocket::serve(listener, app())
+        .with_graceful_shutdown(async {
+            tokio::signal::ctrl_c().await.ok();
+        })
+        .await
+}

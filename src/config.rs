@@ -1,0 +1,68 @@
+//! [`Config`]: limits and timings of every connection. The defaults suit most apps.
+
+use std::time::Duration;
+
+/// Limits and timings applied to every connection of a server.
+///
+/// ```
+/// use zocket::{Config, RateLimit};
+/// let config = Config { rate_limit: Some(RateLimit { burst: 50, per_second: 20 }), ..Config::default() };
+/// assert_eq!(config.max_message_size, 1024 * 1024);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The largest message a client may send, in bytes; a larger one closes the connection
+    /// with code 1009. Default 1 MiB.
+    pub max_message_size: usize,
+    /// How many calls of one connection may run at once; past it the server stops reading
+    /// that connection until one finishes. Default 256.
+    pub max_in_flight: usize,
+    /// How many frames may wait to be written to one client. A client that lets its queue
+    /// fill up is disconnected with code 1013, never buffered without limit. Default 1024.
+    pub outbound_queue: usize,
+    /// How long one write to a client may take before it counts as dead. Default 10 s.
+    pub write_timeout: Duration,
+    /// Messages a client may send per second, with bursts; `None` turns the limit off.
+    /// A message over the limit gets a `RATE_LIMITED` error. Default 1000/s, bursts of 1000.
+    pub rate_limit: Option<RateLimit>,
+    /// Server pings to find dead connections; `None` turns them off. Default: a ping every
+    /// 30 s, and a client silent for 75 s is closed.
+    pub heartbeat: Option<Heartbeat>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_message_size: 1024 * 1024,
+            max_in_flight: 256,
+            outbound_queue: 1024,
+            write_timeout: Duration::from_secs(10),
+            rate_limit: Some(RateLimit {
+                burst: 1000,
+                per_second: 1000,
+            }),
+            heartbeat: Some(Heartbeat {
+                interval: Duration::from_secs(30),
+                timeout: Duration::from_secs(75),
+            }),
+        }
+    }
+}
+
+/// A token bucket: `burst` messages at once, refilled at `per_second`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// How many messages may arrive back to back.
+    pub burst: u32,
+    /// How many messages per second are allowed over time.
+    pub per_second: u32,
+}
+
+/// When to ping and when to give up on a silent client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Time between pings.
+    pub interval: Duration,
+    /// A client that sends nothing (not even a pong) for this long is closed with code 1001.
+    pub timeout: Duration,
+}

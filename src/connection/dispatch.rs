@@ -1,0 +1,142 @@
+//! From a frame to a running call: decode, rate-limit, route, check the payload, and run the
+//! handler with panics caught. Every path ends in a reply frame or nothing, never a silent drop.
+
+use super::rate::TokenBucket;
+use crate::call::Conn;
+use crate::hub::Frame;
+use crate::server::{Route, Shared};
+use crate::{Call, CallError, ErrorCode, Issue, PathSegment};
+use bytes::Bytes;
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use serde_json::value::RawValue;
+use std::{marker::PhantomData, panic::AssertUnwindSafe, sync::Arc};
+use tracing::Instrument;
+use zocket_protocol::json;
+
+/// A call in flight: resolves to the frame to send back, if any.
+type Pending = BoxFuture<'static, Option<Frame>>;
+
+pub(super) struct Dispatcher<'a, H, O, C> {
+    shared: &'a Shared<H, O, C>,
+    conn: Arc<Conn<C>>,
+    limiter: Option<TokenBucket>,
+    calls: FuturesUnordered<Pending>,
+}
+
+impl<'a, H, O, C> Dispatcher<'a, H, O, C>
+where
+    O: 'static,
+    C: Send + Sync + 'static,
+{
+    pub(super) fn new(shared: &'a Shared<H, O, C>, conn: Arc<Conn<C>>) -> Self {
+        Self {
+            limiter: shared.config.rate_limit.map(TokenBucket::new),
+            shared,
+            conn,
+            calls: FuturesUnordered::new(),
+        }
+    }
+
+    pub(super) fn in_flight(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// The next finished call's reply (`Some(None)` when it needs none).
+    pub(super) async fn next_done(&mut self) -> Option<Option<Frame>> {
+        self.calls.next().await
+    }
+
+    /// Starts handling one frame.
+    pub(super) fn dispatch(&mut self, frame: Bytes) {
+        let allowed = self.limiter.as_mut().is_none_or(TokenBucket::take);
+        let pending = match json::decode(&frame) {
+            Err(bad) => refuse(
+                bad.rpc_id,
+                None,
+                CallError::new(ErrorCode::BadRequest, bad.message),
+            ),
+            Ok(_) if !allowed => {
+                let msg = json::decode(&frame).expect("decoded above");
+                let error = CallError::new(ErrorCode::RateLimited, "Too many messages; slow down");
+                refuse(msg.rpc_id, Some(&msg.route), error)
+            }
+            Ok(msg) => match self.shared.routes.get(&*msg.route) {
+                None => refuse(
+                    msg.rpc_id,
+                    Some(&msg.route),
+                    CallError::not_found(&msg.route),
+                ),
+                Some(route) if !route.endpoint.reads_input && msg.payload.is_some() => {
+                    let issue =
+                        Issue::new(Vec::<PathSegment>::new(), "This route takes no payload");
+                    refuse(
+                        msg.rpc_id,
+                        Some(&msg.route),
+                        CallError::invalid_input(vec![issue]),
+                    )
+                }
+                Some(route) => {
+                    let payload = msg.payload.map(|raw| frame.slice_ref(raw.get().as_bytes()));
+                    let rpc_id = msg.rpc_id.map(|raw| Arc::<RawValue>::from(raw.to_owned()));
+                    self.start(route, payload, rpc_id)
+                }
+            },
+        };
+        self.calls.push(pending);
+    }
+
+    fn start(
+        &self,
+        route: &Route<C, O>,
+        payload: Option<Bytes>,
+        rpc_id: Option<Arc<RawValue>>,
+    ) -> Pending {
+        let call = Call {
+            conn: self.conn.clone(),
+            hub: self.shared.hub.clone(),
+            route: route.name.clone(),
+            payload,
+            rpc_id: rpc_id.clone(),
+            _out: PhantomData,
+        };
+        let run = route.endpoint.run.clone();
+        let name = route.name.clone();
+        let span = tracing::debug_span!("call", route = %name, rpc = rpc_id.is_some());
+        Box::pin(
+            async move {
+                let outcome = AssertUnwindSafe(async move { run(call).await })
+                    .catch_unwind()
+                    .await;
+                let outcome = outcome.unwrap_or_else(|_| {
+                    tracing::error!("handler panicked");
+                    Err(CallError::internal())
+                });
+                match outcome {
+                    Ok(reply) => reply.map(Frame::from),
+                    Err(error) => {
+                        tracing::debug!(code = %error.code(), "call failed");
+                        Some(error_frame(rpc_id.as_deref(), Some(&name), error))
+                    }
+                }
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// A call refused before any handler ran.
+fn refuse(rpc_id: Option<&RawValue>, route: Option<&str>, error: CallError) -> Pending {
+    let frame = error_frame(rpc_id, route, error);
+    Box::pin(std::future::ready(Some(frame)))
+}
+
+/// `__rpc_err` when the client waits for a reply, `__error` (naming the route) when not.
+fn error_frame(rpc_id: Option<&RawValue>, route: Option<&str>, error: CallError) -> Frame {
+    let text = match rpc_id {
+        Some(id) => json::encode_rpc_error(id, &error.into_payload(None)),
+        None => json::encode_error(&error.into_payload(route)),
+    };
+    Frame::from(text)
+}

@@ -1,0 +1,9 @@
+//! The connection runtime: the HTTP upgrade ([`upgrade`]), then one task per connection that
+//! reads frames, runs calls concurrently, writes replies and pushes, pings, and cleans up.
+
+mod dispatch;
+mod rate;
+mod session;
+mod upgrade;
+
+pub(crate) use upgrade::upgrade;

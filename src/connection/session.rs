@@ -1,0 +1,212 @@
+//! One connection's task: read, dispatch, write, ping, and clean up.
+//!
+//! Calls run concurrently inside this task (no task per message): their futures sit in a
+//! bounded set that is polled with the socket, and the socket is not read while the set is
+//! full. Replies and pushes are written in batches, one flush per batch, and every write has a
+//! deadline, so a client that stops reading is dropped instead of stalling the server.
+
+use super::dispatch::Dispatcher;
+use crate::call::Conn;
+use crate::hub::{Frame, Slot};
+use crate::server::Shared;
+use crate::{Ctx, Disconnected, Outgoing, Sender};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use bytes::Bytes;
+use futures_util::stream::{SplitSink, StreamExt};
+use futures_util::{FutureExt, SinkExt};
+use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
+use tokio::sync::{Notify, mpsc};
+use tokio::time::{Instant, MissedTickBehavior, timeout};
+use tracing::Instrument;
+
+/// Frames written per flush at most.
+const BATCH: usize = 64;
+
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy)]
+enum End {
+    /// The client sent a close frame.
+    ClientClosed,
+    /// The socket broke or a write failed: nothing more can be sent.
+    Gone(&'static str),
+    /// The server closes with this code and reason.
+    Close(u16, &'static str),
+}
+
+impl End {
+    fn reason(self) -> &'static str {
+        match self {
+            Self::ClientClosed => "client closed",
+            Self::Gone(reason) | Self::Close(_, reason) => reason,
+        }
+    }
+}
+
+pub(super) async fn run<H, O, C>(
+    socket: WebSocket,
+    shared: Arc<Shared<H, O, C>>,
+    conn: Arc<Conn<C>>,
+) where
+    O: Outgoing,
+    C: Send + Sync + 'static,
+{
+    let span = tracing::info_span!("connection", client_id = %conn.id);
+    async move {
+        let (tx, rx) = mpsc::channel(shared.config.outbound_queue.max(1));
+        let overflow = Arc::new(Notify::new());
+        shared
+            .hub
+            .register(conn.id.clone(), Slot::new(tx, overflow.clone()));
+        tracing::debug!("connected");
+        let end = drive(socket, &shared, &conn, rx, &overflow).await;
+        let rooms = shared.hub.unregister(&conn.id);
+        tracing::debug!(reason = end.reason(), "disconnected");
+        if let Some(hook) = &shared.on_disconnect {
+            let gone = Disconnected {
+                client_id: conn.id.clone(),
+                ctx: Ctx(conn.clone()),
+                rooms,
+            };
+            let send = Sender::new(shared.hub.clone());
+            if AssertUnwindSafe(async { hook(gone, send).await })
+                .catch_unwind()
+                .await
+                .is_err()
+            {
+                tracing::error!("on_disconnect panicked");
+            }
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+async fn drive<H, O, C>(
+    socket: WebSocket,
+    shared: &Shared<H, O, C>,
+    conn: &Arc<Conn<C>>,
+    mut rx: mpsc::Receiver<Frame>,
+    overflow: &Notify,
+) -> End
+where
+    O: Outgoing,
+    C: Send + Sync + 'static,
+{
+    let config = &shared.config;
+    let (mut sink, mut stream) = socket.split();
+    let mut dispatcher = Dispatcher::new(shared, conn.clone());
+    let mut last_heard = Instant::now();
+    let mut ticker = config.heartbeat.map(|beat| {
+        let mut ticker = tokio::time::interval_at(Instant::now() + beat.interval, beat.interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        (ticker, beat.timeout)
+    });
+    let mut batch: Vec<Frame> = Vec::new();
+
+    let end = loop {
+        let reading = dispatcher.in_flight() < config.max_in_flight.max(1);
+        tokio::select! {
+            biased;
+            () = shared.lifecycle.shutdown.cancelled() => break End::Close(1001, "server shutting down"),
+            () = overflow.notified() => break End::Close(1013, "outbound queue full"),
+            Some(reply) = dispatcher.next_done(), if dispatcher.in_flight() > 0 => {
+                batch.extend(reply);
+                while batch.len() < BATCH {
+                    match dispatcher.next_done().now_or_never() {
+                        Some(Some(reply)) => batch.extend(reply),
+                        _ => break,
+                    }
+                }
+                if let Err(end) = write(&mut sink, &mut batch, config.write_timeout).await {
+                    break end;
+                }
+            }
+            Some(frame) = rx.recv() => {
+                batch.push(frame);
+                while batch.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(frame) => batch.push(frame),
+                        Err(_) => break,
+                    }
+                }
+                if let Err(end) = write(&mut sink, &mut batch, config.write_timeout).await {
+                    break end;
+                }
+            }
+            message = stream.next(), if reading => {
+                last_heard = Instant::now();
+                match message {
+                    Some(Ok(Message::Text(text))) => dispatcher.dispatch(Bytes::from(text)),
+                    Some(Ok(Message::Binary(bytes))) => dispatcher.dispatch(bytes),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) => break End::ClientClosed,
+                    Some(Err(error)) => break classify(error),
+                    None => break End::Gone("stream ended"),
+                }
+            }
+            _ = async { ticker.as_mut().map(|(t, _)| t).expect("guarded").tick().await }, if ticker.is_some() => {
+                let timeout_after = ticker.as_ref().map(|(_, t)| *t).expect("guarded");
+                if last_heard.elapsed() >= timeout_after {
+                    break End::Close(1001, "heartbeat timeout");
+                }
+                if timeout(config.write_timeout, sink.send(Message::Ping(Bytes::new()))).await.map_or(true, |r| r.is_err()) {
+                    break End::Gone("ping failed");
+                }
+            }
+        }
+    };
+    finish(&mut sink, &end, config.write_timeout).await;
+    end
+}
+
+async fn write(
+    sink: &mut SplitSink<WebSocket, Message>,
+    batch: &mut Vec<Frame>,
+    limit: Duration,
+) -> Result<(), End> {
+    let frames = std::mem::take(batch);
+    if frames.is_empty() {
+        return Ok(());
+    }
+    let writing = async {
+        for frame in frames {
+            sink.feed(Message::Text(frame)).await?;
+        }
+        sink.flush().await
+    };
+    match timeout(limit, writing).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(End::Gone("write failed")),
+        Err(_) => Err(End::Gone("write timed out")),
+    }
+}
+
+/// Sends the closing handshake where one is due, within the write deadline.
+async fn finish(sink: &mut SplitSink<WebSocket, Message>, end: &End, limit: Duration) {
+    let closing = async {
+        match end {
+            End::Close(code, reason) => {
+                let frame = CloseFrame {
+                    code: *code,
+                    reason: (*reason).into(),
+                };
+                let _ = sink.send(Message::Close(Some(frame))).await;
+            }
+            End::ClientClosed => {
+                let _ = sink.close().await;
+            }
+            End::Gone(_) => {}
+        }
+    };
+    let _ = timeout(limit, closing).await;
+}
+
+/// Maps a read error to the close code it deserves.
+fn classify(error: axum::Error) -> End {
+    match error.into_inner().downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => End::Close(1009, "message too big"),
+        Some(tungstenite::Error::Utf8(_)) => End::Close(1007, "invalid UTF-8"),
+        Some(tungstenite::Error::Protocol(_)) => End::Close(1002, "protocol error"),
+        _ => End::Gone("read failed"),
+    }
+}

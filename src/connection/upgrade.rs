@@ -1,0 +1,119 @@
+//! The HTTP side of a connection: headers, `on_connect`, and refusals before any upgrade.
+
+use super::session;
+use crate::call::Conn;
+use crate::server::Shared;
+use crate::{ClientId, Outgoing, validate};
+use axum::body::Body;
+use axum::extract::State;
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::Response;
+use futures_util::FutureExt;
+use garde::Validate;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+use std::{panic::AssertUnwindSafe, sync::Arc};
+
+/// The axum handler of the WebSocket endpoint.
+pub(crate) async fn upgrade<H, O, C>(
+    State(shared): State<Arc<Shared<H, O, C>>>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response
+where
+    H: DeserializeOwned + Validate + Send + 'static,
+    H::Context: Default,
+    O: Outgoing,
+    C: Send + Sync + 'static,
+{
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => {
+            return json_response(
+                rejection.status(),
+                &json!({ "error": rejection.body_text() }),
+            );
+        }
+    };
+    if shared.lifecycle.shutdown.is_cancelled() {
+        return json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({ "error": "Server is shutting down" }),
+        );
+    }
+    let headers: H = match validate::value(&collect(&headers, uri.query())) {
+        Ok(headers) => headers,
+        Err(details) => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({ "error": "Invalid headers", "details": details }),
+            );
+        }
+    };
+    let id = ClientId::random();
+    let connecting = AssertUnwindSafe(async { (shared.on_connect)(headers, id.clone()).await });
+    let ctx = match connecting.catch_unwind().await {
+        Ok(Ok(ctx)) => ctx,
+        Ok(Err(reject)) => {
+            let status = StatusCode::from_u16(reject.status).unwrap_or(StatusCode::UNAUTHORIZED);
+            return json_response(status, &json!({ "error": reject.message }));
+        }
+        Err(_) => {
+            tracing::error!("on_connect panicked");
+            return json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &json!({ "error": "Internal server error" }),
+            );
+        }
+    };
+    let conn = Arc::new(Conn { id, ctx });
+    let max = shared.config.max_message_size;
+    let connections = shared.lifecycle.connections.clone();
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| connections.track_future(session::run(socket, shared, conn)))
+}
+
+/// The request's headers (names lower-case) overlaid with its query parameters, as a JSON
+/// object of strings.
+fn collect(headers: &HeaderMap, query: Option<&str>) -> Value {
+    let mut map = Map::new();
+    for (name, value) in headers {
+        map.insert(
+            name.as_str().to_owned(),
+            Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned()),
+        );
+    }
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        map.insert(key.into_owned(), Value::String(value.into_owned()));
+    }
+    Value::Object(map)
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parameters_win_over_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert("token", "from-header".parse().unwrap());
+        headers.insert("X-Other", "kept".parse().unwrap());
+        let value = collect(&headers, Some("token=from%20query&x-zocket-version=0.1.0"));
+        assert_eq!(value["token"], "from query");
+        assert_eq!(value["x-other"], "kept");
+        assert_eq!(value["x-zocket-version"], "0.1.0");
+    }
+}

@@ -1,0 +1,313 @@
+//! The hub: who is connected, who is in which room, and delivery of encoded frames to them.
+//!
+//! Every send (from handlers, hooks or a server [`Handle`](crate::Handle)) ends here as one
+//! encoded frame whose bytes are shared by all recipients. Locks are held only for the
+//! non-blocking pushes into each client's bounded queue, never across an await.
+
+mod targets;
+
+pub use targets::Targets;
+
+use crate::ClientId;
+use axum::extract::ws::Utf8Bytes;
+use parking_lot::RwLock;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use tokio::sync::{Notify, mpsc};
+
+/// An encoded frame, shared by every recipient.
+pub(crate) type Frame = Utf8Bytes;
+
+/// What became of one send.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// Clients whose queue took the frame.
+    pub delivered: usize,
+    /// Clients whose queue was full: they are being disconnected as too slow (code 1013).
+    pub dropped: usize,
+}
+
+/// The hub's side of one connection.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    tx: mpsc::Sender<Frame>,
+    /// Wakes the connection to close it because its queue overflowed.
+    overflow: Arc<Notify>,
+    rooms: BTreeSet<Arc<str>>,
+}
+
+impl Slot {
+    pub(crate) fn new(tx: mpsc::Sender<Frame>, overflow: Arc<Notify>) -> Self {
+        Self {
+            tx,
+            overflow,
+            rooms: BTreeSet::new(),
+        }
+    }
+
+    fn push(&self, frame: &Frame, delivery: &mut Delivery) {
+        match self.tx.try_send(frame.clone()) {
+            Ok(()) => delivery.delivered += 1,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                delivery.dropped += 1;
+                self.overflow.notify_one();
+            }
+            // The connection is closing; it is about to leave the hub.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    clients: HashMap<ClientId, Slot>,
+    rooms: HashMap<Arc<str>, HashSet<ClientId>>,
+}
+
+/// Where a frame goes.
+#[derive(Debug)]
+pub(crate) enum Target<'a> {
+    /// Everyone.
+    All,
+    /// These client ids.
+    Clients(&'a [Box<str>]),
+    /// Members of any of these rooms (each member once).
+    Rooms(&'a [Box<str>]),
+}
+
+/// The registry of connected clients and rooms of one server.
+#[derive(Debug, Default)]
+pub(crate) struct Hub {
+    registry: RwLock<Registry>,
+}
+
+impl Hub {
+    pub(crate) fn register(&self, id: ClientId, slot: Slot) {
+        self.registry.write().clients.insert(id, slot);
+    }
+
+    /// Removes a client and its memberships; returns the rooms it was in, sorted.
+    pub(crate) fn unregister(&self, id: &ClientId) -> Vec<String> {
+        let mut registry = self.registry.write();
+        let Some(slot) = registry.clients.remove(id) else {
+            return Vec::new();
+        };
+        for room in &slot.rooms {
+            remove_member(&mut registry.rooms, room, id);
+        }
+        slot.rooms.iter().map(|room| room.to_string()).collect()
+    }
+
+    pub(crate) fn client_count(&self) -> usize {
+        self.registry.read().clients.len()
+    }
+
+    /// Adds `id` to `room`; `false` if it was already a member or is not connected.
+    pub(crate) fn join(&self, id: &ClientId, room: &str) -> bool {
+        let mut guard = self.registry.write();
+        let registry = &mut *guard;
+        let Some(slot) = registry.clients.get_mut(id) else {
+            return false;
+        };
+        if slot.rooms.contains(room) {
+            return false;
+        }
+        let name: Arc<str> = match registry.rooms.get_key_value(room) {
+            Some((name, _)) => name.clone(),
+            None => room.into(),
+        };
+        slot.rooms.insert(name.clone());
+        registry.rooms.entry(name).or_default().insert(id.clone());
+        true
+    }
+
+    /// Removes `id` from `room`, freeing the room when it empties; `false` if not a member.
+    pub(crate) fn leave(&self, id: &ClientId, room: &str) -> bool {
+        let mut guard = self.registry.write();
+        let registry = &mut *guard;
+        let Some(slot) = registry.clients.get_mut(id) else {
+            return false;
+        };
+        if !slot.rooms.remove(room) {
+            return false;
+        }
+        remove_member(&mut registry.rooms, room, id);
+        true
+    }
+
+    /// The rooms `id` is in, sorted.
+    pub(crate) fn rooms_of(&self, id: &ClientId) -> Vec<String> {
+        self.registry
+            .read()
+            .clients
+            .get(id)
+            .map(|slot| slot.rooms.iter().map(|room| room.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn is_member(&self, id: &ClientId, room: &str) -> bool {
+        self.registry
+            .read()
+            .clients
+            .get(id)
+            .is_some_and(|slot| slot.rooms.contains(room))
+    }
+
+    /// The members of `room`, unordered.
+    pub(crate) fn members(&self, room: &str) -> Vec<ClientId> {
+        self.registry
+            .read()
+            .rooms
+            .get(room)
+            .map(|members| members.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Pushes `frame` into the queue of every client `target` names, skipping `except`.
+    pub(crate) fn deliver(
+        &self,
+        target: Target<'_>,
+        except: &[Box<str>],
+        frame: &Frame,
+    ) -> Delivery {
+        let registry = self.registry.read();
+        let mut delivery = Delivery::default();
+        let skip = |id: &str| except.iter().any(|e| &**e == id);
+        match target {
+            Target::All => {
+                for (id, slot) in &registry.clients {
+                    if !skip(id.as_str()) {
+                        slot.push(frame, &mut delivery);
+                    }
+                }
+            }
+            Target::Clients(ids) => {
+                let mut seen = HashSet::with_capacity(ids.len());
+                for id in ids {
+                    if skip(id) || !seen.insert(&**id) {
+                        continue;
+                    }
+                    if let Some(slot) = registry.clients.get(&**id) {
+                        slot.push(frame, &mut delivery);
+                    }
+                }
+            }
+            Target::Rooms(rooms) => {
+                let mut seen = HashSet::new();
+                for room in rooms {
+                    let Some(members) = registry.rooms.get(&**room) else {
+                        continue;
+                    };
+                    for id in members {
+                        if skip(id.as_str()) || (rooms.len() > 1 && !seen.insert(id)) {
+                            continue;
+                        }
+                        if let Some(slot) = registry.clients.get(id) {
+                            slot.push(frame, &mut delivery);
+                        }
+                    }
+                }
+            }
+        }
+        delivery
+    }
+}
+
+fn remove_member(rooms: &mut HashMap<Arc<str>, HashSet<ClientId>>, room: &str, id: &ClientId) {
+    if let Some(members) = rooms.get_mut(room) {
+        members.remove(id);
+        if members.is_empty() {
+            rooms.remove(room);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(
+        hub: &Hub,
+        name: &str,
+        capacity: usize,
+    ) -> (ClientId, mpsc::Receiver<Frame>, Arc<Notify>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        let overflow = Arc::new(Notify::new());
+        let id = ClientId::from(name);
+        hub.register(id.clone(), Slot::new(tx, overflow.clone()));
+        (id, rx, overflow)
+    }
+
+    fn boxed(items: &[&str]) -> Vec<Box<str>> {
+        items.iter().map(|s| (*s).into()).collect()
+    }
+
+    #[test]
+    fn rooms_are_tracked_sorted_and_freed() {
+        let hub = Hub::default();
+        let (a, _rx, _) = client(&hub, "a", 4);
+        assert!(hub.join(&a, "zeta"));
+        assert!(hub.join(&a, "alpha"));
+        assert!(!hub.join(&a, "alpha"));
+        assert_eq!(hub.rooms_of(&a), ["alpha", "zeta"]);
+        assert!(hub.is_member(&a, "zeta"));
+        assert!(hub.leave(&a, "zeta"));
+        assert!(!hub.leave(&a, "zeta"));
+        assert!(hub.members("zeta").is_empty());
+        assert!(!hub.registry.read().rooms.contains_key("zeta"));
+        assert_eq!(hub.unregister(&a), ["alpha"]);
+        assert!(hub.registry.read().rooms.is_empty());
+        assert!(!hub.join(&a, "late"), "a gone client cannot join");
+    }
+
+    #[test]
+    fn delivers_once_per_client_and_honours_except() {
+        let hub = Hub::default();
+        let (a, mut ra, _) = client(&hub, "a", 4);
+        let (b, mut rb, _) = client(&hub, "b", 4);
+        let (_c, mut rc, _) = client(&hub, "c", 4);
+        hub.join(&a, "r1");
+        hub.join(&a, "r2");
+        hub.join(&b, "r2");
+        let frame = Frame::from("x");
+        let d = hub.deliver(Target::Rooms(&boxed(&["r1", "r2"])), &[], &frame);
+        assert_eq!(
+            d,
+            Delivery {
+                delivered: 2,
+                dropped: 0
+            }
+        );
+        assert!(
+            ra.try_recv().is_ok() && ra.try_recv().is_err(),
+            "one copy for a member of both rooms"
+        );
+        assert!(rb.try_recv().is_ok());
+        assert!(rc.try_recv().is_err());
+        let d = hub.deliver(Target::All, &boxed(&["b"]), &frame);
+        assert_eq!(d.delivered, 2);
+        assert!(rb.try_recv().is_err());
+        let d = hub.deliver(Target::Clients(&boxed(&["c", "c", "nobody"])), &[], &frame);
+        assert_eq!(d.delivered, 1);
+        assert!(rc.try_recv().is_ok() && rc.try_recv().is_ok() && rc.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_dropped_and_flagged() {
+        let hub = Hub::default();
+        let (_a, _ra, overflow) = client(&hub, "a", 1);
+        let frame = Frame::from("x");
+        assert_eq!(hub.deliver(Target::All, &[], &frame).delivered, 1);
+        let d = hub.deliver(Target::All, &[], &frame);
+        assert_eq!(
+            d,
+            Delivery {
+                delivered: 0,
+                dropped: 1
+            }
+        );
+        tokio::time::timeout(std::time::Duration::from_secs(1), overflow.notified())
+            .await
+            .expect("overflow is signalled");
+    }
+}

@@ -1,0 +1,86 @@
+//! # Zocket
+//!
+//! Type-safe WebSocket routing for Rust, wire-compatible with the Zocket v1 JSON protocol.
+//!
+//! - **Incoming routes** are plain async functions whose arguments are extractors
+//!   ([`Ctx`], [`Input`], [`Sender`], [`Rooms`], [`ClientId`], or your own [`FromCall`]
+//!   middleware) and whose return value is the reply.
+//! - **Outgoing messages** are a type deriving [`Outgoing`]: sending anything undeclared does
+//!   not compile.
+//! - **Headers** are a typed struct validated with `garde` before the upgrade; `on_connect`
+//!   builds the typed context for each connection.
+//! - **Rooms, broadcast and targeted sends** from handlers, hooks or a [`Handle`] held anywhere.
+//! - **Every failure is answered**: `__rpc_err` or `__error` frames with a code, and every
+//!   failing field for invalid input. Panics in handlers are caught.
+//!
+//! ```no_run
+//! use garde::Validate;
+//! use serde::Deserialize;
+//! use zocket::{Input, Outgoing, Sender, Zocket, NoHeaders, CallError};
+//!
+//! #[derive(Outgoing)]
+//! enum Out {
+//!     #[zocket(route = "system.announcement")]
+//!     Announcement { text: String },
+//! }
+//!
+//! #[derive(Deserialize, Validate)]
+//! struct Announce {
+//!     #[garde(length(chars, min = 1, max = 500))]
+//!     text: String,
+//! }
+//!
+//! async fn announce(send: Sender<Out>, Input(a): Input<Announce>) -> Result<(), CallError> {
+//!     send.emit(Out::Announcement { text: a.text }).broadcast()?;
+//!     Ok(())
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let zo = Zocket::<NoHeaders, Out>::new();
+//!     let router = zo.router().route("system.announce", announce);
+//!     zocket::serve("127.0.0.1:3000", zo.server(router)).await
+//! }
+//! ```
+
+extern crate self as zocket;
+
+mod call;
+mod client_id;
+mod config;
+mod connection;
+mod error;
+mod extract;
+mod handler;
+mod hub;
+mod instance;
+mod middleware;
+mod rooms;
+mod router;
+mod send;
+mod server;
+mod validate;
+
+pub use call::Call;
+pub use client_id::ClientId;
+pub use config::{Config, Heartbeat, RateLimit};
+pub use error::CallError;
+pub use extract::{Ctx, FromCall, Input};
+pub use handler::{Handler, IntoReply, Json};
+pub use hub::{Delivery, Targets};
+pub use instance::{Disconnected, NoHeaders, Reject, Zocket};
+pub use middleware::{Next, Outcome};
+pub use rooms::Rooms;
+pub use router::Router;
+pub use send::{Emit, EmitError, Outgoing, Sender};
+pub use server::{Handle, IntoListener, Serve, Server, serve};
+pub use zocket_macros::Outgoing;
+pub use zocket_protocol::{ErrorCode, Issue, PathSegment};
+
+/// The wire protocol: frame shapes and the JSON codec.
+pub use zocket_protocol as protocol;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
+}

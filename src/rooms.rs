@@ -1,0 +1,58 @@
+//! [`Rooms`]: one client's room memberships.
+
+use crate::ClientId;
+use crate::hub::Hub;
+use std::{fmt, sync::Arc};
+
+/// The rooms of one client: join, leave, list, test. As a handler argument, the caller's.
+///
+/// Rooms exist while they have members; the last one leaving (or disconnecting) frees it.
+/// Memberships end when the client disconnects.
+pub struct Rooms {
+    hub: Arc<Hub>,
+    id: ClientId,
+}
+
+impl Rooms {
+    pub(crate) fn new(hub: Arc<Hub>, id: ClientId) -> Self {
+        Self { hub, id }
+    }
+
+    /// Joins `room`; `false` if already a member (or the client is gone).
+    pub fn join(&self, room: &str) -> bool {
+        self.hub.join(&self.id, room)
+    }
+
+    /// Leaves `room`; `false` if not a member.
+    pub fn leave(&self, room: &str) -> bool {
+        self.hub.leave(&self.id, room)
+    }
+
+    /// The rooms the client is in, sorted.
+    pub fn current(&self) -> Vec<String> {
+        self.hub.rooms_of(&self.id)
+    }
+
+    /// Whether the client is in `room`.
+    pub fn has(&self, room: &str) -> bool {
+        self.hub.is_member(&self.id, room)
+    }
+
+    /// The ids of every member of `room` (any room, not only the client's), unordered.
+    pub fn members(&self, room: &str) -> Vec<ClientId> {
+        self.hub.members(room)
+    }
+
+    /// The client these rooms belong to.
+    pub fn client_id(&self) -> &ClientId {
+        &self.id
+    }
+}
+
+impl fmt::Debug for Rooms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rooms")
+            .field("client_id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
