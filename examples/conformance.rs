@@ -8,10 +8,7 @@ use garde::Validate;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::sync::mpsc;
-use zocket::{
-    Call, CallError, ClientId, Ctx, FromCall, Input, Json, Outgoing, Reject, Rooms, Sender, Server,
-    Zocket,
-};
+use zocket::{Call, CallError, ClientId, Ctx, FromCall, Input, Json, Outgoing, Reject, Rooms, Sender, Server, Zocket};
 
 /// Connection headers (or query parameters).
 #[derive(Debug, Deserialize, Validate)]
@@ -47,11 +44,7 @@ pub(crate) enum Out {
     #[serde(rename_all = "camelCase")]
     PresenceLeft { user_id: String, rooms: Vec<String> },
     #[zocket(route = "room.message")]
-    RoomMessage {
-        room: String,
-        text: String,
-        from: String,
-    },
+    RoomMessage { room: String, text: String, from: String },
 }
 
 #[derive(Deserialize, Validate)]
@@ -147,11 +140,7 @@ impl FromCall<User, Out> for Admin {
     }
 }
 
-async fn chat_message(
-    user: Ctx<User>,
-    send: Sender<Out>,
-    Input(m): Input<ChatText>,
-) -> Result<(), CallError> {
+async fn chat_message(user: Ctx<User>, send: Sender<Out>, Input(m): Input<ChatText>) -> Result<(), CallError> {
     send.emit(Out::ChatMessage {
         text: m.text,
         from: user.user_id.clone(),
@@ -196,11 +185,7 @@ async fn leave(rooms: Rooms, Input(l): Input<Leave>) -> Vec<String> {
     rooms.current()
 }
 
-async fn room_send(
-    user: Ctx<User>,
-    send: Sender<Out>,
-    Input(m): Input<RoomSend>,
-) -> Result<(), CallError> {
+async fn room_send(user: Ctx<User>, send: Sender<Out>, Input(m): Input<RoomSend>) -> Result<(), CallError> {
     let message = Out::RoomMessage {
         room: m.room.clone(),
         text: m.text,
@@ -210,11 +195,7 @@ async fn room_send(
     Ok(())
 }
 
-async fn direct(
-    user: Ctx<User>,
-    send: Sender<Out>,
-    Input(d): Input<Direct>,
-) -> Result<(), CallError> {
+async fn direct(user: Ctx<User>, send: Sender<Out>, Input(d): Input<Direct>) -> Result<(), CallError> {
     send.emit(Out::ChatMessage {
         text: d.text,
         from: user.user_id.clone(),
@@ -281,9 +262,7 @@ pub(crate) fn app() -> Server<Headers, Out, User> {
         .route("direct.send", direct)
         .nest(
             "admin",
-            zo.router()
-                .route("secret", secret)
-                .route("pushTick", push_tick),
+            zo.router().route("secret", secret).route("pushTick", push_tick),
         )
         .route("fail.boom", boom)
         .route("fail.panic", panic);
@@ -311,10 +290,7 @@ async fn main() -> std::io::Result<()> {
         .and_then(|p| p.parse().ok())
         .unwrap_or(3000u16);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    println!(
-        "listening on ws://127.0.0.1:{}",
-        listener.local_addr()?.port()
-    );
+    println!("listening on ws://127.0.0.1:{}", listener.local_addr()?.port());
     zocket::serve(listener, app())
         .with_graceful_shutdown(async {
             tokio::signal::ctrl_c().await.ok();

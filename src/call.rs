@@ -63,10 +63,7 @@ impl<C, O> Call<C, O> {
     }
 
     /// Encodes the success reply, when the client waits for one.
-    pub(crate) fn encode_reply<T: Serialize>(
-        &self,
-        value: &T,
-    ) -> Result<Option<String>, CallError> {
+    pub(crate) fn encode_reply<T: Serialize>(&self, value: &T) -> Result<Option<String>, CallError> {
         match &self.rpc_id {
             None => Ok(None),
             Some(id) => zocket_protocol::json::encode_reply(id, value)

@@ -7,10 +7,8 @@ use garde::Validate;
 use serde::de::DeserializeOwned;
 use std::{fmt, future::Future, sync::Arc};
 
-pub(crate) type OnConnect<H, C> =
-    Arc<dyn Fn(H, ClientId) -> BoxFuture<'static, Result<C, Reject>> + Send + Sync>;
-pub(crate) type OnDisconnect<C, O> =
-    Arc<dyn Fn(Disconnected<C>, Sender<O>) -> BoxFuture<'static, ()> + Send + Sync>;
+pub(crate) type OnConnect<H, C> = Arc<dyn Fn(H, ClientId) -> BoxFuture<'static, Result<C, Reject>> + Send + Sync>;
+pub(crate) type OnDisconnect<C, O> = Arc<dyn Fn(Disconnected<C>, Sender<O>) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// A Zocket instance: the headers a client must send (`H`), the context built for each
 /// connection (`C`), and the messages the server sends (`O`).
@@ -116,9 +114,7 @@ where
         F: Fn(Disconnected<C>, Sender<O>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.on_disconnect = Some(Arc::new(move |gone, send| {
-            Box::pin(on_disconnect(gone, send))
-        }));
+        self.on_disconnect = Some(Arc::new(move |gone, send| Box::pin(on_disconnect(gone, send))));
         self
     }
 

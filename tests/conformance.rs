@@ -39,10 +39,7 @@ async fn greet_and_math_reply_with_values() {
     let mut c = client(&base, "ada").await;
     assert_eq!(c.ok("greet", json!({"name": "Ada"})).await, "Hello, Ada!");
     assert_eq!(c.ok("math.add", json!({"a": 1.5, "b": 2})).await, 3.5);
-    assert_eq!(
-        c.ok("math.add", json!({"a": -1, "b": 1})).await.as_f64(),
-        Some(0.0)
-    );
+    assert_eq!(c.ok("math.add", json!({"a": -1, "b": 1})).await.as_f64(), Some(0.0));
 }
 
 #[tokio::test]
@@ -60,9 +57,7 @@ async fn invalid_input_names_every_failing_field() {
     let err = c.err("chat.message", json!({"text": ""})).await;
     assert_eq!(err["code"], "INVALID_INPUT");
     assert_eq!(issue_paths(&err), [json!(["text"])]);
-    let err = c
-        .err("chat.message", json!({"text": "x".repeat(501)}))
-        .await;
+    let err = c.err("chat.message", json!({"text": "x".repeat(501)})).await;
     assert_eq!(issue_paths(&err), [json!(["text"])]);
     assert_eq!(
         c.ok("chat.message", json!({"text": "é".repeat(500)})).await,
@@ -70,9 +65,7 @@ async fn invalid_input_names_every_failing_field() {
         "500 characters is allowed"
     );
 
-    let err = c
-        .err("slow.echo", json!({"text": "x", "delayMs": 5001}))
-        .await;
+    let err = c.err("slow.echo", json!({"text": "x", "delayMs": 5001})).await;
     assert_eq!(issue_paths(&err), [json!(["delayMs"])]);
     let err = c.err("rooms.join", json!({"room": ""})).await;
     assert_eq!(issue_paths(&err), [json!(["room"])]);
@@ -85,27 +78,17 @@ async fn chat_and_announcements_reach_every_client() {
     let base = server().await;
     let mut a = client(&base, "alice").await;
     let mut b = client(&base, "bob").await;
-    assert_eq!(
-        a.ok("chat.message", json!({"text": "hi all"})).await,
-        Value::Null
-    );
+    assert_eq!(a.ok("chat.message", json!({"text": "hi all"})).await, Value::Null);
     let expected = json!({"text": "hi all", "from": "alice"});
     assert_eq!(a.event("chat.onMessage").await, expected);
     assert_eq!(b.event("chat.onMessage").await, expected);
 
     assert_eq!(
-        b.ok("system.announce", json!({"text": "maintenance"}))
-            .await,
+        b.ok("system.announce", json!({"text": "maintenance"})).await,
         Value::Null
     );
-    assert_eq!(
-        a.event("system.announcement").await,
-        json!({"text": "maintenance"})
-    );
-    assert_eq!(
-        b.event("system.announcement").await,
-        json!({"text": "maintenance"})
-    );
+    assert_eq!(a.event("system.announcement").await, json!({"text": "maintenance"}));
+    assert_eq!(b.event("system.announcement").await, json!({"text": "maintenance"}));
 }
 
 #[tokio::test]
@@ -140,8 +123,7 @@ async fn whoami_reports_the_context_and_takes_no_payload() {
     assert!(id.chars().all(|ch| ch.is_ascii_hexdigit()));
 
     // An absent payload works as well as null.
-    c.send_json(json!({"type": "whoami", "rpcId": "no-payload"}))
-        .await;
+    c.send_json(json!({"type": "whoami", "rpcId": "no-payload"})).await;
     assert_eq!(c.reply("no-payload").await["payload"]["userId"], "carol");
 
     let err = c.err("whoami", json!({"x": 1})).await;
@@ -159,23 +141,14 @@ async fn rooms_join_leave_and_deliver_only_to_members() {
     let mut a = client(&base, "alice").await;
     let mut b = client(&base, "bob").await;
     let mut outsider = client(&base, "olga").await;
-    assert_eq!(
-        a.ok("rooms.join", json!({"room": "zoo"})).await,
-        json!(["zoo"])
-    );
-    assert_eq!(
-        a.ok("rooms.join", json!({"room": "art"})).await,
-        json!(["art", "zoo"])
-    );
+    assert_eq!(a.ok("rooms.join", json!({"room": "zoo"})).await, json!(["zoo"]));
+    assert_eq!(a.ok("rooms.join", json!({"room": "art"})).await, json!(["art", "zoo"]));
     assert_eq!(
         a.ok("rooms.join", json!({"room": "art"})).await,
         json!(["art", "zoo"]),
         "joining twice changes nothing"
     );
-    assert_eq!(
-        b.ok("rooms.join", json!({"room": "zoo"})).await,
-        json!(["zoo"])
-    );
+    assert_eq!(b.ok("rooms.join", json!({"room": "zoo"})).await, json!(["zoo"]));
     assert_eq!(
         b.ok("rooms.leave", json!({"room": "never-joined"})).await,
         json!(["zoo"])
@@ -193,13 +166,9 @@ async fn rooms_join_leave_and_deliver_only_to_members() {
     assert_eq!(b.event("room.message").await, expected);
     outsider.silent(Duration::from_millis(200)).await;
 
+    assert_eq!(a.ok("rooms.leave", json!({"room": "zoo"})).await, json!(["art"]));
     assert_eq!(
-        a.ok("rooms.leave", json!({"room": "zoo"})).await,
-        json!(["art"])
-    );
-    assert_eq!(
-        b.ok("rooms.send", json!({"room": "zoo", "text": "only bob"}))
-            .await,
+        b.ok("rooms.send", json!({"room": "zoo", "text": "only bob"})).await,
         Value::Null
     );
     assert_eq!(b.event("room.message").await["text"], "only bob");
@@ -214,8 +183,7 @@ async fn direct_send_reaches_one_client_and_unknown_ids_are_fine() {
     let mut c = client(&base, "carl").await;
     let b_id = b.ok("whoami", Value::Null).await["clientId"].clone();
     assert_eq!(
-        a.ok("direct.send", json!({"to": b_id, "text": "psst"}))
-            .await,
+        a.ok("direct.send", json!({"to": b_id, "text": "psst"})).await,
         Value::Null
     );
     assert_eq!(
@@ -223,11 +191,8 @@ async fn direct_send_reaches_one_client_and_unknown_ids_are_fine() {
         json!({"text": "psst", "from": "alice"})
     );
     assert_eq!(
-        a.ok(
-            "direct.send",
-            json!({"to": "no-such-client", "text": "void"})
-        )
-        .await,
+        a.ok("direct.send", json!({"to": "no-such-client", "text": "void"}))
+            .await,
         Value::Null
     );
     a.silent(Duration::from_millis(200)).await;
@@ -267,10 +232,7 @@ async fn failures_and_panics_reply_internal_and_keep_serving() {
     );
     let err = c.err("fail.panic", Value::Null).await;
     assert_eq!(err["code"], "INTERNAL");
-    assert_eq!(
-        c.ok("greet", json!({"name": "still here"})).await,
-        "Hello, still here!"
-    );
+    assert_eq!(c.ok("greet", json!({"name": "still here"})).await, "Hello, still here!");
     let mut other = client(&base, "bob").await;
     assert_eq!(other.ok("greet", json!({"name": "b"})).await, "Hello, b!");
 }
@@ -300,8 +262,7 @@ async fn bad_requests_and_unknown_routes() {
     let err = c.err("no.such.route", Value::Null).await;
     assert_eq!(err["code"], "NOT_FOUND");
 
-    c.send_json(json!({"type": "no.such.route", "payload": {}}))
-        .await;
+    c.send_json(json!({"type": "no.such.route", "payload": {}})).await;
     let frame = c.next_frame().await;
     assert_eq!(frame["type"], "__error");
     assert_eq!(frame["payload"]["code"], "NOT_FOUND");
@@ -317,8 +278,7 @@ async fn fire_and_forget_runs_and_reports_failures_with_the_route() {
     assert_eq!(a.event("chat.onMessage").await["text"], "no reply wanted");
     a.silent(Duration::from_millis(200)).await;
 
-    a.send_json(json!({"type": "math.add", "payload": {"a": 1}}))
-        .await;
+    a.send_json(json!({"type": "math.add", "payload": {"a": 1}})).await;
     let frame = a.next_frame().await;
     assert_eq!(frame["type"], "__error");
     assert_eq!(frame["payload"]["code"], "INVALID_INPUT");
@@ -347,34 +307,20 @@ async fn headers_are_validated_before_the_upgrade() {
 async fn headers_come_from_http_headers_and_the_query_wins() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let base = server().await;
-    let mut request = format!("{base}?token=from-query")
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("token", "from-header".parse().unwrap());
-    request
-        .headers_mut()
-        .insert("client-version", "9.9.9".parse().unwrap());
+    let mut request = format!("{base}?token=from-query").into_client_request().unwrap();
+    request.headers_mut().insert("token", "from-header".parse().unwrap());
+    request.headers_mut().insert("client-version", "9.9.9".parse().unwrap());
     let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     drop(ws);
 
     let mut request = base.as_str().into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("token", "header-only".parse().unwrap());
+    request.headers_mut().insert("token", "header-only".parse().unwrap());
     let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     let _ = ws;
 
-    let mut request = format!("{base}?token=from-query")
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("token", "from-header".parse().unwrap());
-    request
-        .headers_mut()
-        .insert("client-version", "9.9.9".parse().unwrap());
+    let mut request = format!("{base}?token=from-query").into_client_request().unwrap();
+    request.headers_mut().insert("token", "from-header".parse().unwrap());
+    request.headers_mut().insert("client-version", "9.9.9".parse().unwrap());
     let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     let mut c = support::Client::from_stream(ws);
     let me = c.ok("whoami", Value::Null).await;
@@ -423,11 +369,7 @@ async fn default_limits_admit_bursts_and_64k_and_refuse_16m() {
     }
     let big = "x".repeat(64 * 1024);
     assert_eq!(
-        c.ok("greet", json!({"name": big}))
-            .await
-            .as_str()
-            .unwrap()
-            .len(),
+        c.ok("greet", json!({"name": big})).await.as_str().unwrap().len(),
         64 * 1024 + 8
     );
 
@@ -439,10 +381,7 @@ async fn default_limits_admit_bursts_and_64k_and_refuse_16m() {
         support::Ending::Frame(frame) => assert_eq!(frame["payload"]["code"], "PAYLOAD_TOO_LARGE"),
         support::Ending::Dropped => {}
     }
-    assert_eq!(
-        bystander.ok("greet", json!({"name": "ok"})).await,
-        "Hello, ok!"
-    );
+    assert_eq!(bystander.ok("greet", json!({"name": "ok"})).await, "Hello, ok!");
 }
 
 #[tokio::test]
@@ -468,9 +407,7 @@ async fn the_example_binary_prints_where_it_listens() {
         .unwrap()
         .unwrap()
         .unwrap();
-    let url = line
-        .strip_prefix("listening on ")
-        .expect("the contract's first line");
+    let url = line.strip_prefix("listening on ").expect("the contract's first line");
     assert!(url.starts_with("ws://127.0.0.1:"));
     let mut c = Client::connect(&format!("{url}/?token=proc")).await;
     assert_eq!(c.ok("greet", json!({"name": "proc"})).await, "Hello, proc!");

@@ -52,30 +52,17 @@ where
     pub(super) fn dispatch(&mut self, frame: Bytes) {
         let allowed = self.limiter.as_mut().is_none_or(TokenBucket::take);
         let pending = match json::decode(&frame) {
-            Err(bad) => refuse(
-                bad.rpc_id,
-                None,
-                CallError::new(ErrorCode::BadRequest, bad.message),
-            ),
+            Err(bad) => refuse(bad.rpc_id, None, CallError::new(ErrorCode::BadRequest, bad.message)),
             Ok(_) if !allowed => {
                 let msg = json::decode(&frame).expect("decoded above");
                 let error = CallError::new(ErrorCode::RateLimited, "Too many messages; slow down");
                 refuse(msg.rpc_id, Some(&msg.route), error)
             }
             Ok(msg) => match self.shared.routes.get(&*msg.route) {
-                None => refuse(
-                    msg.rpc_id,
-                    Some(&msg.route),
-                    CallError::not_found(&msg.route),
-                ),
+                None => refuse(msg.rpc_id, Some(&msg.route), CallError::not_found(&msg.route)),
                 Some(route) if !route.endpoint.reads_input && msg.payload.is_some() => {
-                    let issue =
-                        Issue::new(Vec::<PathSegment>::new(), "This route takes no payload");
-                    refuse(
-                        msg.rpc_id,
-                        Some(&msg.route),
-                        CallError::invalid_input(vec![issue]),
-                    )
+                    let issue = Issue::new(Vec::<PathSegment>::new(), "This route takes no payload");
+                    refuse(msg.rpc_id, Some(&msg.route), CallError::invalid_input(vec![issue]))
                 }
                 Some(route) => {
                     let payload = msg.payload.map(|raw| frame.slice_ref(raw.get().as_bytes()));
@@ -87,12 +74,7 @@ where
         self.calls.push(pending);
     }
 
-    fn start(
-        &self,
-        route: &Route<C, O>,
-        payload: Option<Bytes>,
-        rpc_id: Option<Arc<RawValue>>,
-    ) -> Pending {
+    fn start(&self, route: &Route<C, O>, payload: Option<Bytes>, rpc_id: Option<Arc<RawValue>>) -> Pending {
         let call = Call {
             conn: self.conn.clone(),
             hub: self.shared.hub.clone(),
@@ -106,9 +88,7 @@ where
         let span = tracing::debug_span!("call", route = %name, rpc = rpc_id.is_some());
         Box::pin(
             async move {
-                let outcome = AssertUnwindSafe(async move { run(call).await })
-                    .catch_unwind()
-                    .await;
+                let outcome = AssertUnwindSafe(async move { run(call).await }).catch_unwind().await;
                 let outcome = outcome.unwrap_or_else(|_| {
                     tracing::error!("handler panicked");
                     Err(CallError::internal())

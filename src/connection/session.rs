@@ -12,7 +12,7 @@ use crate::server::Shared;
 use crate::{Ctx, Disconnected, Outgoing, Sender};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use bytes::Bytes;
-use futures_util::stream::{SplitSink, StreamExt};
+use futures_util::stream::{SplitSink, SplitStream, StreamExt};
 use futures_util::{FutureExt, SinkExt};
 use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
 use tokio::sync::{Notify, mpsc};
@@ -21,6 +21,9 @@ use tracing::Instrument;
 
 /// Frames written per flush at most.
 const BATCH: usize = 64;
+
+/// How long a server-initiated close waits for the client's close reply.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Why a connection ended.
 #[derive(Debug, Clone, Copy)]
@@ -42,11 +45,8 @@ impl End {
     }
 }
 
-pub(super) async fn run<H, O, C>(
-    socket: WebSocket,
-    shared: Arc<Shared<H, O, C>>,
-    conn: Arc<Conn<C>>,
-) where
+pub(super) async fn run<H, O, C>(socket: WebSocket, shared: Arc<Shared<H, O, C>>, conn: Arc<Conn<C>>)
+where
     O: Outgoing,
     C: Send + Sync + 'static,
 {
@@ -54,9 +54,7 @@ pub(super) async fn run<H, O, C>(
     async move {
         let (tx, rx) = mpsc::channel(shared.config.outbound_queue.max(1));
         let overflow = Arc::new(Notify::new());
-        shared
-            .hub
-            .register(conn.id.clone(), Slot::new(tx, overflow.clone()));
+        shared.hub.register(conn.id.clone(), Slot::new(tx, overflow.clone()));
         tracing::debug!("connected");
         let end = drive(socket, &shared, &conn, rx, &overflow).await;
         let rooms = shared.hub.unregister(&conn.id);
@@ -155,15 +153,11 @@ where
             }
         }
     };
-    finish(&mut sink, &end, config.write_timeout).await;
+    finish(&mut sink, &mut stream, end, config.write_timeout).await;
     end
 }
 
-async fn write(
-    sink: &mut SplitSink<WebSocket, Message>,
-    batch: &mut Vec<Frame>,
-    limit: Duration,
-) -> Result<(), End> {
+async fn write(sink: &mut SplitSink<WebSocket, Message>, batch: &mut Vec<Frame>, limit: Duration) -> Result<(), End> {
     let frames = std::mem::take(batch);
     if frames.is_empty() {
         return Ok(());
@@ -181,16 +175,28 @@ async fn write(
     }
 }
 
-/// Sends the closing handshake where one is due, within the write deadline.
-async fn finish(sink: &mut SplitSink<WebSocket, Message>, end: &End, limit: Duration) {
+/// Completes the closing handshake where one is due, within the write deadline: after a
+/// server close, waits for the client's close so the frame is not lost to a TCP reset.
+async fn finish(
+    sink: &mut SplitSink<WebSocket, Message>,
+    stream: &mut SplitStream<WebSocket>,
+    end: End,
+    limit: Duration,
+) {
     let closing = async {
         match end {
             End::Close(code, reason) => {
                 let frame = CloseFrame {
-                    code: *code,
-                    reason: (*reason).into(),
+                    code,
+                    reason: reason.into(),
                 };
-                let _ = sink.send(Message::Close(Some(frame))).await;
+                if sink.send(Message::Close(Some(frame))).await.is_ok() {
+                    while let Some(Ok(message)) = stream.next().await {
+                        if matches!(message, Message::Close(_)) {
+                            break;
+                        }
+                    }
+                }
             }
             End::ClientClosed => {
                 let _ = sink.close().await;
@@ -198,7 +204,7 @@ async fn finish(sink: &mut SplitSink<WebSocket, Message>, end: &End, limit: Dura
             End::Gone(_) => {}
         }
     };
-    let _ = timeout(limit, closing).await;
+    let _ = timeout(limit.min(CLOSE_GRACE), closing).await;
 }
 
 /// Maps a read error to the close code it deserves.

@@ -31,10 +31,7 @@ where
     let ws = match ws {
         Ok(ws) => ws,
         Err(rejection) => {
-            return json_response(
-                rejection.status(),
-                &json!({ "error": rejection.body_text() }),
-            );
+            return json_response(rejection.status(), &json!({ "error": rejection.body_text() }));
         }
     };
     if shared.lifecycle.shutdown.is_cancelled() {

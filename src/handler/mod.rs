@@ -40,10 +40,7 @@ pub trait Handler<T, C, O>: Clone + Send + Sync + Sized + 'static {
 
     /// Runs the handler; the encoded reply frame when the client waits for one.
     #[doc(hidden)]
-    fn call(
-        self,
-        call: Call<C, O>,
-    ) -> impl Future<Output = Result<Option<String>, CallError>> + Send;
+    fn call(self, call: Call<C, O>) -> impl Future<Output = Result<Option<String>, CallError>> + Send;
 }
 
 macro_rules! impl_handler {

@@ -64,18 +64,8 @@ macro_rules! plain {
     )*};
 }
 
-plain!(
-    (),
-    bool,
-    String,
-    &'static str,
-    char,
-    ClientId,
-    serde_json::Value
-);
-plain!(
-    i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64
-);
+plain!((), bool, String, &'static str, char, ClientId, serde_json::Value);
+plain!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64);
 
 macro_rules! generic {
     ($($t:ident<$($p:ident),*> where $($bound:ident: $tr:path),*;)*) => {$(

@@ -164,12 +164,7 @@ impl Hub {
     }
 
     /// Pushes `frame` into the queue of every client `target` names, skipping `except`.
-    pub(crate) fn deliver(
-        &self,
-        target: Target<'_>,
-        except: &[Box<str>],
-        frame: &Frame,
-    ) -> Delivery {
+    pub(crate) fn deliver(&self, target: Target<'_>, except: &[Box<str>], frame: &Frame) -> Delivery {
         let registry = self.registry.read();
         let mut delivery = Delivery::default();
         let skip = |id: &str| except.iter().any(|e| &**e == id);
@@ -226,11 +221,7 @@ fn remove_member(rooms: &mut HashMap<Arc<str>, HashSet<ClientId>>, room: &str, i
 mod tests {
     use super::*;
 
-    fn client(
-        hub: &Hub,
-        name: &str,
-        capacity: usize,
-    ) -> (ClientId, mpsc::Receiver<Frame>, Arc<Notify>) {
+    fn client(hub: &Hub, name: &str, capacity: usize) -> (ClientId, mpsc::Receiver<Frame>, Arc<Notify>) {
         let (tx, rx) = mpsc::channel(capacity);
         let overflow = Arc::new(Notify::new());
         let id = ClientId::from(name);

@@ -30,10 +30,7 @@ pub struct Sender<O> {
 
 impl<O> Sender<O> {
     pub(crate) fn new(hub: Arc<Hub>) -> Self {
-        Self {
-            hub,
-            _out: PhantomData,
-        }
+        Self { hub, _out: PhantomData }
     }
 }
 
@@ -96,12 +93,11 @@ impl<O: Outgoing> Emit<'_, O> {
 
     fn deliver(self, target: Target<'_>) -> Result<Delivery, EmitError> {
         let route = self.message.route();
-        let text = zocket_protocol::json::encode_event(&route, &PayloadOf(&self.message)).map_err(
-            |error| EmitError {
+        let text =
+            zocket_protocol::json::encode_event(&route, &PayloadOf(&self.message)).map_err(|error| EmitError {
                 route: route.to_string(),
                 error,
-            },
-        )?;
+            })?;
         Ok(self.hub.deliver(target, &self.except, &Frame::from(text)))
     }
 }
@@ -123,11 +119,7 @@ pub struct EmitError {
 
 impl fmt::Display for EmitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "cannot serialize the payload of \"{}\": {}",
-            self.route, self.error
-        )
+        write!(f, "cannot serialize the payload of \"{}\": {}", self.route, self.error)
     }
 }
 

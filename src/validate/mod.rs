@@ -22,10 +22,7 @@ where
         Ok(value) => check(value),
         Err(error) => match serde_json::from_slice::<Value>(raw) {
             Ok(json) => value(&json),
-            Err(_) => Err(vec![Issue::new(
-                Vec::<PathSegment>::new(),
-                error.to_string(),
-            )]),
+            Err(_) => Err(vec![Issue::new(Vec::<PathSegment>::new(), error.to_string())]),
         },
     }
 }
@@ -46,10 +43,7 @@ where
 {
     match value.validate_with(&T::Context::default()) {
         Ok(()) => Ok(value),
-        Err(report) => Err(report
-            .iter()
-            .map(|(path, error)| issue(path, error))
-            .collect()),
+        Err(report) => Err(report.iter().map(|(path, error)| issue(path, error)).collect()),
     }
 }
 
@@ -88,10 +82,7 @@ mod tests {
     }
 
     fn paths(issues: &[Issue]) -> Vec<String> {
-        issues
-            .iter()
-            .map(|i| serde_json::to_string(&i.path).unwrap())
-            .collect()
+        issues.iter().map(|i| serde_json::to_string(&i.path).unwrap()).collect()
     }
 
     #[test]
@@ -102,9 +93,7 @@ mod tests {
 
     #[test]
     fn rule_failures_name_every_field_with_paths() {
-        let issues =
-            payload::<Message>(Some(br#"{"text":"","tags":[{"name":"ok"},{"name":"x"}]}"#))
-                .unwrap_err();
+        let issues = payload::<Message>(Some(br#"{"text":"","tags":[{"name":"ok"},{"name":"x"}]}"#)).unwrap_err();
         assert_eq!(paths(&issues), [r#"["tags",1,"name"]"#, r#"["text"]"#]);
     }
 

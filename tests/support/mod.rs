@@ -56,10 +56,7 @@ impl Client {
                     .get("content-type")
                     .map(|v| v.to_str().unwrap().to_owned());
                 assert_eq!(ct.as_deref(), Some("application/json"));
-                (
-                    response.status().as_u16(),
-                    serde_json::from_slice(&body).unwrap(),
-                )
+                (response.status().as_u16(), serde_json::from_slice(&body).unwrap())
             }
             Err(other) => panic!("unexpected error {other}"),
         }
@@ -144,13 +141,12 @@ impl Client {
 
     /// Asserts no frame arrives within `within`.
     pub async fn silent(&mut self, within: Duration) {
-        assert!(
-            self.backlog.is_empty(),
-            "unexpected frames {:?}",
-            self.backlog
-        );
-        if let Ok(Some(Ok(message))) = tokio::time::timeout(within, self.ws.next()).await {
-            panic!("unexpected frame {message:?}");
+        assert!(self.backlog.is_empty(), "unexpected frames {:?}", self.backlog);
+        let deadline = tokio::time::Instant::now() + within;
+        while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, self.ws.next()).await {
+            if !matches!(message, Message::Ping(_) | Message::Pong(_)) {
+                panic!("unexpected frame {message:?}");
+            }
         }
     }
 

@@ -70,9 +70,7 @@ pub(crate) fn parse_variant(attrs: &[Attribute]) -> syn::Result<Option<RouteAttr
                 Some(RouteAttr::Nest(_)) if key == "nest" => {
                     Err(meta.error("duplicate `nest`: a variant has exactly one nest prefix"))
                 }
-                Some(_) => Err(meta.error(
-                    "a variant takes either `route = \"...\"` or `nest = \"...\"`, not both",
-                )),
+                Some(_) => Err(meta.error("a variant takes either `route = \"...\"` or `nest = \"...\"`, not both")),
             }
         })?;
     }

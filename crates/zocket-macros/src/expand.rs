@@ -94,9 +94,7 @@ fn payload_arm(message: &Message<'_>, enum_name: &Ident, serde: &TokenStream) ->
             let serialize = quote_spanned!(ty.span()=> <#ty as #serde::Serialize>::serialize);
             quote!(Self::#name(__value) => #serialize(__value, __serializer),)
         }
-        (RouteAttr::Route(_), Shape::Struct(fields)) => {
-            struct_arm(message, fields, enum_name, serde)
-        }
+        (RouteAttr::Route(_), Shape::Struct(fields)) => struct_arm(message, fields, enum_name, serde),
         (RouteAttr::Nest(_), Shape::Newtype(field)) => {
             let inner = as_outgoing(&field.ty);
             quote!(Self::#name(__inner) => #inner::serialize_payload(__inner, __serializer),)
@@ -115,27 +113,17 @@ fn struct_arm(
     serde: &TokenStream,
 ) -> TokenStream {
     let name = &message.variant.ident;
-    let variant_serde: Vec<_> = message
-        .variant
-        .attrs
-        .iter()
-        .filter(|a| attr::is_serde(a))
-        .collect();
+    let variant_serde: Vec<_> = message.variant.attrs.iter().filter(|a| attr::is_serde(a)).collect();
     // Formats that show struct names (not JSON) see the variant's name, as with serde's own
     // derive on the enum, unless the variant renames itself.
-    let rename = if variant_serde
-        .iter()
-        .any(|a| attr::has_top_level_key(a, "rename"))
-    {
+    let rename = if variant_serde.iter().any(|a| attr::has_top_level_key(a, "rename")) {
         None
     } else {
         let variant_name = name.unraw().to_string();
         Some(quote!(#[serde(rename = #variant_name)]))
     };
     let field_names: Vec<_> = fields.iter().map(|f| f.ident.as_ref()).collect();
-    let bindings: Vec<_> = (0..fields.len())
-        .map(|i| format_ident!("__field{}", i))
-        .collect();
+    let bindings: Vec<_> = (0..fields.len()).map(|i| format_ident!("__field{}", i)).collect();
     let (lifetime, field_defs) = if fields.is_empty() {
         (None, Vec::new())
     } else {
@@ -172,9 +160,7 @@ fn struct_arm(
 
 /// The body of `routes()`: every route, in declaration order.
 fn routes_body(messages: &[Message<'_>], cow: &TokenStream) -> TokenStream {
-    let has_nest = messages
-        .iter()
-        .any(|m| matches!(m.attr, RouteAttr::Nest(_)));
+    let has_nest = messages.iter().any(|m| matches!(m.attr, RouteAttr::Nest(_)));
     if !has_nest {
         let routes = messages.iter().map(|m| m.attr.lit());
         return quote!(::std::vec![#(#cow::Borrowed(#routes)),*]);
@@ -207,10 +193,7 @@ fn from_impls(enum_name: &Ident, messages: &[Message<'_>]) -> Vec<TokenStream> {
     let newtypes: Vec<(&Ident, TokenStream)> = messages
         .iter()
         .filter_map(|m| match m.shape {
-            Shape::Newtype(field) => Some((
-                &m.variant.ident,
-                replace_self(field.ty.to_token_stream(), enum_name),
-            )),
+            Shape::Newtype(field) => Some((&m.variant.ident, replace_self(field.ty.to_token_stream(), enum_name))),
             _ => None,
         })
         .collect();
@@ -245,8 +228,7 @@ fn replace_self(tokens: TokenStream, enum_name: &Ident) -> TokenStream {
                 TokenTree::Ident(Ident::new(&enum_name.to_string(), ident.span()))
             }
             TokenTree::Group(group) => {
-                let mut new =
-                    Group::new(group.delimiter(), replace_self(group.stream(), enum_name));
+                let mut new = Group::new(group.delimiter(), replace_self(group.stream(), enum_name));
                 new.set_span(group.span());
                 TokenTree::Group(new)
             }

@@ -129,9 +129,7 @@ fn check_variant(variant: &Variant) -> syn::Result<Message<'_>> {
     let shape = match &variant.fields {
         Fields::Unit => Some(Shape::Unit),
         Fields::Unnamed(fields) if fields.unnamed.is_empty() => Some(Shape::Unit),
-        Fields::Unnamed(fields) if fields.unnamed.len() == 1 => {
-            Some(Shape::Newtype(&fields.unnamed[0]))
-        }
+        Fields::Unnamed(fields) if fields.unnamed.len() == 1 => Some(Shape::Newtype(&fields.unnamed[0])),
         Fields::Unnamed(fields) => {
             errors.push(syn::Error::new_spanned(
                 fields,
@@ -161,11 +159,7 @@ fn check_variant(variant: &Variant) -> syn::Result<Message<'_>> {
     }
     errors.finish()?;
     match (attr, shape) {
-        (Some(attr), Some(shape)) => Ok(Message {
-            variant,
-            attr,
-            shape,
-        }),
+        (Some(attr), Some(shape)) => Ok(Message { variant, attr, shape }),
         _ => unreachable!("a variant without attribute or shape has recorded an error"),
     }
 }

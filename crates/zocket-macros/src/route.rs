@@ -23,10 +23,7 @@ pub(crate) fn validate(value: &str, what: &str) -> Result<(), String> {
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
         {
-            return Err(format!(
-                "{what} \"{value}\" contains {}; {RULE}",
-                describe_char(bad)
-            ));
+            return Err(format!("{what} \"{value}\" contains {}; {RULE}", describe_char(bad)));
         }
         if segment.starts_with("__") {
             return Err(format!(
@@ -69,25 +66,16 @@ mod tests {
         for bad in [
             "", ".", "a.", ".a", "a..b", "a b", "a/b", "é", "a.__rpc", "__x", "a.b c",
         ] {
-            assert!(
-                validate(bad, "route").is_err(),
-                "{bad:?} should be rejected"
-            );
+            assert!(validate(bad, "route").is_err(), "{bad:?} should be rejected");
         }
     }
 
     #[test]
     fn messages_are_specific() {
         let msg = validate("chat.__rpc_res", "route").unwrap_err();
-        assert!(
-            msg.contains("`__rpc_res`") && msg.contains("reserved"),
-            "{msg}"
-        );
+        assert!(msg.contains("`__rpc_res`") && msg.contains("reserved"), "{msg}");
         let msg = validate("chat..x", "nest prefix").unwrap_err();
-        assert!(
-            msg.starts_with("nest prefix \"chat..x\" has an empty segment"),
-            "{msg}"
-        );
+        assert!(msg.starts_with("nest prefix \"chat..x\" has an empty segment"), "{msg}");
         let msg = validate("chat message", "route").unwrap_err();
         assert!(msg.contains("the character ' '"), "{msg}");
     }

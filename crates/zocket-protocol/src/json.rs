@@ -92,16 +92,8 @@ struct Frame<'a, P: ?Sized> {
     rpc_id: Option<&'a RawValue>,
 }
 
-fn encode<P: Serialize + ?Sized>(
-    route: &str,
-    payload: &P,
-    rpc_id: Option<&RawValue>,
-) -> serde_json::Result<String> {
-    serde_json::to_string(&Frame {
-        route,
-        payload,
-        rpc_id,
-    })
+fn encode<P: Serialize + ?Sized>(route: &str, payload: &P, rpc_id: Option<&RawValue>) -> serde_json::Result<String> {
+    serde_json::to_string(&Frame { route, payload, rpc_id })
 }
 
 /// Encodes a server event `{"type": route, "payload": payload}`.
@@ -115,10 +107,7 @@ pub fn encode_event<P: Serialize + ?Sized>(route: &str, payload: &P) -> serde_js
 }
 
 /// Encodes a call's success reply. `rpc_id` is the raw JSON string token the call carried.
-pub fn encode_reply<P: Serialize + ?Sized>(
-    rpc_id: &RawValue,
-    payload: &P,
-) -> serde_json::Result<String> {
+pub fn encode_reply<P: Serialize + ?Sized>(rpc_id: &RawValue, payload: &P) -> serde_json::Result<String> {
     encode(RPC_RESULT, payload, Some(rpc_id))
 }
 

@@ -1,0 +1,285 @@
+//! The connection runtime over real sockets: limits, slow consumers, heartbeats, shutdown,
+//! layers, and mounting into an existing axum app.
+
+mod support;
+
+use garde::Validate;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use support::{Client, start};
+use zocket::{
+    Call, CallError, Config, Heartbeat, Input, Next, NoHeaders, Outcome, Outgoing, RateLimit, Router, Sender, Server,
+    Zocket,
+};
+
+#[derive(Debug, Outgoing)]
+enum Out {
+    #[zocket(route = "test.blob")]
+    Blob { data: String },
+    #[zocket(route = "test.hello")]
+    Hello { from: String },
+}
+
+#[derive(Deserialize, Validate)]
+#[garde(allow_unvalidated)]
+#[serde(rename_all = "camelCase")]
+struct Sleep {
+    delay_ms: u64,
+}
+
+async fn sleep(Input(s): Input<Sleep>) -> u64 {
+    tokio::time::sleep(Duration::from_millis(s.delay_ms)).await;
+    s.delay_ms
+}
+
+async fn ping() -> &'static str {
+    "pong"
+}
+
+async fn hello_others(id: zocket::ClientId, send: Sender<Out>) -> Result<usize, CallError> {
+    let delivery = send.emit(Out::Hello { from: id.to_string() }).except(&id).broadcast()?;
+    Ok(delivery.delivered)
+}
+
+async fn me(id: zocket::ClientId) -> zocket::ClientId {
+    id
+}
+
+fn router() -> Router<(), Out> {
+    Router::new()
+        .route("sleep", sleep)
+        .route("ping", ping)
+        .route("hello", hello_others)
+        .route("me", me)
+}
+
+fn server(config: Config) -> Server<NoHeaders, Out, ()> {
+    let zo = Zocket::<NoHeaders, Out>::new().config(config);
+    zo.server(router())
+}
+
+fn url(addr: std::net::SocketAddr) -> String {
+    format!("ws://{addr}/")
+}
+
+#[tokio::test]
+async fn over_the_rate_limit_messages_get_rate_limited_errors() {
+    let config = Config {
+        rate_limit: Some(RateLimit {
+            burst: 5,
+            per_second: 1,
+        }),
+        ..Config::default()
+    };
+    let (addr, _) = start(server(config)).await;
+    let mut c = Client::connect(&url(addr)).await;
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        ids.push(c.start_call("ping", Value::Null).await);
+    }
+    let mut codes = Vec::new();
+    for id in &ids {
+        let reply = c.reply(id).await;
+        codes.push(if reply["type"] == "__rpc_res" {
+            "ok".to_owned()
+        } else {
+            reply["payload"]["code"].as_str().unwrap().to_owned()
+        });
+    }
+    assert_eq!(codes.iter().filter(|c| *c == "ok").count(), 5, "{codes:?}");
+    assert!(codes[5..].iter().all(|c| c == "RATE_LIMITED"), "{codes:?}");
+    c.send_json(json!({"type": "ping"})).await;
+    let frame = c.next_frame().await;
+    assert_eq!(frame["type"], "__error");
+    assert_eq!(frame["payload"]["code"], "RATE_LIMITED");
+    assert_eq!(frame["payload"]["route"], "ping");
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_read_is_disconnected_not_buffered() {
+    let config = Config {
+        outbound_queue: 4,
+        ..Config::default()
+    };
+    let (addr, handle) = start(server(config)).await;
+    let mut slow = Client::connect(&url(addr)).await;
+    let mut healthy = Client::connect(&url(addr)).await;
+    let slow_id = slow.ok("me", Value::Null).await.as_str().unwrap().to_owned();
+    // From here on `slow` reads nothing, so its socket and then its queue fill up.
+    let blob = "z".repeat(256 * 1024);
+    let mut dropped = 0;
+    for _ in 0..400 {
+        dropped += handle
+            .emit(Out::Blob { data: blob.clone() })
+            .to(&slow_id)
+            .unwrap()
+            .dropped;
+        if dropped > 0 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(dropped > 0, "the slow client's queue never filled");
+    let close = slow.closed().await.expect("a close frame");
+    assert_eq!(u16::from(close.code), 1013);
+    assert_eq!(
+        healthy.ok("ping", Value::Null).await,
+        "pong",
+        "others are not disturbed"
+    );
+}
+
+#[tokio::test]
+async fn silent_clients_are_closed_by_the_heartbeat_and_live_ones_stay() {
+    let heartbeat = Heartbeat {
+        interval: Duration::from_millis(100),
+        timeout: Duration::from_millis(350),
+    };
+    let config = Config {
+        heartbeat: Some(heartbeat),
+        ..Config::default()
+    };
+    let (addr, _) = start(server(config)).await;
+    let mut live = Client::connect(&url(addr)).await;
+    let mut mute = Client::connect(&url(addr)).await;
+    // `live` keeps reading (which answers pings); `mute` does not read at all.
+    live.silent(Duration::from_millis(800)).await;
+    assert_eq!(live.ok("ping", Value::Null).await, "pong");
+    let close = mute.closed().await.expect("a close frame");
+    assert_eq!(u16::from(close.code), 1001);
+    assert_eq!(close.reason.as_str(), "heartbeat timeout");
+}
+
+#[tokio::test]
+async fn graceful_shutdown_closes_everyone_and_runs_on_disconnect() {
+    let gone = Arc::new(AtomicUsize::new(0));
+    let counter = gone.clone();
+    let zo = Zocket::<NoHeaders, Out>::new().on_disconnect(move |_, _| {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let (addr, handle) = start(zo.server(router())).await;
+    let mut a = Client::connect(&url(addr)).await;
+    let mut b = Client::connect(&url(addr)).await;
+    assert_eq!(a.ok("ping", Value::Null).await, "pong");
+    assert_eq!(b.ok("ping", Value::Null).await, "pong");
+    assert_eq!(handle.client_count(), 2);
+    let stopping = handle.clone();
+    let shutdown = tokio::spawn(async move { stopping.shutdown().await });
+    for c in [&mut a, &mut b] {
+        let close = c.closed().await.expect("a close frame");
+        assert_eq!(u16::from(close.code), 1001);
+        assert_eq!(close.reason.as_str(), "server shutting down");
+    }
+    tokio::time::timeout(Duration::from_secs(5), shutdown)
+        .await
+        .expect("shutdown finishes")
+        .unwrap();
+    assert_eq!(gone.load(Ordering::SeqCst), 2);
+    assert_eq!(handle.client_count(), 0);
+    assert!(
+        tokio_tungstenite::connect_async(url(addr)).await.is_err(),
+        "no new connections after shutdown"
+    );
+}
+
+#[tokio::test]
+async fn calls_in_flight_are_bounded_per_connection() {
+    let config = Config {
+        max_in_flight: 2,
+        ..Config::default()
+    };
+    let (addr, _) = start(server(config)).await;
+    let mut c = Client::connect(&url(addr)).await;
+    let started = Instant::now();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(c.start_call("sleep", json!({"delayMs": 300})).await);
+    }
+    for id in &ids {
+        assert_eq!(c.reply(id).await["payload"], 300);
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "the third call waited for a free slot"
+    );
+}
+
+#[tokio::test]
+async fn layers_wrap_every_call_and_can_refuse() {
+    let seen = Arc::new(parking_lot::Mutex::new(Vec::<(String, bool)>::new()));
+    let log = seen.clone();
+    let logging = move |call: Call<(), Out>, next: Next<(), Out>| {
+        let log = log.clone();
+        async move {
+            let route = call.route().to_owned();
+            let outcome = next.run(call).await;
+            log.lock().push((route, outcome.is_ok()));
+            outcome
+        }
+    };
+    async fn no_sleeping(call: Call<(), Out>, next: Next<(), Out>) -> Outcome {
+        if call.route() == "sleep" {
+            return CallError::forbidden("no sleeping here").into();
+        }
+        next.run(call).await
+    }
+    let zo = Zocket::<NoHeaders, Out>::new();
+    let (addr, _) = start(zo.server(router().layer(no_sleeping).layer(logging))).await;
+    let mut c = Client::connect(&url(addr)).await;
+    assert_eq!(c.ok("ping", Value::Null).await, "pong");
+    assert_eq!(c.err("sleep", json!({"delayMs": 1})).await["code"], "FORBIDDEN");
+    assert_eq!(*seen.lock(), [("ping".to_owned(), true), ("sleep".to_owned(), false)]);
+}
+
+#[tokio::test]
+async fn mounts_into_an_existing_axum_app_at_any_path() {
+    let zo = Zocket::<NoHeaders, Out>::new();
+    let server = zo.server(router());
+    let app = axum::Router::new()
+        .route("/api/live", server.method_router())
+        .route("/health", axum::routing::get(|| async { "ok" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut c = Client::connect(&format!("ws://{addr}/api/live")).await;
+    assert_eq!(c.ok("ping", Value::Null).await, "pong");
+    let mut b = Client::connect(&format!("ws://{addr}/api/live")).await;
+    assert_eq!(
+        b.ok("hello", Value::Null).await,
+        1,
+        "sent to the other client, not back to the caller"
+    );
+    assert_eq!(c.event("test.hello").await["from"].as_str().unwrap().len(), 32);
+}
+
+#[tokio::test]
+async fn a_plain_http_request_gets_a_json_error() {
+    let (addr, _) = start(server(Config::default())).await;
+    let response = raw_http(addr, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 4"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("content-type: application/json"),
+        "{head}"
+    );
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert!(body["error"].as_str().unwrap().len() > 5);
+}
+
+async fn raw_http(addr: std::net::SocketAddr, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    out
+}
