@@ -84,3 +84,8 @@ pub use zocket_protocol as protocol;
 pub mod __private {
     pub use serde;
 }
+
+/// The README's code, compiled as a doctest so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
