@@ -19,7 +19,7 @@ where
 {
     let raw = raw.unwrap_or(b"null");
     match serde_json::from_slice::<T>(raw) {
-        Ok(value) => check(value),
+        Ok(value) => check(value, || serde_json::from_slice(raw).ok()),
         Err(error) => match serde_json::from_slice::<Value>(raw) {
             Ok(json) => value(&json),
             Err(_) => Err(vec![Issue::new(Vec::<PathSegment>::new(), error.to_string())]),
@@ -33,33 +33,84 @@ where
     T: DeserializeOwned + Validate,
     T::Context: Default,
 {
-    check(recover::from_value::<T>(json)?)
+    check(recover::from_value::<T>(json)?, || Some(json.clone()))
 }
 
-fn check<T>(value: T) -> Result<T, Vec<Issue>>
+/// Runs the type's `garde` rules; `json` gives the payload as sent, to name fields as the
+/// client spelled them.
+fn check<T>(value: T, json: impl FnOnce() -> Option<Value>) -> Result<T, Vec<Issue>>
 where
     T: Validate,
     T::Context: Default,
 {
     match value.validate_with(&T::Context::default()) {
         Ok(()) => Ok(value),
-        Err(report) => Err(report.iter().map(|(path, error)| issue(path, error)).collect()),
+        Err(report) => {
+            let json = json();
+            Err(report
+                .iter()
+                .map(|(path, error)| issue(path, error, json.as_ref()))
+                .collect())
+        }
     }
 }
 
-fn issue(path: &garde::Path, error: &garde::Error) -> Issue {
-    let path = path
-        .__iter()
-        .filter_map(|(kind, component)| match kind {
-            garde::error::Kind::Key => Some(PathSegment::Key(component.to_string())),
-            garde::error::Kind::Index => component.parse().ok().map(PathSegment::Index),
-            garde::error::Kind::None => None,
-        })
-        .collect();
+/// garde names fields as Rust does; the client knows them by their JSON names (serde's
+/// `rename_all`). Each key is matched against the payload at that level, trying the usual
+/// spellings where the Rust name is not a key there.
+fn issue(path: &garde::Path, error: &garde::Error, json: Option<&Value>) -> Issue {
+    let mut node = json;
+    let mut segments = Vec::with_capacity(path.len());
+    for (kind, component) in path.__iter().rev() {
+        match kind {
+            garde::error::Kind::Key => {
+                let key = node
+                    .and_then(Value::as_object)
+                    .and_then(|object| json_key(object, component))
+                    .unwrap_or_else(|| component.to_string());
+                node = node.and_then(|value| value.get(&key));
+                segments.push(PathSegment::Key(key));
+            }
+            garde::error::Kind::Index => {
+                if let Ok(index) = component.parse::<usize>() {
+                    node = node.and_then(|value| value.get(index));
+                    segments.push(PathSegment::Index(index));
+                }
+            }
+            garde::error::Kind::None => {}
+        }
+    }
     Issue {
-        path,
+        path: segments,
         message: error.message().to_owned(),
     }
+}
+
+fn json_key(object: &serde_json::Map<String, Value>, rust: &str) -> Option<String> {
+    if object.contains_key(rust) {
+        return Some(rust.to_owned());
+    }
+    let words: Vec<&str> = rust.split('_').filter(|w| !w.is_empty()).collect();
+    let capitalized = |w: &&str| {
+        let mut chars = w.chars();
+        chars
+            .next()
+            .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+            .unwrap_or_default()
+    };
+    let pascal: String = words.iter().map(capitalized).collect();
+    let camel = words
+        .first()
+        .map(|first| (*first).to_owned() + &words[1..].iter().map(capitalized).collect::<String>());
+    let candidates = [
+        camel.unwrap_or_default(),
+        pascal,
+        words.join("-"),
+        rust.to_ascii_uppercase(),
+        words.join("-").to_ascii_uppercase(),
+        rust.to_ascii_lowercase().replace('_', ""),
+    ];
+    candidates.into_iter().find(|candidate| object.contains_key(candidate))
 }
 
 #[cfg(test)]
@@ -95,6 +146,26 @@ mod tests {
     fn rule_failures_name_every_field_with_paths() {
         let issues = payload::<Message>(Some(br#"{"text":"","tags":[{"name":"ok"},{"name":"x"}]}"#)).unwrap_err();
         assert_eq!(paths(&issues), [r#"["tags",1,"name"]"#, r#"["text"]"#]);
+    }
+
+    #[test]
+    fn paths_use_the_json_names_of_renamed_fields() {
+        #[derive(Debug, Deserialize, Validate)]
+        #[serde(rename_all = "camelCase")]
+        struct Slow {
+            #[garde(range(max = 10))]
+            delay_ms: u64,
+            #[garde(dive)]
+            inner_list: Vec<Inner>,
+        }
+        #[derive(Debug, Deserialize, Validate)]
+        #[serde(rename_all = "kebab-case")]
+        struct Inner {
+            #[garde(length(min = 2))]
+            user_name: String,
+        }
+        let issues = payload::<Slow>(Some(br#"{"delayMs":11,"innerList":[{"user-name":"x"}]}"#)).unwrap_err();
+        assert_eq!(paths(&issues), [r#"["delayMs"]"#, r#"["innerList",0,"user-name"]"#]);
     }
 
     #[test]
