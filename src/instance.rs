@@ -192,6 +192,10 @@ pub struct Disconnected<C> {
     pub rooms: Vec<String>,
 }
 
+/// Outgoing messages of a server that sends none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, crate::Outgoing)]
+pub enum NoOutgoing {}
+
 /// Headers for an instance that needs none: any request is accepted.
 #[derive(Debug, Clone, Copy, Default, serde::Deserialize, Validate)]
 pub struct NoHeaders {}

@@ -68,7 +68,7 @@ pub use error::CallError;
 pub use extract::{Ctx, FromCall, Input};
 pub use handler::{Handler, IntoReply, Json};
 pub use hub::{Delivery, Targets};
-pub use instance::{Disconnected, NoHeaders, Reject, Zocket};
+pub use instance::{Disconnected, NoHeaders, NoOutgoing, Reject, Zocket};
 pub use middleware::{Next, Outcome};
 pub use rooms::Rooms;
 pub use router::Router;

@@ -15,7 +15,8 @@ use std::{fmt, sync::Arc};
 ///     Announcement { text: String },
 /// }
 /// let zo = Zocket::<NoHeaders, Out>::new();
-/// let server = zo.server(zo.router());
+/// let router = zo.router();
+/// let server = zo.server(router);
 /// let push = server.handle();
 /// # let rt = tokio::runtime::Runtime::new().unwrap();
 /// rt.block_on(async move {

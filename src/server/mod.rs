@@ -44,10 +44,11 @@ pub(crate) struct Shared<H, O, C> {
 /// [`method_router`](Self::method_router), or run it with [`serve`]. Cheap to clone.
 ///
 /// ```no_run
-/// # use zocket::{Zocket, NoHeaders};
+/// # use zocket::{Zocket, NoHeaders, NoOutgoing};
 /// # async fn run() -> std::io::Result<()> {
-/// let zo = Zocket::<NoHeaders, ()>::new();
-/// let server = zo.server(zo.router());
+/// let zo = Zocket::<NoHeaders, NoOutgoing>::new();
+/// let router = zo.router();
+/// let server = zo.server(router);
 /// // In an existing axum app, at any path:
 /// let app: axum::Router = axum::Router::new().route("/ws", server.method_router());
 /// // Or standalone, in one line:

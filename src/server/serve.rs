@@ -14,10 +14,11 @@ use tokio::net::TcpListener;
 /// signal given to [`Serve::with_graceful_shutdown`], then closes every connection gracefully.
 ///
 /// ```no_run
-/// # use zocket::{Zocket, NoHeaders};
+/// # use zocket::{Zocket, NoHeaders, NoOutgoing};
 /// # async fn run() -> std::io::Result<()> {
-/// let zo = Zocket::<NoHeaders, ()>::new();
-/// zocket::serve("127.0.0.1:3000", zo.server(zo.router()))
+/// let zo = Zocket::<NoHeaders, NoOutgoing>::new();
+/// let router = zo.router();
+/// zocket::serve("127.0.0.1:3000", zo.server(router))
 ///     .with_graceful_shutdown(async { tokio::signal::ctrl_c().await.ok(); })
 ///     .await
 /// # }
