@@ -11,8 +11,9 @@ use std::time::Duration;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The largest message a client may send, in bytes; a larger one closes the connection
-    /// with code 1009. Default 1 MiB.
+    /// The largest message a client may send, in bytes. A larger one, up to twice this size,
+    /// gets a `PAYLOAD_TOO_LARGE` error and the connection stays open; anything larger closes
+    /// the connection with code 1009 without being read. Default 1 MiB.
     pub max_message_size: usize,
     /// How many calls of one connection may run at once; past it the server stops reading
     /// that connection until one finishes. Default 256.

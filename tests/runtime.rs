@@ -99,6 +99,31 @@ async fn over_the_rate_limit_messages_get_rate_limited_errors() {
 }
 
 #[tokio::test]
+async fn oversized_messages_get_payload_too_large_or_close_1009() {
+    let config = Config {
+        max_message_size: 1024,
+        ..Config::default()
+    };
+    let (addr, _) = start(server(config)).await;
+    let mut c = Client::connect(&url(addr)).await;
+    let err = c.err("sleep", json!({"delayMs": 1, "pad": "x".repeat(1500)})).await;
+    assert_eq!(err["code"], "PAYLOAD_TOO_LARGE");
+    c.send_json(json!({"type": "ping", "payload": "y".repeat(1500)})).await;
+    let frame = c.next_frame().await;
+    assert_eq!(
+        (frame["type"].as_str(), frame["payload"]["code"].as_str()),
+        (Some("__error"), Some("PAYLOAD_TOO_LARGE"))
+    );
+    assert_eq!(frame["payload"]["route"], "ping");
+    assert_eq!(c.ok("ping", Value::Null).await, "pong", "the connection stays open");
+
+    c.send_text_lossy(json!({"type": "ping", "payload": "z".repeat(4096)}).to_string())
+        .await;
+    let close = c.closed().await.expect("a close frame");
+    assert_eq!(u16::from(close.code), 1009);
+}
+
+#[tokio::test]
 async fn a_client_that_does_not_read_is_disconnected_not_buffered() {
     let config = Config {
         outbound_queue: 4,

@@ -51,10 +51,16 @@ where
     /// Starts handling one frame.
     pub(super) fn dispatch(&mut self, frame: Bytes) {
         let allowed = self.limiter.as_mut().is_none_or(TokenBucket::take);
+        let too_large = frame.len() > self.shared.config.max_message_size;
         let pending = match json::decode(&frame) {
+            Err(bad) if too_large => refuse(bad.rpc_id, None, payload_too_large(self.shared.config.max_message_size)),
             Err(bad) => refuse(bad.rpc_id, None, CallError::new(ErrorCode::BadRequest, bad.message)),
-            Ok(_) if !allowed => {
-                let msg = json::decode(&frame).expect("decoded above");
+            Ok(msg) if too_large => refuse(
+                msg.rpc_id,
+                Some(&msg.route),
+                payload_too_large(self.shared.config.max_message_size),
+            ),
+            Ok(msg) if !allowed => {
                 let error = CallError::new(ErrorCode::RateLimited, "Too many messages; slow down");
                 refuse(msg.rpc_id, Some(&msg.route), error)
             }
@@ -104,6 +110,13 @@ where
             .instrument(span),
         )
     }
+}
+
+fn payload_too_large(limit: usize) -> CallError {
+    CallError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("Messages are limited to {limit} bytes"),
+    )
 }
 
 /// A call refused before any handler ran.

@@ -66,7 +66,9 @@ where
         }
     };
     let conn = Arc::new(Conn { id, ctx });
-    let max = shared.config.max_message_size;
+    // Up to twice the limit is read so the client gets a PAYLOAD_TOO_LARGE reply; past that the
+    // socket refuses it (close 1009) without buffering it.
+    let max = shared.config.max_message_size.saturating_mul(2);
     let connections = shared.lifecycle.connections.clone();
     ws.max_message_size(max)
         .max_frame_size(max)

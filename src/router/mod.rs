@@ -174,3 +174,59 @@ impl<C, O> fmt::Debug for Router<C, O> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn noop() {}
+
+    fn names(router: &Router<(), ()>) -> Vec<&str> {
+        router.routes().collect()
+    }
+
+    #[test]
+    fn nest_and_merge_compose_names() {
+        let inner = Router::new().route("secret", noop).route("deep.er", noop);
+        let other = Router::new().route("z", noop);
+        let router = Router::<(), ()>::new()
+            .route("a", noop)
+            .nest("admin", inner)
+            .merge(other);
+        assert_eq!(names(&router), ["a", "admin.deep.er", "admin.secret", "z"]);
+    }
+
+    #[test]
+    #[should_panic(expected = "the route \"greet\" is defined twice")]
+    fn duplicate_routes_panic_when_built() {
+        let _ = Router::<(), ()>::new().route("greet", noop).route("greet", noop);
+    }
+
+    #[test]
+    #[should_panic(expected = "the route \"admin.x\" is defined twice")]
+    fn duplicates_through_nesting_panic_too() {
+        let _ = Router::<(), ()>::new()
+            .route("admin.x", noop)
+            .nest("admin", Router::new().route("x", noop));
+    }
+
+    #[test]
+    #[should_panic(expected = "invalid route name \"__rpc_res\"")]
+    fn reserved_names_panic() {
+        let _ = Router::<(), ()>::new().route("__rpc_res", noop);
+    }
+
+    #[test]
+    fn handlers_know_whether_they_read_input() {
+        use crate::Input;
+        #[derive(serde::Deserialize, garde::Validate)]
+        #[garde(allow_unvalidated)]
+        struct In {
+            _x: u8,
+        }
+        async fn reads(Input(_): Input<In>) {}
+        let router = Router::<(), ()>::new().route("reads", reads).route("none", noop);
+        assert!(router.routes["reads"].reads_input);
+        assert!(!router.routes["none"].reads_input);
+    }
+}

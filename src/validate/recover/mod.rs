@@ -13,15 +13,18 @@
 //!   run. The error carries the path where it happened and a [`Remedy`] for the next run: add the
 //!   missing field (reported as `required`), skip the unknown key, or put a placeholder where the
 //!   failing value was (reported with the error's message). Then the whole value is deserialized
-//!   again, at most [`MAX_FIXES`] times.
-//! * An error that no fix gets past ends the search and becomes the last issue.
-//! * Limitation: serde buffers the content of internally, adjacently and untagged enums in its
-//!   own private deserializer, so a mismatch inside one is reported at the enum's path with
-//!   serde's message, and ends the search.
+//!   again, at most [`MAX_FIXES`] times. An error at a value inside which issues were already found
+//!   may be caused by the placeholders there, so only those issues are reported, not the error.
+//! * An error that no fix gets past ends the search and becomes the last issue. That happens inside
+//!   values serde buffers in its own private deserializer (internally, adjacently tagged and
+//!   untagged enums, flattened structs: a mismatch there is reported at that value's path with
+//!   serde's message) and at values whose type rejects every placeholder (a string parsed as an IP
+//!   address, a `try_from` refusing 0...). Issues found before it are still reported.
 //!
 //! Placeholder values are thrown away: only the issues are kept. Each run visits every JSON value
-//! at most once and placeholders are bounded in size and depth, so the work is bounded by about
-//! `MAX_FIXES + 1` times the size of the payload.
+//! at most once and placeholders are bounded in size and depth; no run is started after
+//! [`MAX_FIXES`] fixes or [`MAX_WORK`] values walked in all, so a hostile payload cannot make the
+//! work much larger than one walk of itself plus `MAX_WORK`.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -35,6 +38,8 @@ use zocket_protocol::{Issue, PathSegment};
 
 /// How many times the payload may be deserialized again, each time with one more fix.
 const MAX_FIXES: usize = 64;
+/// After how many JSON values walked (over all runs) no more runs are started.
+const MAX_WORK: usize = 1 << 20;
 /// How many nodes one placeholder value may have.
 const PLACEHOLDER_BUDGET: usize = 256;
 /// How deep one placeholder value may nest.
@@ -47,7 +52,7 @@ const REQUIRED: &str = "required";
 /// Meant for payloads the fast path (`serde_json::from_slice::<T>`) rejected. The issues are in
 /// the order the value was walked (object keys in the order of the [`Map`], then missing fields).
 pub(crate) fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, Vec<Issue>> {
-    let mut fixes: Vec<Fix> = Vec::new();
+    let (mut fixes, mut work) = (Vec::new(), 0);
     // The result of the run before the last placeholder fix, and where that fix is.
     let mut fallback: Option<(Vec<PathSegment>, Vec<Issue>)> = None;
     loop {
@@ -55,13 +60,14 @@ pub(crate) fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, Vec<Is
             fixes,
             issues: RefCell::default(),
             budget: Cell::new(0),
+            walked: Cell::new(0),
         };
         let result = T::deserialize(Deser(De {
             value,
             ctx: &ctx,
             path: Path::Root,
         }));
-        fixes = ctx.fixes;
+        (fixes, work) = (ctx.fixes, work + ctx.walked.get());
         let mut issues = ctx.issues.into_inner();
         let error = match result {
             Ok(value) if issues.is_empty() => return Ok(value),
@@ -81,7 +87,7 @@ pub(crate) fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, Vec<Is
         let path = path.unwrap_or_default();
         let tried = |remedy| fixes.iter().any(|f| f.path == path && f.remedy == remedy);
         match remedy {
-            Some(remedy) if !tried(remedy) && fixes.len() < MAX_FIXES => {
+            Some(remedy) if !tried(remedy) && fixes.len() < MAX_FIXES && work < MAX_WORK => {
                 fallback = (remedy == Remedy::Placeholder).then(|| (path.clone(), issues));
                 fixes.push(Fix { path, remedy, report });
             }
@@ -134,6 +140,8 @@ struct Ctx {
     issues: RefCell<Vec<Issue>>,
     /// How many nodes the placeholder being built may still have.
     budget: Cell<usize>,
+    /// How many JSON values this run has walked.
+    walked: Cell<usize>,
 }
 
 impl Ctx {
@@ -473,8 +481,10 @@ impl<'de, S: Source<'de>> Deserializer<'de> for Deser<S> {
         deserialize_tuple(len: usize) => Want::Tuple(len);
         deserialize_tuple_struct(_name: &'static str, len: usize) => Want::Tuple(len);
         deserialize_map() => Want::Map;
-        deserialize_struct(_name: &'static str, fields: &'static [&'static str]) => Want::Struct(fields);
-        deserialize_enum(_name: &'static str, variants: &'static [&'static str]) => Want::Enum(variants);
+        deserialize_struct(_name: &'static str, fields: &'static [&'static str])
+            => Want::Struct(fields);
+        deserialize_enum(_name: &'static str, variants: &'static [&'static str])
+            => Want::Enum(variants);
     }
 }
 
@@ -492,6 +502,7 @@ struct De<'de, 'p> {
 impl De<'_, '_> {
     /// Records what is wrong with the value for `want`; true if a placeholder must replace it.
     fn misfits(&self, want: Want) -> bool {
+        self.ctx.walked.set(self.ctx.walked.get() + 1);
         if self.ctx.fixed(&self.path, Remedy::Placeholder) {
             return true;
         }
@@ -545,7 +556,16 @@ impl<'de> Source<'de> for De<'de, '_> {
             (_, Value::Bool(b)) => visitor.visit_bool(*b),
             (_, Value::Number(number)) => visit_number(number, visitor),
             (_, Value::String(s)) => visitor.visit_borrowed_str(s),
-            (_, Value::Array(items)) => visitor.visit_seq(Elements::new(self, items, items.len())),
+            (_, Value::Array(items)) => {
+                let mut elements = Elements::new(self, items, items.len());
+                let result = visitor.visit_seq(&mut elements);
+                // A struct read from an array takes as many elements as it has fields.
+                if result.is_ok() && elements.next < items.len() {
+                    let message = format!("expected an array of {} elements, got {}", elements.next, items.len());
+                    ctx.record(&path, message);
+                }
+                result
+            }
             (_, Value::Object(map)) => visitor.visit_map(Entries::new(self, map, Vec::new())),
         }
     }
