@@ -4,11 +4,17 @@
 //! Run: `cargo run --example conformance` (port from `PORT`, default 3000).
 #![allow(missing_docs)]
 
+#[path = "support/run.rs"]
+#[allow(dead_code)]
+mod run;
+
 use garde::Validate;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::sync::mpsc;
-use zocket::{Call, CallError, ClientId, Ctx, FromCall, Input, Json, Outgoing, Reject, Rooms, Sender, Server, Zocket};
+use zocket::{
+    Call, CallError, ClientId, Ctx, FromCall, Handle, Input, Json, Outgoing, Reject, Rooms, Sender, Server, Zocket,
+};
 
 /// Connection headers (or query parameters).
 #[derive(Debug, Deserialize, Validate)]
@@ -175,9 +181,9 @@ async fn whoami(user: Ctx<User>) -> Json<Whoami> {
     })
 }
 
-async fn join(rooms: Rooms, Input(j): Input<Join>) -> Vec<String> {
-    rooms.join(&j.room);
-    rooms.current()
+async fn join(rooms: Rooms, Input(j): Input<Join>) -> Result<Vec<String>, CallError> {
+    rooms.join(&j.room)?;
+    Ok(rooms.current())
 }
 
 async fn leave(rooms: Rooms, Input(l): Input<Leave>) -> Vec<String> {
@@ -231,12 +237,12 @@ pub(crate) fn app() -> Server<Headers, Out, User> {
                 client_version: headers.client_version,
             })
         })
-        .on_disconnect(|gone, send: Sender<Out>| async move {
+        .on_disconnect(|gone, server: Handle<Out>| async move {
             let left = Out::PresenceLeft {
                 user_id: gone.ctx.user_id.clone(),
                 rooms: gone.rooms,
             };
-            if let Err(error) = send.emit(left).broadcast() {
+            if let Err(error) = server.emit(left).broadcast() {
                 tracing::error!(%error, "presence.left not sent");
             }
         });
@@ -282,18 +288,8 @@ pub(crate) fn app() -> Server<Headers, Out, User> {
 #[allow(dead_code)]
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
-    let port = std::env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(3000u16);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    println!("listening on ws://127.0.0.1:{}", listener.local_addr()?.port());
+    let listener = run::listen("ws").await?;
     zocket::serve(listener, app())
-        .with_graceful_shutdown(async {
-            tokio::signal::ctrl_c().await.ok();
-        })
+        .with_graceful_shutdown(run::ctrl_c())
         .await
 }

@@ -26,6 +26,9 @@ pub struct Config {
     /// Messages a client may send per second, with bursts; `None` turns the limit off.
     /// A message over the limit gets a `RATE_LIMITED` error. Default 1000/s, bursts of 1000.
     pub rate_limit: Option<RateLimit>,
+    /// How many rooms one client may be in at once; a join past it fails with `FORBIDDEN`.
+    /// Default 256.
+    pub max_rooms_per_client: usize,
     /// Server pings to find dead connections; `None` turns them off. Default: a ping every
     /// 30 s, and a client silent for 75 s is closed.
     pub heartbeat: Option<Heartbeat>,
@@ -42,6 +45,7 @@ impl Default for Config {
                 burst: 1000,
                 per_second: 1000,
             }),
+            max_rooms_per_client: 256,
             heartbeat: Some(Heartbeat {
                 interval: Duration::from_secs(30),
                 timeout: Duration::from_secs(75),

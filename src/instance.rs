@@ -1,14 +1,14 @@
 //! [`Zocket`]: the instance. Headers, the connection context and its lifecycle hooks.
 
 use crate::server::Server;
-use crate::{ClientId, Config, Ctx, Outgoing, Router, Sender};
+use crate::{ClientId, Config, Ctx, Handle, Outgoing, Router};
 use futures_util::future::BoxFuture;
 use garde::Validate;
 use serde::de::DeserializeOwned;
 use std::{fmt, future::Future, sync::Arc};
 
 pub(crate) type OnConnect<H, C> = Arc<dyn Fn(H, ClientId) -> BoxFuture<'static, Result<C, Reject>> + Send + Sync>;
-pub(crate) type OnDisconnect<C, O> = Arc<dyn Fn(Disconnected<C>, Sender<O>) -> BoxFuture<'static, ()> + Send + Sync>;
+pub(crate) type OnDisconnect<C, O> = Arc<dyn Fn(Disconnected<C>, Handle<O>) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// A Zocket instance: the headers a client must send (`H`), the context built for each
 /// connection (`C`), and the messages the server sends (`O`).
@@ -107,11 +107,12 @@ where
     O: Outgoing,
     C: Send + Sync + 'static,
 {
-    /// Runs after a client is gone: it has already left every room, so a broadcast from here
-    /// reaches the remaining clients. Also runs for every client at graceful shutdown.
+    /// Runs after a client is gone, with the server's [`Handle`]: the client has already left
+    /// every room, so a broadcast from here reaches the remaining clients. Also runs for every
+    /// client at graceful shutdown.
     pub fn on_disconnect<F, Fut>(mut self, on_disconnect: F) -> Self
     where
-        F: Fn(Disconnected<C>, Sender<O>) -> Fut + Send + Sync + 'static,
+        F: Fn(Disconnected<C>, Handle<O>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         self.on_disconnect = Some(Arc::new(move |gone, send| Box::pin(on_disconnect(gone, send))));

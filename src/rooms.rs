@@ -1,7 +1,7 @@
 //! [`Rooms`]: one client's room memberships.
 
-use crate::ClientId;
-use crate::hub::Hub;
+use crate::hub::{Hub, TooManyRooms};
+use crate::{CallError, ClientId};
 use std::{fmt, sync::Arc};
 
 /// The rooms of one client: join, leave, list, test. As a handler argument, the caller's.
@@ -18,9 +18,13 @@ impl Rooms {
         Self { hub, id }
     }
 
-    /// Joins `room`; `false` if already a member (or the client is gone).
-    pub fn join(&self, room: &str) -> bool {
-        self.hub.join(&self.id, room)
+    /// Joins `room`: `Ok(true)` if newly joined, `Ok(false)` if already a member (or the
+    /// client is gone). Past [`Config::max_rooms_per_client`](crate::Config) it fails with
+    /// `FORBIDDEN`, so `rooms.join(&room)?` in a handler answers the client.
+    pub fn join(&self, room: &str) -> Result<bool, CallError> {
+        self.hub
+            .join(&self.id, room)
+            .map_err(|TooManyRooms(max)| CallError::forbidden(format!("A client may be in at most {max} rooms")))
     }
 
     /// Leaves `room`; `false` if not a member.

@@ -9,7 +9,7 @@ use super::dispatch::Dispatcher;
 use crate::call::Conn;
 use crate::hub::{Frame, Slot};
 use crate::server::Shared;
-use crate::{Ctx, Disconnected, Outgoing, Sender};
+use crate::{Ctx, Disconnected, Handle, Outgoing};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream, StreamExt};
@@ -65,8 +65,8 @@ where
                 ctx: Ctx(conn.clone()),
                 rooms,
             };
-            let send = Sender::new(shared.hub.clone());
-            if AssertUnwindSafe(async { hook(gone, send).await })
+            let server = Handle::new(shared.hub.clone(), shared.lifecycle.clone());
+            if AssertUnwindSafe(async { hook(gone, server).await })
                 .catch_unwind()
                 .await
                 .is_err()

@@ -76,12 +76,24 @@ pub(crate) enum Target<'a> {
 }
 
 /// The registry of connected clients and rooms of one server.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Hub {
     registry: RwLock<Registry>,
+    max_rooms_per_client: usize,
 }
 
+/// A client already is in as many rooms as it may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TooManyRooms(pub(crate) usize);
+
 impl Hub {
+    pub(crate) fn new(max_rooms_per_client: usize) -> Self {
+        Self {
+            registry: RwLock::default(),
+            max_rooms_per_client,
+        }
+    }
+
     pub(crate) fn register(&self, id: ClientId, slot: Slot) {
         self.registry.write().clients.insert(id, slot);
     }
@@ -103,14 +115,17 @@ impl Hub {
     }
 
     /// Adds `id` to `room`; `false` if it was already a member or is not connected.
-    pub(crate) fn join(&self, id: &ClientId, room: &str) -> bool {
+    pub(crate) fn join(&self, id: &ClientId, room: &str) -> Result<bool, TooManyRooms> {
         let mut guard = self.registry.write();
         let registry = &mut *guard;
         let Some(slot) = registry.clients.get_mut(id) else {
-            return false;
+            return Ok(false);
         };
         if slot.rooms.contains(room) {
-            return false;
+            return Ok(false);
+        }
+        if slot.rooms.len() >= self.max_rooms_per_client {
+            return Err(TooManyRooms(self.max_rooms_per_client));
         }
         let name: Arc<str> = match registry.rooms.get_key_value(room) {
             Some((name, _)) => name.clone(),
@@ -118,7 +133,7 @@ impl Hub {
         };
         slot.rooms.insert(name.clone());
         registry.rooms.entry(name).or_default().insert(id.clone());
-        true
+        Ok(true)
     }
 
     /// Removes `id` from `room`, freeing the room when it empties; `false` if not a member.
@@ -151,6 +166,13 @@ impl Hub {
             .clients
             .get(id)
             .is_some_and(|slot| slot.rooms.contains(room))
+    }
+
+    /// Every room that has members, sorted.
+    pub(crate) fn room_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.registry.read().rooms.keys().map(|room| room.to_string()).collect();
+        names.sort_unstable();
+        names
     }
 
     /// The members of `room`, unordered.
@@ -235,11 +257,12 @@ mod tests {
 
     #[test]
     fn rooms_are_tracked_sorted_and_freed() {
-        let hub = Hub::default();
+        let hub = Hub::new(8);
         let (a, _rx, _) = client(&hub, "a", 4);
-        assert!(hub.join(&a, "zeta"));
-        assert!(hub.join(&a, "alpha"));
-        assert!(!hub.join(&a, "alpha"));
+        assert_eq!(hub.join(&a, "zeta"), Ok(true));
+        assert_eq!(hub.join(&a, "alpha"), Ok(true));
+        assert_eq!(hub.join(&a, "alpha"), Ok(false));
+        assert_eq!(hub.room_names(), ["alpha", "zeta"]);
         assert_eq!(hub.rooms_of(&a), ["alpha", "zeta"]);
         assert!(hub.is_member(&a, "zeta"));
         assert!(hub.leave(&a, "zeta"));
@@ -248,18 +271,18 @@ mod tests {
         assert!(!hub.registry.read().rooms.contains_key("zeta"));
         assert_eq!(hub.unregister(&a), ["alpha"]);
         assert!(hub.registry.read().rooms.is_empty());
-        assert!(!hub.join(&a, "late"), "a gone client cannot join");
+        assert_eq!(hub.join(&a, "late"), Ok(false), "a gone client cannot join");
     }
 
     #[test]
     fn delivers_once_per_client_and_honours_except() {
-        let hub = Hub::default();
+        let hub = Hub::new(8);
         let (a, mut ra, _) = client(&hub, "a", 4);
         let (b, mut rb, _) = client(&hub, "b", 4);
         let (_c, mut rc, _) = client(&hub, "c", 4);
-        hub.join(&a, "r1");
-        hub.join(&a, "r2");
-        hub.join(&b, "r2");
+        for (id, room) in [(&a, "r1"), (&a, "r2"), (&b, "r2")] {
+            hub.join(id, room).unwrap();
+        }
         let frame = Frame::from("x");
         let d = hub.deliver(Target::Rooms(&boxed(&["r1", "r2"])), &[], &frame);
         assert_eq!(
@@ -283,9 +306,20 @@ mod tests {
         assert!(rc.try_recv().is_ok() && rc.try_recv().is_ok() && rc.try_recv().is_err());
     }
 
+    #[test]
+    fn rooms_per_client_are_capped() {
+        let hub = Hub::new(2);
+        let (a, _rx, _) = client(&hub, "a", 4);
+        assert_eq!(hub.join(&a, "1"), Ok(true));
+        assert_eq!(hub.join(&a, "2"), Ok(true));
+        assert_eq!(hub.join(&a, "3"), Err(TooManyRooms(2)));
+        assert_eq!(hub.join(&a, "2"), Ok(false), "rejoining is not a new room");
+        assert_eq!(hub.rooms_of(&a), ["1", "2"]);
+    }
+
     #[tokio::test]
     async fn a_full_queue_is_dropped_and_flagged() {
-        let hub = Hub::default();
+        let hub = Hub::new(8);
         let (_a, _ra, overflow) = client(&hub, "a", 1);
         let frame = Frame::from("x");
         assert_eq!(hub.deliver(Target::All, &[], &frame).delivered, 1);

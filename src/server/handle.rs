@@ -51,6 +51,16 @@ impl<O> Handle<O> {
         Rooms::new(self.hub.clone(), client.clone())
     }
 
+    /// The ids of every member of `room`, unordered.
+    pub fn members(&self, room: &str) -> Vec<ClientId> {
+        self.hub.members(room)
+    }
+
+    /// Every room that has members, sorted.
+    pub fn room_names(&self) -> Vec<String> {
+        self.hub.room_names()
+    }
+
     /// How many clients are connected.
     pub fn client_count(&self) -> usize {
         self.hub.client_count()

@@ -84,7 +84,7 @@ where
             .collect();
         Self {
             shared: Arc::new(Shared {
-                hub: Arc::default(),
+                hub: Arc::new(Hub::new(config.max_rooms_per_client)),
                 routes,
                 on_connect,
                 on_disconnect,

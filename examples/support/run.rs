@@ -1,0 +1,26 @@
+//! What every example's `main` shares: logging, the port, and the line saying where it listens.
+
+use tokio::net::TcpListener;
+
+/// Starts logging to stderr (`RUST_LOG`, default `info`), binds 127.0.0.1 on `PORT` (default 3000) and
+/// prints `listening on SCHEME://127.0.0.1:PORT` once it accepts connections.
+pub(crate) async fn listen(scheme: &str) -> std::io::Result<TcpListener> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let port = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000u16);
+    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    println!("listening on {scheme}://127.0.0.1:{}", listener.local_addr()?.port());
+    Ok(listener)
+}
+
+/// Resolves when the process gets ctrl-c.
+pub(crate) async fn ctrl_c() {
+    tokio::signal::ctrl_c().await.ok();
+}
