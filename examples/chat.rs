@@ -1,0 +1,310 @@
+//! A multi-room chat: the page `examples/chat/index.html` at `/` and the WebSocket at `/ws`,
+//! both routes of a plain `axum::Router` (the WebSocket endpoint is mounted with
+//! `Server::method_router`, as it would be in an existing axum app).
+//!
+//! Run: `cargo run --example chat` (port from `PORT`, default 3000) and open
+//! <http://127.0.0.1:3000> in two browser windows.
+//!
+//! Protocol (connect to `/ws?nick=NAME`, 1 to 24 characters, else HTTP 400):
+//! - `chat.join {room}` replies `{room, history: [{room, from, text, ts}], members: [nick]}`
+//!   and sends `chat.joined {room, nick}` to the other members;
+//! - `chat.leave {room}` replies the caller's remaining rooms and sends `chat.left {room, nick}`
+//!   to the remaining members (as does a disconnect, for every room the client was in);
+//! - `chat.send {room, text}` sends `chat.message {room, from, text, ts}` to every member,
+//!   the sender included; `FORBIDDEN` if the caller is not a member;
+//! - `chat.rooms` replies `[{room, members}]` for every room that has members.
+//!
+//! The last 50 messages of each room are kept in memory; a room's history is freed once it has
+//! been empty for ten minutes, and at most 1000 rooms are kept.
+#![allow(missing_docs)]
+
+#[path = "support/run.rs"]
+#[allow(dead_code)]
+mod run;
+
+use garde::Validate;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use zocket::{
+    CallError, ClientId, Ctx, Disconnected, Handle, Input, Json, Outgoing, Reject, Rooms, Sender, Server, Zocket,
+};
+
+const PAGE: &str = include_str!("chat/index.html");
+/// Messages kept per room.
+pub(crate) const HISTORY: usize = 50;
+/// Rooms kept (with members or with history) at most.
+pub(crate) const MAX_ROOMS: usize = 1000;
+/// How long an empty room's history is kept.
+const IDLE: Duration = Duration::from_secs(600);
+/// How often idle rooms are looked for.
+const SWEEP: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Deserialize, Validate)]
+pub(crate) struct Headers {
+    #[garde(length(chars, min = 1, max = 24))]
+    nick: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Message {
+    room: String,
+    from: String,
+    text: String,
+    ts: u64,
+}
+
+#[derive(Debug, Outgoing)]
+pub(crate) enum Out {
+    #[zocket(route = "chat.message")]
+    Message(Message),
+    #[zocket(route = "chat.joined")]
+    Joined { room: String, nick: String },
+    #[zocket(route = "chat.left")]
+    Left { room: String, nick: String },
+}
+
+#[derive(Debug)]
+struct Room {
+    history: VecDeque<Message>,
+    last_active: Instant,
+}
+
+/// What every connection shares: each client's nickname, and each room's history.
+#[derive(Debug)]
+pub(crate) struct Chat {
+    nicks: HashMap<ClientId, String>,
+    rooms: HashMap<String, Room>,
+    swept: Instant,
+}
+
+impl Chat {
+    fn new() -> Self {
+        let (nicks, rooms, swept) = (HashMap::new(), HashMap::new(), Instant::now());
+        Self { nicks, rooms, swept }
+    }
+
+    /// The room's entry, made room for if it is new: empty rooms idle for `IDLE` are freed (a
+    /// sweep at most every `SWEEP`, or whenever full), then if still full the idlest empty room
+    /// goes. A room with members is never freed, so when all are occupied a new one is refused.
+    fn room(&mut self, name: &str, hub: &Rooms) -> Result<&mut Room, CallError> {
+        if !self.rooms.contains_key(name) {
+            let empty = |name: &str| hub.members(name).is_empty();
+            if self.rooms.len() >= MAX_ROOMS || self.swept.elapsed() >= SWEEP {
+                self.swept = Instant::now();
+                (self.rooms).retain(|name, room| room.last_active.elapsed() < IDLE || !empty(name));
+            }
+            if self.rooms.len() >= MAX_ROOMS {
+                let idlest = (self.rooms.iter().filter(|(name, _)| empty(name)))
+                    .min_by_key(|(_, room)| room.last_active)
+                    .map(|(name, _)| name.clone());
+                let idlest = idlest.ok_or_else(|| CallError::forbidden("Too many rooms; join an existing one"))?;
+                self.rooms.remove(&idlest);
+            }
+        }
+        let room = self.rooms.entry(name.to_owned()).or_insert_with(|| Room {
+            history: VecDeque::with_capacity(HISTORY),
+            last_active: Instant::now(),
+        });
+        room.last_active = Instant::now();
+        Ok(room)
+    }
+
+    fn touch(&mut self, name: &str) {
+        if let Some(room) = self.rooms.get_mut(name) {
+            room.last_active = Instant::now();
+        }
+    }
+}
+
+/// The context of a connection: its nickname, and the shared chat state.
+#[derive(Debug)]
+pub(crate) struct Member {
+    nick: String,
+    chat: Arc<Mutex<Chat>>,
+}
+
+#[derive(Debug, Deserialize, Validate)]
+struct RoomName {
+    #[garde(length(chars, min = 1, max = 32))]
+    room: String,
+}
+
+#[derive(Debug, Deserialize, Validate)]
+struct Post {
+    #[garde(length(chars, min = 1, max = 32))]
+    room: String,
+    #[garde(length(chars, min = 1, max = 500))]
+    text: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Joined {
+    room: String,
+    history: Vec<Message>,
+    members: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct RoomInfo {
+    room: String,
+    members: usize,
+}
+
+fn now_ms() -> u64 {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}
+
+async fn join(
+    me: Ctx<Member>,
+    rooms: Rooms,
+    send: Sender<Out>,
+    Input(r): Input<RoomName>,
+) -> Result<Json<Joined>, CallError> {
+    let (fresh, history, members) = {
+        let mut chat = me.chat.lock();
+        chat.nicks.insert(me.client_id().clone(), me.nick.clone());
+        let history = chat.room(&r.room, &rooms)?.history.iter().cloned().collect();
+        let fresh = rooms.join(&r.room)?;
+        let members: BTreeSet<String> = (rooms.members(&r.room).iter())
+            .filter_map(|id| chat.nicks.get(id).cloned())
+            .collect();
+        (fresh, history, members.into_iter().collect())
+    };
+    if fresh {
+        let joined = Out::Joined {
+            room: r.room.clone(),
+            nick: me.nick.clone(),
+        };
+        send.emit(joined).except(me.client_id()).to_room(&r.room)?;
+    }
+    Ok(Json(Joined {
+        room: r.room,
+        history,
+        members,
+    }))
+}
+
+async fn leave(
+    me: Ctx<Member>,
+    rooms: Rooms,
+    send: Sender<Out>,
+    Input(r): Input<RoomName>,
+) -> Result<Vec<String>, CallError> {
+    if rooms.leave(&r.room) {
+        me.chat.lock().touch(&r.room);
+        send.emit(Out::Left {
+            room: r.room.clone(),
+            nick: me.nick.clone(),
+        })
+        .to_room(&r.room)?;
+    }
+    Ok(rooms.current())
+}
+
+async fn post(me: Ctx<Member>, rooms: Rooms, send: Sender<Out>, Input(p): Input<Post>) -> Result<(), CallError> {
+    if !rooms.has(&p.room) {
+        return Err(CallError::forbidden(format!(
+            "Join \"{}\" before sending to it",
+            p.room
+        )));
+    }
+    let message = Message {
+        room: p.room,
+        from: me.nick.clone(),
+        text: p.text,
+        ts: now_ms(),
+    };
+    let mut chat = me.chat.lock();
+    let history = &mut chat.room(&message.room, &rooms)?.history;
+    if history.len() == HISTORY {
+        history.pop_front();
+    }
+    history.push_back(message.clone());
+    // Sent under the lock (sending never waits), so every member sees the history's order.
+    let room = message.room.clone();
+    send.emit(Out::Message(message)).to_room(&room)?;
+    Ok(())
+}
+
+async fn list(me: Ctx<Member>, rooms: Rooms) -> Json<Vec<RoomInfo>> {
+    let names: Vec<String> = me.chat.lock().rooms.keys().cloned().collect();
+    let mut list: Vec<RoomInfo> = (names.into_iter())
+        .map(|room| RoomInfo {
+            members: rooms.members(&room).len(),
+            room,
+        })
+        .filter(|info| info.members > 0)
+        .collect();
+    list.sort_by(|a, b| a.room.cmp(&b.room));
+    Json(list)
+}
+
+async fn on_disconnect(gone: Disconnected<Member>, server: Handle<Out>) {
+    let mut chat = gone.ctx.chat.lock();
+    chat.nicks.remove(&gone.client_id);
+    for room in gone.rooms {
+        chat.touch(&room);
+        let left = Out::Left {
+            room: room.clone(),
+            nick: gone.ctx.nick.clone(),
+        };
+        if let Err(error) = server.emit(left).to_room(&room) {
+            tracing::error!(%error, "chat.left not sent");
+        }
+    }
+}
+
+/// The chat's WebSocket server.
+pub(crate) fn app() -> Server<Headers, Out, Member> {
+    let chat = Arc::new(Mutex::new(Chat::new()));
+    let zo = Zocket::<Headers, Out>::new()
+        .on_connect(move |headers: Headers, _id: ClientId| {
+            let chat = chat.clone();
+            async move {
+                Ok::<_, Reject>(Member {
+                    nick: headers.nick,
+                    chat,
+                })
+            }
+        })
+        .on_disconnect(on_disconnect);
+    let router = zo
+        .router()
+        .route("chat.join", join)
+        .route("chat.leave", leave)
+        .route("chat.send", post)
+        .route("chat.rooms", list);
+    zo.server(router)
+}
+
+/// The whole site: the page at `/`, the WebSocket at `/ws`.
+pub(crate) fn site(server: &Server<Headers, Out, Member>) -> axum::Router {
+    let page = axum::routing::get(|| async { axum::response::Html(PAGE) });
+    axum::Router::new()
+        .route("/", page)
+        .route("/ws", server.method_router())
+}
+
+#[allow(dead_code)]
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let listener = run::listen("http").await?;
+    let server = app();
+    let handle = server.handle();
+    let stop = handle.clone();
+    axum::serve(listener, site(&server))
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                () = run::ctrl_c() => {}
+                () = stop.shutting_down() => {}
+            }
+        })
+        .await?;
+    // Close every WebSocket (code 1001) and run on_disconnect for each.
+    handle.shutdown().await;
+    Ok(())
+}
