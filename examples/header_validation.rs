@@ -58,10 +58,6 @@ pub(crate) fn app() -> Server<Headers, NoOutgoing, Client> {
 }
 
 #[allow(dead_code)]
-#[tokio::main]
-async fn main() -> std::io::Result<()> {
-    let listener = run::listen("ws").await?;
-    zocket::serve(listener, app())
-        .with_graceful_shutdown(run::ctrl_c())
-        .await
+fn main() -> std::io::Result<()> {
+    run::serve(app)
 }

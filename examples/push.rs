@@ -64,10 +64,6 @@ pub(crate) fn app_with_period(period: Duration) -> Server<NoHeaders, Out, ()> {
 }
 
 #[allow(dead_code)]
-#[tokio::main]
-async fn main() -> std::io::Result<()> {
-    let listener = run::listen("ws").await?;
-    zocket::serve(listener, app())
-        .with_graceful_shutdown(run::ctrl_c())
-        .await
+fn main() -> std::io::Result<()> {
+    run::serve(app)
 }

@@ -24,3 +24,18 @@ pub(crate) async fn listen(scheme: &str) -> std::io::Result<TcpListener> {
 pub(crate) async fn ctrl_c() {
     tokio::signal::ctrl_c().await.ok();
 }
+
+/// The whole `main` of a WebSocket example: listens as [`listen`] does and serves the server
+/// `app` builds until ctrl-c, then shuts down gracefully.
+pub(crate) fn serve<H, O, C>(app: fn() -> zocket::Server<H, O, C>) -> std::io::Result<()>
+where
+    H: serde::de::DeserializeOwned + garde::Validate + Send + 'static,
+    H::Context: Default,
+    O: zocket::Outgoing,
+    C: Send + Sync + 'static,
+{
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let listener = listen("ws").await?;
+        zocket::serve(listener, app()).with_graceful_shutdown(ctrl_c()).await
+    })
+}
