@@ -7,7 +7,7 @@
 
 use super::dispatch::Dispatcher;
 use crate::call::Conn;
-use crate::hub::{Frame, Slot};
+use crate::hub::Frame;
 use crate::server::Shared;
 use crate::{Ctx, Disconnected, Handle, Outgoing};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -34,27 +34,33 @@ enum End {
     Gone(&'static str),
     /// The server closes with this code and reason.
     Close(u16, &'static str),
+    /// The client sent something unreadable (too big, not UTF-8, not WebSocket): the server
+    /// closes with this code and reason, and can read nothing more.
+    Refuse(u16, &'static str),
 }
 
 impl End {
     fn reason(self) -> &'static str {
         match self {
             Self::ClientClosed => "client closed",
-            Self::Gone(reason) | Self::Close(_, reason) => reason,
+            Self::Gone(reason) | Self::Close(_, reason) | Self::Refuse(_, reason) => reason,
         }
     }
 }
 
-pub(super) async fn run<H, O, C>(socket: WebSocket, shared: Arc<Shared<H, O, C>>, conn: Arc<Conn<C>>)
-where
+/// Serves one upgraded connection, already registered in the hub with the queue `rx`.
+pub(super) async fn run<H, O, C>(
+    socket: WebSocket,
+    shared: Arc<Shared<H, O, C>>,
+    conn: Arc<Conn<C>>,
+    rx: mpsc::Receiver<Frame>,
+    overflow: Arc<Notify>,
+) where
     O: Outgoing,
     C: Send + Sync + 'static,
 {
     let span = tracing::info_span!("connection", client_id = %conn.id);
     async move {
-        let (tx, rx) = mpsc::channel(shared.config.outbound_queue.max(1));
-        let overflow = Arc::new(Notify::new());
-        shared.hub.register(conn.id.clone(), Slot::new(tx, overflow.clone()));
         tracing::debug!("connected");
         let end = drive(socket, &shared, &conn, rx, &overflow).await;
         let rooms = shared.hub.unregister(&conn.id);
@@ -175,8 +181,8 @@ async fn write(sink: &mut SplitSink<WebSocket, Message>, batch: &mut Vec<Frame>,
     }
 }
 
-/// Completes the closing handshake where one is due, within the write deadline: after a
-/// server close, waits for the client's close so the frame is not lost to a TCP reset.
+/// Completes the closing handshake where one is due, within [`CLOSE_GRACE`]: after a server
+/// close, waits for the client's close so the frame is not lost to a TCP reset.
 async fn finish(
     sink: &mut SplitSink<WebSocket, Message>,
     stream: &mut SplitStream<WebSocket>,
@@ -198,6 +204,18 @@ async fn finish(
                     }
                 }
             }
+            End::Refuse(code, reason) => {
+                // Nothing more can be read, yet the client may still be sending (the rest of an
+                // oversized message, say): dropping the socket now would reset the connection
+                // and lose the close frame. Linger for the grace period instead.
+                let frame = CloseFrame {
+                    code,
+                    reason: reason.into(),
+                };
+                if sink.send(Message::Close(Some(frame))).await.is_ok() {
+                    std::future::pending::<()>().await;
+                }
+            }
             End::ClientClosed => {
                 let _ = sink.close().await;
             }
@@ -210,9 +228,9 @@ async fn finish(
 /// Maps a read error to the close code it deserves.
 fn classify(error: axum::Error) -> End {
     match error.into_inner().downcast_ref::<tungstenite::Error>() {
-        Some(tungstenite::Error::Capacity(_)) => End::Close(1009, "message too big"),
-        Some(tungstenite::Error::Utf8(_)) => End::Close(1007, "invalid UTF-8"),
-        Some(tungstenite::Error::Protocol(_)) => End::Close(1002, "protocol error"),
+        Some(tungstenite::Error::Capacity(_)) => End::Refuse(1009, "message too big"),
+        Some(tungstenite::Error::Utf8(_)) => End::Refuse(1007, "invalid UTF-8"),
+        Some(tungstenite::Error::Protocol(_)) => End::Refuse(1002, "protocol error"),
         _ => End::Gone("read failed"),
     }
 }

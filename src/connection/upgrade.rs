@@ -2,6 +2,7 @@
 
 use super::session;
 use crate::call::Conn;
+use crate::hub::Slot;
 use crate::server::Shared;
 use crate::{ClientId, Outgoing, validate};
 use axum::body::Body;
@@ -14,6 +15,7 @@ use garde::Validate;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use std::{panic::AssertUnwindSafe, sync::Arc};
+use tokio::sync::{Notify, mpsc};
 
 /// The axum handler of the WebSocket endpoint.
 pub(crate) async fn upgrade<H, O, C>(
@@ -65,14 +67,24 @@ where
             );
         }
     };
+    // The client joins the hub before the 101 goes out, so a broadcast sent as soon as the
+    // client sees the socket open reaches it; frames wait in its queue until the session runs.
+    let (tx, rx) = mpsc::channel(shared.config.outbound_queue.max(1));
+    let overflow = Arc::new(Notify::new());
+    shared.hub.register(id.clone(), Slot::new(tx, overflow.clone()));
     let conn = Arc::new(Conn { id, ctx });
     // Up to twice the limit is read so the client gets a PAYLOAD_TOO_LARGE reply; past that the
     // socket refuses it (close 1009) without buffering it.
     let max = shared.config.max_message_size.saturating_mul(2);
     let connections = shared.lifecycle.connections.clone();
+    let (hub, gone) = (shared.hub.clone(), conn.id.clone());
     ws.max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| connections.track_future(session::run(socket, shared, conn)))
+        .on_failed_upgrade(move |error| {
+            hub.unregister(&gone);
+            tracing::debug!(%error, client_id = %gone, "upgrade failed");
+        })
+        .on_upgrade(move |socket| connections.track_future(session::run(socket, shared, conn, rx, overflow)))
 }
 
 /// The request's headers (names lower-case) overlaid with its query parameters, as a JSON

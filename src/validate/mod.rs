@@ -28,12 +28,35 @@ where
 }
 
 /// Deserializes and validates an already parsed JSON value (used for connection headers).
+///
+/// When some fields do not deserialize, the rules of the others still run (on a stand-in value
+/// with placeholders in the failed places), so every failing field is named.
 pub(crate) fn value<T>(json: &Value) -> Result<T, Vec<Issue>>
 where
     T: DeserializeOwned + Validate,
     T::Context: Default,
 {
-    check(recover::from_value::<T>(json)?, || Some(json.clone()))
+    match recover::from_value_or_stand_in::<T>(json) {
+        Ok(value) => check(value, || Some(json.clone())),
+        Err((None, issues)) => Err(issues),
+        Err((Some(stand_in), mut issues)) => {
+            if let Err(more) = check(stand_in, || Some(json.clone())) {
+                // Rules failing on a placeholder (or inside one) say nothing about the client's data.
+                // A missing field has no JSON key to match its Rust name against, so names are
+                // compared without case, `_` or `-`.
+                let known: Vec<Vec<PathSegment>> = issues.iter().map(|issue| loose(&issue.path)).collect();
+                let fresh: Vec<Issue> = more
+                    .into_iter()
+                    .filter(|rule| {
+                        let path = loose(&rule.path);
+                        !known.iter().any(|k| path.starts_with(k) || k.starts_with(&path))
+                    })
+                    .collect();
+                issues.extend(fresh);
+            }
+            Err(issues)
+        }
+    }
 }
 
 /// Runs the type's `garde` rules; `json` gives the payload as sent, to name fields as the
@@ -84,6 +107,18 @@ fn issue(path: &garde::Path, error: &garde::Error, json: Option<&Value>) -> Issu
         path: segments,
         message: error.message().to_owned(),
     }
+}
+
+/// A path with its keys spelled the same whatever the case convention.
+fn loose(path: &[PathSegment]) -> Vec<PathSegment> {
+    path.iter()
+        .map(|segment| match segment {
+            PathSegment::Key(key) => PathSegment::Key(
+                key.chars().filter(|c| *c != '_' && *c != '-').map(|c| c.to_ascii_lowercase()).collect(),
+            ),
+            index => index.clone(),
+        })
+        .collect()
 }
 
 fn json_key(object: &serde_json::Map<String, Value>, rust: &str) -> Option<String> {
@@ -166,6 +201,38 @@ mod tests {
         }
         let issues = payload::<Slow>(Some(br#"{"delayMs":11,"innerList":[{"user-name":"x"}]}"#)).unwrap_err();
         assert_eq!(paths(&issues), [r#"["delayMs"]"#, r#"["innerList",0,"user-name"]"#]);
+    }
+
+    #[test]
+    fn type_errors_and_rule_failures_are_reported_together() {
+        #[derive(Debug, Deserialize, Validate)]
+        #[serde(rename_all = "camelCase")]
+        struct SlowEcho {
+            #[garde(length(min = 1))]
+            text: String,
+            #[garde(range(max = 5000))]
+            delay_ms: u64,
+        }
+        let issues = payload::<SlowEcho>(Some(br#"{"text":7,"delayMs":6000}"#)).unwrap_err();
+        assert_eq!(paths(&issues), [r#"["text"]"#, r#"["delayMs"]"#]);
+        assert!(
+            issues[0].message.contains("string"),
+            "the placeholder's own rule failure is not reported"
+        );
+    }
+
+    #[test]
+    fn a_missing_renamed_field_is_named_once() {
+        #[derive(Debug, Deserialize, Validate)]
+        struct Headers {
+            #[serde(rename = "api-key")]
+            #[garde(length(min = 5))]
+            api_key: String,
+            #[garde(length(min = 5))]
+            token: String,
+        }
+        let issues = value::<Headers>(&serde_json::json!({"token": "abc"})).unwrap_err();
+        assert_eq!(paths(&issues), [r#"["api-key"]"#, r#"["token"]"#]);
     }
 
     #[test]

@@ -50,10 +50,15 @@ fn is_json_string(raw: &RawValue) -> bool {
 /// assert!(json::decode(b"[1,2]").unwrap_err().rpc_id.is_none());
 /// ```
 pub fn decode(frame: &[u8]) -> Result<Incoming<'_>, BadFrame<'_>> {
-    let envelope: Envelope<'_> = serde_json::from_slice(frame).map_err(|_| BadFrame {
+    let not_an_object = BadFrame {
         rpc_id: None,
         message: "a message must be a JSON object with a string \"type\"",
-    })?;
+    };
+    // serde reads a struct from an array too; the protocol wants an object.
+    if frame.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(not_an_object);
+    }
+    let envelope: Envelope<'_> = serde_json::from_slice(frame).map_err(|_| not_an_object.clone())?;
     let rpc_id = match envelope.rpc_id {
         Some(raw) if !is_json_string(raw) => {
             return Err(BadFrame {
@@ -190,6 +195,8 @@ mod tests {
             b"",
             b"\xff\xfe",
             br#"{"type":"a","rpcId":5}"#,
+            br#"["greet",{"name":"array"},"id"]"#,
+            br#"  ["chat.message",{"text":"x"}]"#,
         ] {
             let bad = decode(frame).unwrap_err();
             assert!(bad.rpc_id.is_none(), "{}", String::from_utf8_lossy(frame));

@@ -51,7 +51,15 @@ const REQUIRED: &str = "required";
 ///
 /// Meant for payloads the fast path (`serde_json::from_slice::<T>`) rejected. The issues are in
 /// the order the value was walked (object keys in the order of the [`Map`], then missing fields).
+#[cfg(test)]
 pub(crate) fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, Vec<Issue>> {
+    from_value_or_stand_in(value).map_err(|(_, issues)| issues)
+}
+
+/// As [`from_value`], but on failure also hands back the value built with placeholders where
+/// fields failed, when deserialization got that far: its other fields are real, so their
+/// validation rules can still be checked.
+pub(crate) fn from_value_or_stand_in<T: DeserializeOwned>(value: &Value) -> Result<T, (Option<T>, Vec<Issue>)> {
     let (mut fixes, mut work) = (Vec::new(), 0);
     // The result of the run before the last placeholder fix, and where that fix is.
     let mut fallback: Option<(Vec<PathSegment>, Vec<Issue>)> = None;
@@ -71,7 +79,7 @@ pub(crate) fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, Vec<Is
         let mut issues = ctx.issues.into_inner();
         let error = match result {
             Ok(value) if issues.is_empty() => return Ok(value),
-            Ok(_) => return Err(dedup(issues)),
+            Ok(stand_in) => return Err((Some(stand_in), dedup(issues))),
             Err(error) => error.locate(&Path::Root, false),
         };
         // An error raised after issues were found inside its value may be caused by the
@@ -94,10 +102,13 @@ pub(crate) fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, Vec<Is
             // Nothing gets past this error. If it comes from the last placeholder, the run
             // before that one found more.
             _ => {
-                return Err(dedup(match fallback {
-                    Some((at, earlier)) if at == path => earlier,
-                    _ => issues,
-                }));
+                return Err((
+                    None,
+                    dedup(match fallback {
+                        Some((at, earlier)) if at == path => earlier,
+                        _ => issues,
+                    }),
+                ));
             }
         }
     }
