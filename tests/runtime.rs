@@ -178,6 +178,27 @@ async fn silent_clients_are_closed_by_the_heartbeat_and_live_ones_stay() {
     assert_eq!(close.reason.as_str(), "heartbeat timeout");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_is_registered_before_its_upgrade_completes() {
+    let (addr, handle) = start(server(Config::default())).await;
+    let mut sender = Client::connect(&url(addr)).await;
+    let mut open = Vec::new();
+    for round in 0..100 {
+        // No round trip first: a broadcast sent as soon as the socket is open must reach it.
+        let newcomer = Client::connect(&url(addr)).await;
+        assert_eq!(
+            handle.client_count(),
+            round + 2,
+            "round {round}: connected but not yet registered"
+        );
+        open.push(newcomer);
+    }
+    assert_eq!(sender.ok("hello", Value::Null).await, 100);
+    for newcomer in &mut open {
+        assert!(newcomer.event("test.hello").await["from"].is_string());
+    }
+}
+
 #[tokio::test]
 async fn graceful_shutdown_closes_everyone_and_runs_on_disconnect() {
     let gone = Arc::new(AtomicUsize::new(0));
