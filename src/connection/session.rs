@@ -109,8 +109,8 @@ where
 
     let end = loop {
         let reading = dispatcher.in_flight() < config.max_in_flight.max(1);
+        // Unbiased: under a flood of outgoing frames, reading (and so pongs) still gets its turn.
         tokio::select! {
-            biased;
             () = shared.lifecycle.shutdown.cancelled() => break End::Close(1001, "server shutting down"),
             () = overflow.notified() => break End::Close(1013, "outbound queue full"),
             Some(reply) = dispatcher.next_done(), if dispatcher.in_flight() > 0 => {
@@ -164,12 +164,11 @@ where
 }
 
 async fn write(sink: &mut SplitSink<WebSocket, Message>, batch: &mut Vec<Frame>, limit: Duration) -> Result<(), End> {
-    let frames = std::mem::take(batch);
-    if frames.is_empty() {
+    if batch.is_empty() {
         return Ok(());
     }
     let writing = async {
-        for frame in frames {
+        for frame in batch.drain(..) {
             sink.feed(Message::Text(frame)).await?;
         }
         sink.flush().await

@@ -114,7 +114,10 @@ fn loose(path: &[PathSegment]) -> Vec<PathSegment> {
     path.iter()
         .map(|segment| match segment {
             PathSegment::Key(key) => PathSegment::Key(
-                key.chars().filter(|c| *c != '_' && *c != '-').map(|c| c.to_ascii_lowercase()).collect(),
+                key.chars()
+                    .filter(|c| *c != '_' && *c != '-')
+                    .map(|c| c.to_ascii_lowercase())
+                    .collect(),
             ),
             index => index.clone(),
         })
