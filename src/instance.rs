@@ -74,6 +74,7 @@ where
     ///
     /// Call it before [`on_disconnect`](Self::on_disconnect), which needs the context type.
     #[track_caller]
+    #[must_use]
     pub fn on_connect<C, F, Fut>(self, on_connect: F) -> Zocket<H, O, C>
     where
         F: Fn(H, ClientId) -> Fut + Send + Sync + 'static,
@@ -110,6 +111,7 @@ where
     /// Runs after a client is gone, with the server's [`Handle`]: the client has already left
     /// every room, so a broadcast from here reaches the remaining clients. Also runs for every
     /// client at graceful shutdown.
+    #[must_use]
     pub fn on_disconnect<F, Fut>(mut self, on_disconnect: F) -> Self
     where
         F: Fn(Disconnected<C>, Handle<O>) -> Fut + Send + Sync + 'static,
@@ -120,6 +122,7 @@ where
     }
 
     /// Sets the connection limits and timings.
+    #[must_use]
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
         self
@@ -131,6 +134,7 @@ where
     }
 
     /// The server: this instance with its routes, ready to mount or [`serve`](crate::serve).
+    #[must_use]
     pub fn server(self, router: Router<C, O>) -> Server<H, O, C> {
         Server::new(self.on_connect, self.on_disconnect, self.config, router)
     }

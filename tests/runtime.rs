@@ -305,6 +305,27 @@ async fn mounts_into_an_existing_axum_app_at_any_path() {
 }
 
 #[tokio::test]
+async fn after_shutdown_a_mounted_endpoint_refuses_upgrades_with_503() {
+    let zo = Zocket::<NoHeaders, Out>::new();
+    let router = router();
+    let server = zo.server(router);
+    let handle = server.handle();
+    let app = axum::Router::new().route("/ws", server.method_router());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut before = Client::connect(&format!("ws://{addr}/ws")).await;
+    assert_eq!(before.ok("ping", Value::Null).await, "pong");
+    let stopping = handle.clone();
+    let shutdown = tokio::spawn(async move { stopping.shutdown().await });
+    assert_eq!(u16::from(before.closed().await.expect("a close frame").code), 1001);
+    shutdown.await.unwrap();
+    let (status, body) = Client::refused(&format!("ws://{addr}/ws")).await;
+    assert_eq!(status, 503);
+    assert_eq!(body["error"], "Server is shutting down");
+}
+
+#[tokio::test]
 async fn a_plain_http_request_gets_a_json_error() {
     let (addr, _) = start(server(Config::default())).await;
     let response = raw_http(addr, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
