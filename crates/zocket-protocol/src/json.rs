@@ -1,9 +1,11 @@
 //! The JSON codec of the v1 protocol: what the original Zocket client speaks.
 
 use crate::{ERROR, ErrorPayload, RPC_ERROR, RPC_RESULT};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::fmt;
 
 /// A decoded client message, borrowing from the frame it was read from.
 #[derive(Debug)]
@@ -25,14 +27,71 @@ pub struct BadFrame<'a> {
     pub message: &'static str,
 }
 
-#[derive(Deserialize)]
+/// The three fields of a frame; other keys are skipped. A repeated key keeps its last value,
+/// as `JSON.parse` does, so a client never loses its `rpcId` to a duplicate.
 struct Envelope<'a> {
-    #[serde(rename = "type", borrow, default)]
     route: Option<&'a RawValue>,
-    #[serde(borrow, default)]
     payload: Option<&'a RawValue>,
-    #[serde(rename = "rpcId", borrow, default)]
     rpc_id: Option<&'a RawValue>,
+}
+
+enum Field {
+    Route,
+    Payload,
+    RpcId,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl Visitor<'_> for Name {
+            type Value = Field;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Field, E> {
+                Ok(match name {
+                    "type" => Field::Route,
+                    "payload" => Field::Payload,
+                    "rpcId" => Field::RpcId,
+                    _ => Field::Other,
+                })
+            }
+        }
+        deserializer.deserialize_identifier(Name)
+    }
+}
+
+impl<'de> Deserialize<'de> for Envelope<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = Envelope<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope<'de>, A::Error> {
+                let mut envelope = Envelope {
+                    route: None,
+                    payload: None,
+                    rpc_id: None,
+                };
+                while let Some(field) = map.next_key::<Field>()? {
+                    match field {
+                        Field::Route => envelope.route = map.next_value()?,
+                        Field::Payload => envelope.payload = map.next_value()?,
+                        Field::RpcId => envelope.rpc_id = map.next_value()?,
+                        Field::Other => {
+                            map.next_value::<de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(envelope)
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
 }
 
 fn is_json_string(raw: &RawValue) -> bool {
@@ -54,11 +113,7 @@ pub fn decode(frame: &[u8]) -> Result<Incoming<'_>, BadFrame<'_>> {
         rpc_id: None,
         message: "a message must be a JSON object with a string \"type\"",
     };
-    // serde reads a struct from an array too; the protocol wants an object.
-    if frame.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(not_an_object);
-    }
-    let envelope: Envelope<'_> = serde_json::from_slice(frame).map_err(|_| not_an_object.clone())?;
+    let envelope: Envelope<'_> = serde_json::from_slice(frame).map_err(|_| not_an_object)?;
     let rpc_id = match envelope.rpc_id {
         Some(raw) if !is_json_string(raw) => {
             return Err(BadFrame {
@@ -149,6 +204,14 @@ mod tests {
         assert!(matches!(msg.route, Cow::Borrowed(_)));
         assert_eq!(msg.payload.unwrap().get(), "[1,2]");
         assert_eq!(msg.rpc_id.unwrap().get(), r#""a\"b""#);
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_its_last_value() {
+        let msg =
+            decode(br#"{"type":"x","payload":1,"payload":{"name":"b"},"rpcId":"7","extra":[1,{"a":2}]}"#).unwrap();
+        assert_eq!(msg.payload.unwrap().get(), r#"{"name":"b"}"#);
+        assert_eq!(msg.rpc_id.unwrap().get(), r#""7""#);
     }
 
     #[test]
