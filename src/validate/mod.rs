@@ -11,8 +11,32 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use zocket_protocol::{Issue, PathSegment};
 
+/// How many issues a client is told about at most; past it, one last issue says how many more.
+const MAX_ISSUES: usize = 100;
+
 /// Deserializes and validates a raw JSON payload; `None` reads as `null`.
 pub(crate) fn payload<T>(raw: Option<&[u8]>) -> Result<T, Vec<Issue>>
+where
+    T: DeserializeOwned + Validate,
+    T::Context: Default,
+{
+    parse_payload(raw).map_err(capped)
+}
+
+/// Keeps an error reply small whatever the payload: at most [`MAX_ISSUES`] issues.
+fn capped(mut issues: Vec<Issue>) -> Vec<Issue> {
+    if issues.len() > MAX_ISSUES {
+        let more = issues.len() - MAX_ISSUES;
+        issues.truncate(MAX_ISSUES);
+        issues.push(Issue::new(
+            Vec::<PathSegment>::new(),
+            format!("... and at least {more} more issues"),
+        ));
+    }
+    issues
+}
+
+fn parse_payload<T>(raw: Option<&[u8]>) -> Result<T, Vec<Issue>>
 where
     T: DeserializeOwned + Validate,
     T::Context: Default,
@@ -21,7 +45,7 @@ where
     match serde_json::from_slice::<T>(raw) {
         Ok(value) => check(value, || serde_json::from_slice(raw).ok()),
         Err(error) => match serde_json::from_slice::<Value>(raw) {
-            Ok(json) => value(&json),
+            Ok(json) => parse_value(&json),
             Err(_) => Err(vec![Issue::new(Vec::<PathSegment>::new(), error.to_string())]),
         },
     }
@@ -32,6 +56,14 @@ where
 /// When some fields do not deserialize, the rules of the others still run (on a stand-in value
 /// with placeholders in the failed places), so every failing field is named.
 pub(crate) fn value<T>(json: &Value) -> Result<T, Vec<Issue>>
+where
+    T: DeserializeOwned + Validate,
+    T::Context: Default,
+{
+    parse_value(json).map_err(capped)
+}
+
+fn parse_value<T>(json: &Value) -> Result<T, Vec<Issue>>
 where
     T: DeserializeOwned + Validate,
     T::Context: Default,
@@ -236,6 +268,22 @@ mod tests {
         }
         let issues = value::<Headers>(&serde_json::json!({"token": "abc"})).unwrap_err();
         assert_eq!(paths(&issues), [r#"["api-key"]"#, r#"["token"]"#]);
+    }
+
+    #[test]
+    fn huge_invalid_payloads_get_a_small_reply() {
+        #[derive(Debug, Deserialize, Validate)]
+        #[garde(allow_unvalidated)]
+        struct Tags {
+            #[allow(dead_code)]
+            tags: Vec<u8>,
+        }
+        let raw = format!(r#"{{"tags":[{}{{}}]}}"#, "{},".repeat(100_000));
+        let issues = payload::<Tags>(Some(raw.as_bytes())).unwrap_err();
+        assert_eq!(issues.len(), MAX_ISSUES + 1);
+        assert_eq!(issues[0].path, [PathSegment::from("tags"), PathSegment::Index(0)]);
+        assert!(issues[MAX_ISSUES].message.starts_with("... and at least"));
+        assert!(issues[MAX_ISSUES].path.is_empty());
     }
 
     #[test]

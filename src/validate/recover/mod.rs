@@ -44,6 +44,8 @@ const MAX_WORK: usize = 1 << 20;
 const PLACEHOLDER_BUDGET: usize = 256;
 /// How deep one placeholder value may nest.
 const PLACEHOLDER_DEPTH: usize = 32;
+/// How many issues one run records at most; the rest of the walk still runs, unrecorded.
+const MAX_RECORDED: usize = 1000;
 /// The message of a missing required field.
 const REQUIRED: &str = "required";
 
@@ -158,11 +160,13 @@ struct Ctx {
 impl Ctx {
     /// Records an issue at `path`.
     fn record(&self, path: &Path<'_>, message: impl Into<String>) {
-        let issue = Issue {
-            path: path.to_vec(),
-            message: message.into(),
-        };
-        self.issues.borrow_mut().push(issue);
+        let mut issues = self.issues.borrow_mut();
+        if issues.len() < MAX_RECORDED {
+            issues.push(Issue {
+                path: path.to_vec(),
+                message: message.into(),
+            });
+        }
     }
 
     /// A fresh placeholder deserializer.
