@@ -48,6 +48,9 @@ impl<C, O> Call<C, O> {
     }
 
     /// The raw payload bytes (JSON), if the message had a non-null payload.
+    ///
+    /// An extractor that reads it must declare [`FromCall::READS_INPUT`](crate::FromCall::READS_INPUT)
+    /// as `true`, or routes using it refuse every payload.
     pub fn payload(&self) -> Option<&[u8]> {
         self.payload.as_deref()
     }

@@ -18,6 +18,9 @@ pub struct Config {
     /// How many calls of one connection may run at once; past it the server stops reading
     /// that connection until one finishes. Default 256.
     pub max_in_flight: usize,
+    /// How many bytes of messages one connection may have in flight (read, not yet answered);
+    /// past it the server stops reading that connection until calls finish. Default 8 MiB.
+    pub max_in_flight_bytes: usize,
     /// How many frames may wait to be written to one client. A client that lets its queue
     /// fill up is disconnected with code 1013, never buffered without limit. Default 1024.
     pub outbound_queue: usize,
@@ -39,6 +42,7 @@ impl Default for Config {
         Self {
             max_message_size: 1024 * 1024,
             max_in_flight: 256,
+            max_in_flight_bytes: 8 * 1024 * 1024,
             outbound_queue: 1024,
             write_timeout: Duration::from_secs(10),
             rate_limit: Some(RateLimit {
@@ -50,6 +54,39 @@ impl Default for Config {
                 interval: Duration::from_secs(30),
                 timeout: Duration::from_secs(75),
             }),
+        }
+    }
+}
+
+impl Config {
+    /// Panics on values that cannot work: zero sizes, an empty rate limit, a zero heartbeat.
+    #[track_caller]
+    pub(crate) fn check(&self) {
+        let positive = [
+            ("max_message_size", self.max_message_size),
+            ("max_in_flight", self.max_in_flight),
+            ("max_in_flight_bytes", self.max_in_flight_bytes),
+            ("outbound_queue", self.outbound_queue),
+            ("max_rooms_per_client", self.max_rooms_per_client),
+        ];
+        for (name, value) in positive {
+            assert!(value > 0, "zocket: Config::{name} must be at least 1");
+        }
+        assert!(
+            !self.write_timeout.is_zero(),
+            "zocket: Config::write_timeout must not be zero"
+        );
+        if let Some(rate) = self.rate_limit {
+            assert!(
+                rate.burst > 0 && rate.per_second > 0,
+                "zocket: a RateLimit needs a burst and a rate of at least 1"
+            );
+        }
+        if let Some(beat) = self.heartbeat {
+            assert!(
+                !beat.interval.is_zero() && !beat.timeout.is_zero(),
+                "zocket: a Heartbeat needs a non-zero interval and timeout"
+            );
         }
     }
 }
@@ -70,4 +107,38 @@ pub struct Heartbeat {
     pub interval: Duration,
     /// A client that sends nothing (not even a pong) for this long is closed with code 1001.
     pub timeout: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_pass_the_check() {
+        Config::default().check();
+    }
+
+    #[test]
+    #[should_panic(expected = "non-zero interval")]
+    fn a_zero_heartbeat_is_refused() {
+        let heartbeat = Some(Heartbeat {
+            interval: Duration::ZERO,
+            timeout: Duration::from_secs(1),
+        });
+        Config {
+            heartbeat,
+            ..Config::default()
+        }
+        .check();
+    }
+
+    #[test]
+    #[should_panic(expected = "outbound_queue must be at least 1")]
+    fn an_empty_queue_is_refused() {
+        Config {
+            outbound_queue: 0,
+            ..Config::default()
+        }
+        .check();
+    }
 }

@@ -1,5 +1,6 @@
 //! [`Zocket`]: the instance. Headers, the connection context and its lifecycle hooks.
 
+use crate::call::Conn;
 use crate::server::Server;
 use crate::{ClientId, Config, Ctx, Handle, Outgoing, Router};
 use futures_util::future::BoxFuture;
@@ -59,6 +60,7 @@ pub struct Zocket<H, O, C = ()> {
 impl<H, O> Zocket<H, O, ()>
 where
     H: Send + 'static,
+    O: 'static,
 {
     /// An instance whose connections have no context (`()`) until [`on_connect`](Self::on_connect) gives them one.
     pub fn new() -> Self {
@@ -72,21 +74,32 @@ where
     /// Builds each connection's context from its validated headers and its id, before the
     /// upgrade. An error refuses the connection with its HTTP status and `{"error": message}`.
     ///
-    /// Call it before [`on_disconnect`](Self::on_disconnect), which needs the context type.
-    #[track_caller]
+    /// An [`on_disconnect`](Self::on_disconnect) set before this keeps working; it sees the
+    /// client's id and rooms, with `()` for the context.
     #[must_use]
     pub fn on_connect<C, F, Fut>(self, on_connect: F) -> Zocket<H, O, C>
     where
+        C: Send + Sync + 'static,
         F: Fn(H, ClientId) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<C, Reject>> + Send + 'static,
     {
-        assert!(
-            self.on_disconnect.is_none(),
-            "zocket: call on_connect before on_disconnect (on_disconnect receives the context on_connect builds)"
-        );
+        let on_disconnect = self.on_disconnect.map(|earlier| -> OnDisconnect<C, O> {
+            Arc::new(move |gone: Disconnected<C>, server| {
+                let unit = Conn {
+                    id: gone.client_id.clone(),
+                    ctx: (),
+                };
+                let gone = Disconnected {
+                    client_id: gone.client_id,
+                    ctx: Ctx(Arc::new(unit)),
+                    rooms: gone.rooms,
+                };
+                earlier(gone, server)
+            })
+        });
         Zocket {
             on_connect: Arc::new(move |headers, id| Box::pin(on_connect(headers, id))),
-            on_disconnect: None,
+            on_disconnect,
             config: self.config,
         }
     }
@@ -95,6 +108,7 @@ where
 impl<H, O> Default for Zocket<H, O, ()>
 where
     H: Send + 'static,
+    O: 'static,
 {
     fn default() -> Self {
         Self::new()
@@ -121,9 +135,12 @@ where
         self
     }
 
-    /// Sets the connection limits and timings.
+    /// Sets the connection limits and timings. Panics on values that cannot work (a zero size,
+    /// rate or heartbeat interval).
     #[must_use]
+    #[track_caller]
     pub fn config(mut self, config: Config) -> Self {
+        config.check();
         self.config = config;
         self
     }

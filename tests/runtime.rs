@@ -48,12 +48,19 @@ async fn me(id: zocket::ClientId) -> zocket::ClientId {
     id
 }
 
+/// Pushes to the caller itself, then replies.
+async fn to_self(id: zocket::ClientId, send: Sender<Out>) -> Result<&'static str, CallError> {
+    send.emit(Out::Hello { from: id.to_string() }).to(&id)?;
+    Ok("replied")
+}
+
 fn router() -> Router<(), Out> {
     Router::new()
         .route("sleep", sleep)
         .route("ping", ping)
         .route("hello", hello_others)
         .route("me", me)
+        .route("toSelf", to_self)
 }
 
 fn server(config: Config) -> Server<NoHeaders, Out, ()> {
@@ -349,4 +356,137 @@ async fn raw_http(addr: std::net::SocketAddr, request: &str) -> String {
         .unwrap()
         .unwrap();
     out
+}
+
+#[tokio::test]
+async fn a_message_sent_just_before_closing_still_runs() {
+    let (addr, _) = start(server(Config::default())).await;
+    let mut observer = Client::connect(&url(addr)).await;
+    for round in 0..30 {
+        let mut leaving = Client::connect(&url(addr)).await;
+        // Fire-and-forget, then close at once: the broadcast must still happen.
+        leaving.send_and_close(json!({"type": "hello"})).await;
+        assert!(observer.event("test.hello").await["from"].is_string(), "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn bytes_in_flight_are_bounded_per_connection() {
+    let config = Config {
+        max_in_flight_bytes: 1000,
+        ..Config::default()
+    };
+    let (addr, _) = start(server(config)).await;
+    let mut c = Client::connect(&url(addr)).await;
+    let started = Instant::now();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(
+            c.start_call("sleep", json!({"delayMs": 300, "pad": "p".repeat(600)}))
+                .await,
+        );
+    }
+    for id in &ids {
+        assert_eq!(c.reply(id).await["payload"], 300);
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "the third call waited for bytes to free up"
+    );
+}
+
+#[tokio::test]
+async fn a_handlers_own_pushes_arrive_before_its_reply() {
+    let (addr, _) = start(server(Config::default())).await;
+    let mut c = Client::connect(&url(addr)).await;
+    for _ in 0..50 {
+        let id = c.start_call("toSelf", Value::Null).await;
+        let first = c.next_frame().await;
+        assert_eq!(first["type"], "test.hello", "the push comes first: {first}");
+        let second = c.next_frame().await;
+        assert_eq!(
+            (second["type"].as_str(), second["rpcId"].as_str()),
+            (Some("__rpc_res"), Some(id.as_str()))
+        );
+    }
+}
+
+#[tokio::test]
+async fn malformed_frames_count_against_the_rate_limit() {
+    let config = Config {
+        rate_limit: Some(RateLimit {
+            burst: 5,
+            per_second: 1,
+        }),
+        ..Config::default()
+    };
+    let (addr, _) = start(server(config)).await;
+    let mut c = Client::connect(&url(addr)).await;
+    for _ in 0..8 {
+        c.send_text("[]").await;
+    }
+    let mut codes = Vec::new();
+    for _ in 0..8 {
+        codes.push(c.next_frame().await["payload"]["code"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(codes[..5], ["BAD_REQUEST"; 5]);
+    assert_eq!(codes[5..], ["RATE_LIMITED"; 3]);
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_upgrades_still_in_on_connect() {
+    let gone = Arc::new(AtomicUsize::new(0));
+    let counter = gone.clone();
+    let zo = Zocket::<NoHeaders, Out>::new()
+        .on_connect(|_: NoHeaders, _| async {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            Ok(())
+        })
+        .on_disconnect(move |_, _| {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+    let (addr, handle) = start(zo.server(router())).await;
+    let connecting = tokio::spawn(async move { tokio_tungstenite::connect_async(url(addr)).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::timeout(Duration::from_secs(5), handle.shutdown())
+        .await
+        .expect("shutdown finishes");
+    assert_eq!(
+        gone.load(Ordering::SeqCst),
+        1,
+        "on_disconnect balanced the finished on_connect before shutdown returned"
+    );
+    match connecting.await.unwrap() {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 503),
+        other => panic!("expected a 503 refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn on_disconnect_set_before_on_connect_still_runs() {
+    let gone = Arc::new(AtomicUsize::new(0));
+    let counter = gone.clone();
+    let zo = Zocket::<NoHeaders, Out>::new()
+        .on_disconnect(move |left, _| {
+            let counter = counter.clone();
+            async move {
+                assert_eq!(left.client_id.as_str().len(), 32);
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .on_connect(|_: NoHeaders, id| async move { Ok(id.to_string()) });
+    let (addr, _) = start(zo.server(Router::<String, Out>::new().route("ping", ping))).await;
+    let mut c = Client::connect(&url(addr)).await;
+    assert_eq!(c.ok("ping", Value::Null).await, "pong");
+    c.close().await;
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while gone.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the hook ran");
 }

@@ -15,14 +15,16 @@ use std::{marker::PhantomData, panic::AssertUnwindSafe, sync::Arc};
 use tracing::Instrument;
 use zocket_protocol::json;
 
-/// A call in flight: resolves to the frame to send back, if any.
-type Pending = BoxFuture<'static, Option<Frame>>;
+/// A call in flight: resolves to the frame to send back, if any, and the bytes it held.
+type Pending = BoxFuture<'static, (Option<Frame>, usize)>;
 
 pub(super) struct Dispatcher<'a, H, O, C> {
     shared: &'a Shared<H, O, C>,
     conn: Arc<Conn<C>>,
     limiter: Option<TokenBucket>,
     calls: FuturesUnordered<Pending>,
+    /// Bytes of the frames the calls in flight hold.
+    held: usize,
 }
 
 impl<'a, H, O, C> Dispatcher<'a, H, O, C>
@@ -36,6 +38,7 @@ where
             shared,
             conn,
             calls: FuturesUnordered::new(),
+            held: 0,
         }
     }
 
@@ -43,28 +46,40 @@ where
         self.calls.len()
     }
 
+    /// Whether another message may be read: calls and the bytes they hold are both bounded.
+    pub(super) fn has_room(&self) -> bool {
+        let config = &self.shared.config;
+        self.calls.len() < config.max_in_flight.max(1) && self.held < config.max_in_flight_bytes.max(1)
+    }
+
     /// The next finished call's reply (`Some(None)` when it needs none).
     pub(super) async fn next_done(&mut self) -> Option<Option<Frame>> {
-        self.calls.next().await
+        let (reply, held) = self.calls.next().await?;
+        self.held -= held;
+        Some(reply)
     }
 
     /// Starts handling one frame.
     pub(super) fn dispatch(&mut self, frame: Bytes) {
-        let allowed = self.limiter.as_mut().is_none_or(TokenBucket::take);
-        let too_large = frame.len() > self.shared.config.max_message_size;
-        let pending = match json::decode(&frame) {
-            Err(bad) if too_large => refuse(bad.rpc_id, None, payload_too_large(self.shared.config.max_message_size)),
-            Err(bad) => refuse(bad.rpc_id, None, CallError::new(ErrorCode::BadRequest, bad.message)),
-            Ok(msg) if too_large => refuse(
-                msg.rpc_id,
-                Some(&msg.route),
-                payload_too_large(self.shared.config.max_message_size),
-            ),
-            Ok(msg) if !allowed => {
-                let error = CallError::new(ErrorCode::RateLimited, "Too many messages; slow down");
-                refuse(msg.rpc_id, Some(&msg.route), error)
+        let limit = self.shared.config.max_message_size;
+        // Every frame counts against the rate limit, well-formed or not.
+        let refusal = if !self.limiter.as_mut().is_none_or(TokenBucket::take) {
+            Some(CallError::new(ErrorCode::RateLimited, "Too many messages; slow down"))
+        } else if frame.len() > limit {
+            Some(CallError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("Messages are limited to {limit} bytes"),
+            ))
+        } else {
+            None
+        };
+        let pending = match (json::decode(&frame), refusal) {
+            (Err(bad), refusal) => {
+                let error = refusal.unwrap_or_else(|| CallError::new(ErrorCode::BadRequest, bad.message));
+                refuse(bad.rpc_id, None, error)
             }
-            Ok(msg) => match self.shared.routes.get(&*msg.route) {
+            (Ok(msg), Some(error)) => refuse(msg.rpc_id, Some(&msg.route), error),
+            (Ok(msg), None) => match self.shared.routes.get(&*msg.route) {
                 None => refuse(msg.rpc_id, Some(&msg.route), CallError::not_found(&msg.route)),
                 Some(route) if !route.endpoint.reads_input && msg.payload.is_some() => {
                     let issue = Issue::new(Vec::<PathSegment>::new(), "This route takes no payload");
@@ -73,14 +88,21 @@ where
                 Some(route) => {
                     let payload = msg.payload.map(|raw| frame.slice_ref(raw.get().as_bytes()));
                     let rpc_id = msg.rpc_id.map(|raw| Arc::<RawValue>::from(raw.to_owned()));
-                    self.start(route, payload, rpc_id)
+                    self.held += frame.len();
+                    self.start(route, payload, rpc_id, frame.len())
                 }
             },
         };
         self.calls.push(pending);
     }
 
-    fn start(&self, route: &Route<C, O>, payload: Option<Bytes>, rpc_id: Option<Arc<RawValue>>) -> Pending {
+    fn start(
+        &self,
+        route: &Route<C, O>,
+        payload: Option<Bytes>,
+        rpc_id: Option<Arc<RawValue>>,
+        held: usize,
+    ) -> Pending {
         let call = Call {
             conn: self.conn.clone(),
             hub: self.shared.hub.clone(),
@@ -99,30 +121,24 @@ where
                     tracing::error!("handler panicked");
                     Err(CallError::internal())
                 });
-                match outcome {
+                let reply = match outcome {
                     Ok(reply) => reply.map(Frame::from),
                     Err(error) => {
                         tracing::debug!(code = %error.code(), "call failed");
                         Some(error_frame(rpc_id.as_deref(), Some(&name), error))
                     }
-                }
+                };
+                (reply, held)
             }
             .instrument(span),
         )
     }
 }
 
-fn payload_too_large(limit: usize) -> CallError {
-    CallError::new(
-        ErrorCode::PayloadTooLarge,
-        format!("Messages are limited to {limit} bytes"),
-    )
-}
-
 /// A call refused before any handler ran.
 fn refuse(rpc_id: Option<&RawValue>, route: Option<&str>, error: CallError) -> Pending {
     let frame = error_frame(rpc_id, route, error);
-    Box::pin(std::future::ready(Some(frame)))
+    Box::pin(std::future::ready((Some(frame), 0)))
 }
 
 /// `__rpc_err` when the client waits for a reply, `__error` (naming the route) when not.

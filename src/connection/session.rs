@@ -48,6 +48,31 @@ impl End {
     }
 }
 
+/// Takes a client out of the hub and runs `on_disconnect` for it, panics caught. Runs once for
+/// every connection whose `on_connect` succeeded, whether or not its upgrade did.
+pub(super) async fn farewell<H, O, C>(shared: &Shared<H, O, C>, conn: &Arc<Conn<C>>)
+where
+    O: Outgoing,
+    C: Send + Sync + 'static,
+{
+    let rooms = shared.hub.unregister(&conn.id);
+    if let Some(hook) = &shared.on_disconnect {
+        let gone = Disconnected {
+            client_id: conn.id.clone(),
+            ctx: Ctx(conn.clone()),
+            rooms,
+        };
+        let server = Handle::new(shared.hub.clone(), shared.lifecycle.clone());
+        if AssertUnwindSafe(async { hook(gone, server).await })
+            .catch_unwind()
+            .await
+            .is_err()
+        {
+            tracing::error!("on_disconnect panicked");
+        }
+    }
+}
+
 /// Serves one upgraded connection, already registered in the hub with the queue `rx`.
 pub(super) async fn run<H, O, C>(
     socket: WebSocket,
@@ -62,24 +87,17 @@ pub(super) async fn run<H, O, C>(
     let span = tracing::info_span!("connection", client_id = %conn.id);
     async move {
         tracing::debug!("connected");
-        let end = drive(socket, &shared, &conn, rx, &overflow).await;
-        let rooms = shared.hub.unregister(&conn.id);
+        // Handler panics are caught per call; this catches the runtime's own, so that whatever
+        // happens the client still leaves the hub and `on_disconnect` still runs.
+        let end = AssertUnwindSafe(drive(socket, &shared, &conn, rx, &overflow))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                tracing::error!("connection task panicked");
+                End::Gone("panicked")
+            });
         tracing::debug!(reason = end.reason(), "disconnected");
-        if let Some(hook) = &shared.on_disconnect {
-            let gone = Disconnected {
-                client_id: conn.id.clone(),
-                ctx: Ctx(conn.clone()),
-                rooms,
-            };
-            let server = Handle::new(shared.hub.clone(), shared.lifecycle.clone());
-            if AssertUnwindSafe(async { hook(gone, server).await })
-                .catch_unwind()
-                .await
-                .is_err()
-            {
-                tracing::error!("on_disconnect panicked");
-            }
-        }
+        farewell(&shared, &conn).await;
     }
     .instrument(span)
     .await;
@@ -108,12 +126,16 @@ where
     let mut batch: Vec<Frame> = Vec::new();
 
     let end = loop {
-        let reading = dispatcher.in_flight() < config.max_in_flight.max(1);
+        let reading = dispatcher.has_room();
         // Unbiased: under a flood of outgoing frames, reading (and so pongs) still gets its turn.
         tokio::select! {
             () = shared.lifecycle.shutdown.cancelled() => break End::Close(1001, "server shutting down"),
             () = overflow.notified() => break End::Close(1013, "outbound queue full"),
             Some(reply) = dispatcher.next_done(), if dispatcher.in_flight() > 0 => {
+                // What the handler pushed (to this client too) goes out before its reply.
+                while let Ok(frame) = rx.try_recv() {
+                    batch.push(frame);
+                }
                 batch.extend(reply);
                 while batch.len() < BATCH {
                     match dispatcher.next_done().now_or_never() {
@@ -160,6 +182,9 @@ where
         }
     };
     finish(&mut sink, &mut stream, end, config.write_timeout).await;
+    // Messages already read still run, though their replies can no longer be sent: a message
+    // sent just before closing is not lost. Calls still running after the grace are dropped.
+    let _ = timeout(CLOSE_GRACE, async { while dispatcher.next_done().await.is_some() {} }).await;
     end
 }
 

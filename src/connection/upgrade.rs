@@ -37,11 +37,10 @@ where
         }
     };
     if shared.lifecycle.shutdown.is_cancelled() {
-        return json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &json!({ "error": "Server is shutting down" }),
-        );
+        return shutting_down();
     }
+    // Counts as a connection from here on, so a shutdown waits for this upgrade too.
+    let tracked = shared.lifecycle.connections.token();
     let headers: H = match validate::value(&collect(&headers, uri.query())) {
         Ok(headers) => headers,
         Err(details) => {
@@ -67,24 +66,41 @@ where
             );
         }
     };
+    let conn = Arc::new(Conn { id, ctx });
+    if shared.lifecycle.shutdown.is_cancelled() {
+        // Shutdown began while `on_connect` ran: refuse, and balance it with `on_disconnect`.
+        session::farewell(&shared, &conn).await;
+        return shutting_down();
+    }
     // The client joins the hub before the 101 goes out, so a broadcast sent as soon as the
     // client sees the socket open reaches it; frames wait in its queue until the session runs.
-    let (tx, rx) = mpsc::channel(shared.config.outbound_queue.max(1));
+    let (tx, rx) = mpsc::channel(shared.config.outbound_queue);
     let overflow = Arc::new(Notify::new());
-    shared.hub.register(id.clone(), Slot::new(tx, overflow.clone()));
-    let conn = Arc::new(Conn { id, ctx });
+    shared.hub.register(conn.id.clone(), Slot::new(tx, overflow.clone()));
     // Up to twice the limit is read so the client gets a PAYLOAD_TOO_LARGE reply; past that the
     // socket refuses it (close 1009) without buffering it.
     let max = shared.config.max_message_size.saturating_mul(2);
-    let connections = shared.lifecycle.connections.clone();
-    let (hub, gone) = (shared.hub.clone(), conn.id.clone());
+    let (failed, failed_conn, failed_token) = (shared.clone(), conn.clone(), shared.lifecycle.connections.token());
     ws.max_message_size(max)
         .max_frame_size(max)
         .on_failed_upgrade(move |error| {
-            hub.unregister(&gone);
-            tracing::debug!(%error, client_id = %gone, "upgrade failed");
+            tracing::debug!(%error, client_id = %failed_conn.id, "upgrade failed");
+            tokio::spawn(async move {
+                session::farewell(&failed, &failed_conn).await;
+                drop(failed_token);
+            });
         })
-        .on_upgrade(move |socket| connections.track_future(session::run(socket, shared, conn, rx, overflow)))
+        .on_upgrade(move |socket| async move {
+            session::run(socket, shared, conn, rx, overflow).await;
+            drop(tracked);
+        })
+}
+
+fn shutting_down() -> Response {
+    json_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &json!({ "error": "Server is shutting down" }),
+    )
 }
 
 /// The request's headers (names lower-case) overlaid with its query parameters, as a JSON

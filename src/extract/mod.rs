@@ -48,7 +48,8 @@ use std::future::Future;
 )]
 pub trait FromCall<C, O>: Sized + Send {
     /// Whether this extractor reads the payload. Routes whose handlers read none refuse any
-    /// payload other than absent or `null`.
+    /// payload other than absent or `null` before the handler runs, so an extractor that reads
+    /// [`Call::payload`] (or calls [`Input::from_call`]) must set this to `true`.
     const READS_INPUT: bool = false;
 
     /// Builds the argument, or refuses the call with an error the client receives.

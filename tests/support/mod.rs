@@ -199,6 +199,20 @@ impl Client {
         }
     }
 
+    /// Writes `frame` and a close frame in one flush, then waits for the server's close.
+    pub async fn send_and_close(&mut self, frame: Value) {
+        self.ws.feed(Message::text(frame.to_string())).await.unwrap();
+        self.ws.feed(Message::Close(None)).await.unwrap();
+        self.ws.flush().await.unwrap();
+        let _ = tokio::time::timeout(WAIT, async { while let Some(Ok(_)) = self.ws.next().await {} }).await;
+    }
+
+    /// Starts the closing handshake and waits for the server's reply.
+    pub async fn close(&mut self) {
+        let _ = self.ws.close(None).await;
+        let _ = tokio::time::timeout(WAIT, async { while let Some(Ok(_)) = self.ws.next().await {} }).await;
+    }
+
     /// Sends, ignoring a failure (the server may close mid-send).
     pub async fn send_text_lossy(&mut self, text: String) {
         let _ = self.ws.send(Message::text(text)).await;
