@@ -68,6 +68,17 @@ fn server(config: Config) -> Server<NoHeaders, Out, ()> {
     zo.server(router())
 }
 
+/// An `on_disconnect` hook that counts into `gone` the clients it saw leave (each with an id).
+fn count_into<C>(
+    gone: Arc<AtomicUsize>,
+) -> impl Fn(zocket::Disconnected<C>, zocket::Handle<Out>) -> std::future::Ready<()> + Send + Sync + 'static {
+    move |left, _| {
+        assert_eq!(left.client_id.as_str().len(), 32);
+        gone.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(())
+    }
+}
+
 fn url(addr: std::net::SocketAddr) -> String {
     format!("ws://{addr}/")
 }
@@ -209,13 +220,8 @@ async fn a_client_is_registered_before_its_upgrade_completes() {
 #[tokio::test]
 async fn graceful_shutdown_closes_everyone_and_runs_on_disconnect() {
     let gone = Arc::new(AtomicUsize::new(0));
-    let counter = gone.clone();
-    let zo = Zocket::<NoHeaders, Out>::new().on_disconnect(move |_, _| {
-        let counter = counter.clone();
-        async move {
-            counter.fetch_add(1, Ordering::SeqCst);
-        }
-    });
+    let hook = count_into(gone.clone());
+    let zo = Zocket::<NoHeaders, Out>::new().on_disconnect(hook);
     let (addr, handle) = start(zo.server(router())).await;
     let mut a = Client::connect(&url(addr)).await;
     let mut b = Client::connect(&url(addr)).await;
@@ -436,18 +442,13 @@ async fn malformed_frames_count_against_the_rate_limit() {
 #[tokio::test]
 async fn shutdown_waits_for_upgrades_still_in_on_connect() {
     let gone = Arc::new(AtomicUsize::new(0));
-    let counter = gone.clone();
+    let hook = count_into(gone.clone());
     let zo = Zocket::<NoHeaders, Out>::new()
         .on_connect(|_: NoHeaders, _| async {
             tokio::time::sleep(Duration::from_millis(400)).await;
             Ok(())
         })
-        .on_disconnect(move |_, _| {
-            let counter = counter.clone();
-            async move {
-                counter.fetch_add(1, Ordering::SeqCst);
-            }
-        });
+        .on_disconnect(hook);
     let (addr, handle) = start(zo.server(router())).await;
     let connecting = tokio::spawn(async move { tokio_tungstenite::connect_async(url(addr)).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -468,15 +469,9 @@ async fn shutdown_waits_for_upgrades_still_in_on_connect() {
 #[tokio::test]
 async fn on_disconnect_set_before_on_connect_still_runs() {
     let gone = Arc::new(AtomicUsize::new(0));
-    let counter = gone.clone();
+    let hook = count_into(gone.clone());
     let zo = Zocket::<NoHeaders, Out>::new()
-        .on_disconnect(move |left, _| {
-            let counter = counter.clone();
-            async move {
-                assert_eq!(left.client_id.as_str().len(), 32);
-                counter.fetch_add(1, Ordering::SeqCst);
-            }
-        })
+        .on_disconnect(hook)
         .on_connect(|_: NoHeaders, id| async move { Ok(id.to_string()) });
     let (addr, _) = start(zo.server(Router::<String, Out>::new().route("ping", ping))).await;
     let mut c = Client::connect(&url(addr)).await;
