@@ -247,18 +247,14 @@ async fn graceful_shutdown_closes_everyone_and_runs_on_disconnect() {
     );
 }
 
-#[tokio::test]
-async fn calls_in_flight_are_bounded_per_connection() {
-    let config = Config {
-        max_in_flight: 2,
-        ..Config::default()
-    };
+/// Three 300 ms calls on one connection whose limits admit only two at once: the third waits.
+async fn third_call_waits(config: Config, payload: Value) {
     let (addr, _) = start(server(config)).await;
     let mut c = Client::connect(&url(addr)).await;
     let started = Instant::now();
     let mut ids = Vec::new();
     for _ in 0..3 {
-        ids.push(c.start_call("sleep", json!({"delayMs": 300})).await);
+        ids.push(c.start_call("sleep", payload.clone()).await);
     }
     for id in &ids {
         assert_eq!(c.reply(id).await["payload"], 300);
@@ -267,6 +263,24 @@ async fn calls_in_flight_are_bounded_per_connection() {
         started.elapsed() >= Duration::from_millis(600),
         "the third call waited for a free slot"
     );
+}
+
+#[tokio::test]
+async fn calls_in_flight_are_bounded_per_connection() {
+    let config = Config {
+        max_in_flight: 2,
+        ..Config::default()
+    };
+    third_call_waits(config, json!({"delayMs": 300})).await;
+}
+
+#[tokio::test]
+async fn bytes_in_flight_are_bounded_per_connection() {
+    let config = Config {
+        max_in_flight_bytes: 1000,
+        ..Config::default()
+    };
+    third_call_waits(config, json!({"delayMs": 300, "pad": "p".repeat(600)})).await;
 }
 
 #[tokio::test]
@@ -374,31 +388,6 @@ async fn a_message_sent_just_before_closing_still_runs() {
         leaving.send_and_close(json!({"type": "hello"})).await;
         assert!(observer.event("test.hello").await["from"].is_string(), "round {round}");
     }
-}
-
-#[tokio::test]
-async fn bytes_in_flight_are_bounded_per_connection() {
-    let config = Config {
-        max_in_flight_bytes: 1000,
-        ..Config::default()
-    };
-    let (addr, _) = start(server(config)).await;
-    let mut c = Client::connect(&url(addr)).await;
-    let started = Instant::now();
-    let mut ids = Vec::new();
-    for _ in 0..3 {
-        ids.push(
-            c.start_call("sleep", json!({"delayMs": 300, "pad": "p".repeat(600)}))
-                .await,
-        );
-    }
-    for id in &ids {
-        assert_eq!(c.reply(id).await["payload"], 300);
-    }
-    assert!(
-        started.elapsed() >= Duration::from_millis(600),
-        "the third call waited for bytes to free up"
-    );
 }
 
 #[tokio::test]
