@@ -71,6 +71,11 @@ async fn invalid_input_names_every_failing_field() {
     assert_eq!(issue_paths(&err), [json!(["room"])]);
     let err = c.err("greet", json!("not an object")).await;
     assert_eq!(err["code"], "INVALID_INPUT");
+    let err = c.err("math.add", json!([1, 2])).await;
+    assert_eq!(
+        err["code"], "INVALID_INPUT",
+        "an array is not the object the schema wants"
+    );
 }
 
 #[tokio::test]

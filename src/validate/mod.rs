@@ -42,6 +42,13 @@ where
     T::Context: Default,
 {
     let raw = raw.unwrap_or(b"null");
+    // serde reads a struct from an array too; a payload whose schema is an object must be one.
+    if raw.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'[') && wants_struct::<T>() {
+        return Err(vec![Issue::new(
+            Vec::<PathSegment>::new(),
+            "expected an object, got an array",
+        )]);
+    }
     match serde_json::from_slice::<T>(raw) {
         Ok(value) => check(value, || serde_json::from_slice(raw).ok()),
         Err(error) => match serde_json::from_slice::<Value>(raw) {
@@ -138,6 +145,39 @@ fn issue(path: &garde::Path, error: &garde::Error, json: Option<&Value>) -> Issu
     Issue {
         path: segments,
         message: error.message().to_owned(),
+    }
+}
+
+/// Whether `T` deserializes from a struct (an object with named fields).
+fn wants_struct<T: DeserializeOwned>() -> bool {
+    let asked = std::cell::Cell::new(false);
+    let _ = T::deserialize(Probe(&asked));
+    asked.get()
+}
+
+/// A deserializer that only notes whether a struct was asked of it, then fails.
+struct Probe<'a>(&'a std::cell::Cell<bool>);
+
+impl<'de> serde::Deserializer<'de> for Probe<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("probe"))
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.0.set(true);
+        Err(serde::de::Error::custom("probe"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option
+        unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
     }
 }
 
@@ -284,6 +324,31 @@ mod tests {
         assert_eq!(issues[0].path, [PathSegment::from("tags"), PathSegment::Index(0)]);
         assert!(issues[MAX_ISSUES].message.starts_with("... and at least"));
         assert!(issues[MAX_ISSUES].path.is_empty());
+    }
+
+    #[test]
+    fn an_array_is_not_an_object() {
+        let issues = payload::<Message>(Some(br#" ["hi", []]"#)).unwrap_err();
+        assert_eq!(
+            issues,
+            [Issue::new(
+                Vec::<PathSegment>::new(),
+                "expected an object, got an array"
+            )]
+        );
+        let list: Vec<u8> = payload_plain(Some(b"[1,2]"));
+        assert_eq!(list, [1, 2], "types that are lists still read arrays");
+    }
+
+    /// A type with no rules, to test what deserialization alone accepts.
+    fn payload_plain<T: DeserializeOwned>(raw: Option<&[u8]>) -> T {
+        #[derive(Deserialize, Validate)]
+        #[serde(transparent)]
+        struct Plain<T> {
+            #[garde(skip)]
+            inner: T,
+        }
+        payload::<Plain<T>>(raw).map(|plain| plain.inner).unwrap()
     }
 
     #[test]

@@ -141,6 +141,7 @@ describe('math.add', () => {
     );
     assert.equal((await c.callError('math.add', undefined)).code, 'INVALID_INPUT', 'math.add without payload');
     assert.equal((await c.callError('math.add', 'a+b')).code, 'INVALID_INPUT', 'math.add "a+b"');
+    assert.equal((await c.callError('math.add', [1, 2])).code, 'INVALID_INPUT', 'math.add [1, 2] is not an object');
   });
 });
 
