@@ -3,6 +3,9 @@
 use std::fmt;
 use zocket_protocol::{ErrorCode, ErrorPayload, Issue};
 
+/// How much of a client's route name an error frame echoes back.
+const MAX_ECHOED_ROUTE: usize = 256;
+
 /// A failed call, sent to the client as `__rpc_err` (or `__error` when the message had no `rpcId`).
 ///
 /// Handlers return it (or any `std::error::Error`, which becomes `INTERNAL` without leaking its
@@ -55,9 +58,9 @@ impl CallError {
         Self::new(ErrorCode::Internal, "Internal server error")
     }
 
-    /// `NOT_FOUND` for an unknown route.
-    pub fn not_found(route: &str) -> Self {
-        Self::new(ErrorCode::NotFound, format!("No route named \"{route}\""))
+    /// `NOT_FOUND` for an unknown route (the route itself goes in the error frame's `route`).
+    pub fn not_found() -> Self {
+        Self::new(ErrorCode::NotFound, "No such route")
     }
 
     /// The error code.
@@ -75,11 +78,20 @@ impl CallError {
         &self.issues
     }
 
+    /// The error frame's payload. `route` is the client's own text, so at most
+    /// [`MAX_ECHOED_ROUTE`] bytes of it are echoed back.
     pub(crate) fn into_payload(self, route: Option<&str>) -> ErrorPayload {
+        let route = route.map(|route| {
+            let mut end = route.len().min(MAX_ECHOED_ROUTE);
+            while !route.is_char_boundary(end) {
+                end -= 1;
+            }
+            route[..end].to_owned()
+        });
         ErrorPayload {
             code: self.code,
             message: self.message,
-            route: route.map(str::to_owned),
+            route,
             issues: self.issues,
         }
     }

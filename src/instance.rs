@@ -151,7 +151,9 @@ where
     }
 
     /// The server: this instance with its routes, ready to mount or [`serve`](crate::serve).
+    /// Panics if two outgoing messages share a route (possible only through nesting).
     #[must_use]
+    #[track_caller]
     pub fn server(self, router: Router<C, O>) -> Server<H, O, C> {
         Server::new(self.on_connect, self.on_disconnect, self.config, router)
     }

@@ -97,3 +97,28 @@ fn newtype_variants_convert_with_from() {
     assert_eq!(out.route(), "chat.onMessage");
     assert_eq!(json(&out), r#"{"text":"t","from":"f"}"#);
 }
+
+#[derive(Outgoing)]
+#[allow(dead_code)]
+enum Inner {
+    #[zocket(route = "message")]
+    Message,
+}
+
+#[derive(Outgoing)]
+#[allow(dead_code)]
+enum Clash {
+    #[zocket(route = "chat.message")]
+    Direct,
+    #[zocket(nest = "chat")]
+    Nested(Inner),
+}
+
+#[test]
+#[should_panic(expected = "the outgoing route \"chat.message\" is declared twice")]
+fn routes_colliding_through_nesting_are_refused_when_the_server_is_built() {
+    assert_eq!(Clash::routes(), ["chat.message", "chat.message"]);
+    let zo = zocket::Zocket::<zocket::NoHeaders, Clash>::new();
+    let router = zo.router();
+    let _ = zo.server(router);
+}

@@ -80,7 +80,7 @@ where
             }
             (Ok(msg), Some(error)) => refuse(msg.rpc_id, Some(&msg.route), error),
             (Ok(msg), None) => match self.shared.routes.get(&*msg.route) {
-                None => refuse(msg.rpc_id, Some(&msg.route), CallError::not_found(&msg.route)),
+                None => refuse(msg.rpc_id, Some(&msg.route), CallError::not_found()),
                 Some(route) if !route.endpoint.reads_input && msg.payload.is_some() => {
                     let issue = Issue::new(Vec::<PathSegment>::new(), "This route takes no payload");
                     refuse(msg.rpc_id, Some(&msg.route), CallError::invalid_input(vec![issue]))

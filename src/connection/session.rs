@@ -131,15 +131,18 @@ where
         tokio::select! {
             () = shared.lifecycle.shutdown.cancelled() => break End::Close(1001, "server shutting down"),
             () = overflow.notified() => break End::Close(1013, "outbound queue full"),
-            Some(reply) = dispatcher.next_done(), if dispatcher.in_flight() > 0 => {
-                // What the handler pushed (to this client too) goes out before its reply.
-                while let Ok(frame) = rx.try_recv() {
-                    batch.push(frame);
-                }
-                batch.extend(reply);
-                while batch.len() < BATCH {
+            Some(mut reply) = dispatcher.next_done(), if dispatcher.in_flight() > 0 => {
+                loop {
+                    // What each handler pushed (to this client too) goes out before its reply.
+                    while let Ok(frame) = rx.try_recv() {
+                        batch.push(frame);
+                    }
+                    batch.extend(reply);
+                    if batch.len() >= BATCH {
+                        break;
+                    }
                     match dispatcher.next_done().now_or_never() {
-                        Some(Some(reply)) => batch.extend(reply),
+                        Some(Some(next)) => reply = next,
                         _ => break,
                     }
                 }
@@ -172,6 +175,12 @@ where
             }
             _ = async { ticker.as_mut().map(|(t, _)| t).expect("guarded").tick().await }, if ticker.is_some() => {
                 let timeout_after = ticker.as_ref().map(|(_, t)| *t).expect("guarded");
+                if !reading {
+                    // The server itself stopped reading (calls in flight at their bound), so the
+                    // client's pongs wait unread: that is not silence. Dead peers still fail the
+                    // ping's write deadline.
+                    last_heard = Instant::now();
+                }
                 if last_heard.elapsed() >= timeout_after {
                     break End::Close(1001, "heartbeat timeout");
                 }

@@ -36,11 +36,12 @@ where
             return json_response(rejection.status(), &json!({ "error": rejection.body_text() }));
         }
     };
+    // Counts as a connection from here on, so a shutdown waits for this upgrade too; taken
+    // before the check, so a shutdown cannot slip in between.
+    let tracked = shared.lifecycle.connections.token();
     if shared.lifecycle.shutdown.is_cancelled() {
         return shutting_down();
     }
-    // Counts as a connection from here on, so a shutdown waits for this upgrade too.
-    let tracked = shared.lifecycle.connections.token();
     let headers: H = match validate::value(&collect(&headers, uri.query())) {
         Ok(headers) => headers,
         Err(details) => {
@@ -51,8 +52,14 @@ where
         }
     };
     let id = ClientId::random();
-    let connecting = AssertUnwindSafe(async { (shared.on_connect)(headers, id.clone()).await });
-    let ctx = match connecting.catch_unwind().await {
+    let connecting = AssertUnwindSafe(async { (shared.on_connect)(headers, id.clone()).await }).catch_unwind();
+    // A shutdown does not wait for a slow `on_connect`: it is dropped, no context was built,
+    // so no `on_disconnect` is owed.
+    let connected = tokio::select! {
+        connected = connecting => connected,
+        () = shared.lifecycle.shutdown.cancelled() => return shutting_down(),
+    };
+    let ctx = match connected {
         Ok(Ok(ctx)) => ctx,
         Ok(Err(reject)) => {
             let status = StatusCode::from_u16(reject.status).unwrap_or(StatusCode::UNAUTHORIZED);

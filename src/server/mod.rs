@@ -66,12 +66,19 @@ where
     O: crate::Outgoing,
     C: Send + Sync + 'static,
 {
+    #[track_caller]
     pub(crate) fn new(
         on_connect: OnConnect<H, C>,
         on_disconnect: Option<OnDisconnect<C, O>>,
         config: Config,
         router: Router<C, O>,
     ) -> Self {
+        let mut outgoing = O::routes();
+        outgoing.sort_unstable();
+        if let Some(pair) = outgoing.windows(2).find(|pair| pair[0] == pair[1]) {
+            // The derive sees its own routes, not those of the enums it nests.
+            panic!("zocket: the outgoing route \"{}\" is declared twice", pair[0]);
+        }
         let routes = router
             .into_endpoints()
             .map(|(name, endpoint)| {
