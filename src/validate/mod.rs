@@ -5,6 +5,7 @@
 //! that does not fit, not just the first.
 
 mod recover;
+mod strict;
 
 use garde::Validate;
 use serde::de::DeserializeOwned;
@@ -42,14 +43,7 @@ where
     T::Context: Default,
 {
     let raw = raw.unwrap_or(b"null");
-    // serde reads a struct from an array too; a payload whose schema is an object must be one.
-    if raw.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'[') && wants_struct::<T>() {
-        return Err(vec![Issue::new(
-            Vec::<PathSegment>::new(),
-            "expected an object, got an array",
-        )]);
-    }
-    match serde_json::from_slice::<T>(raw) {
+    match strict::from_slice::<T>(raw) {
         Ok(value) => check(value, || serde_json::from_slice(raw).ok()),
         Err(error) => match serde_json::from_slice::<Value>(raw) {
             Ok(json) => parse_value(&json),
@@ -145,39 +139,6 @@ fn issue(path: &garde::Path, error: &garde::Error, json: Option<&Value>) -> Issu
     Issue {
         path: segments,
         message: error.message().to_owned(),
-    }
-}
-
-/// Whether `T` deserializes from a struct (an object with named fields).
-fn wants_struct<T: DeserializeOwned>() -> bool {
-    let asked = std::cell::Cell::new(false);
-    let _ = T::deserialize(Probe(&asked));
-    asked.get()
-}
-
-/// A deserializer that only notes whether a struct was asked of it, then fails.
-struct Probe<'a>(&'a std::cell::Cell<bool>);
-
-impl<'de> serde::Deserializer<'de> for Probe<'_> {
-    type Error = serde::de::value::Error;
-
-    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
-        Err(serde::de::Error::custom("probe"))
-    }
-
-    fn deserialize_struct<V: serde::de::Visitor<'de>>(
-        self,
-        _: &'static str,
-        _: &'static [&'static str],
-        _: V,
-    ) -> Result<V::Value, Self::Error> {
-        self.0.set(true);
-        Err(serde::de::Error::custom("probe"))
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option
-        unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
     }
 }
 

@@ -346,7 +346,7 @@ enum Want {
     Tuple(usize),
     /// An object.
     Map,
-    /// An object (or an array) with these fields.
+    /// An object with these fields (the protocol does not read structs from arrays).
     Struct(&'static [&'static str]),
     /// A variant name or `{"Variant": content}`.
     Enum(&'static [&'static str]),
@@ -400,7 +400,7 @@ fn check(value: &Value, want: Want) -> Result<(), String> {
         | (Want::Bytes, Value::String(_) | Value::Array(_))
         | (Want::Seq | Want::Tuple(_), Value::Array(_))
         | (Want::Map, Value::Object(_))
-        | (Want::Struct(_), Value::Object(_) | Value::Array(_)) => true,
+        | (Want::Struct(_), Value::Object(_)) => true,
         _ => false,
     };
     if fits {
