@@ -99,20 +99,25 @@ fn count_into<C>(
     }
 }
 
+/// A rate limit of bursts of 5, refilled at 1 a second.
+fn burst_of_five() -> Config {
+    let rate_limit = Some(RateLimit {
+        burst: 5,
+        per_second: 1,
+    });
+    Config {
+        rate_limit,
+        ..Config::default()
+    }
+}
+
 fn url(addr: std::net::SocketAddr) -> String {
     format!("ws://{addr}/")
 }
 
 #[tokio::test]
 async fn over_the_rate_limit_messages_get_rate_limited_errors() {
-    let config = Config {
-        rate_limit: Some(RateLimit {
-            burst: 5,
-            per_second: 1,
-        }),
-        ..Config::default()
-    };
-    let (addr, _) = start(server(config)).await;
+    let (addr, _) = start(server(burst_of_five())).await;
     let mut c = Client::connect(&url(addr)).await;
     let mut ids = Vec::new();
     for _ in 0..10 {
@@ -428,14 +433,7 @@ async fn a_handlers_own_pushes_arrive_before_its_reply() {
 
 #[tokio::test]
 async fn malformed_frames_count_against_the_rate_limit() {
-    let config = Config {
-        rate_limit: Some(RateLimit {
-            burst: 5,
-            per_second: 1,
-        }),
-        ..Config::default()
-    };
-    let (addr, _) = start(server(config)).await;
+    let (addr, _) = start(server(burst_of_five())).await;
     let mut c = Client::connect(&url(addr)).await;
     for _ in 0..8 {
         c.send_text("[]").await;
