@@ -49,7 +49,7 @@ where
     /// Whether another message may be read: calls and the bytes they hold are both bounded.
     pub(super) fn has_room(&self) -> bool {
         let config = &self.shared.config;
-        self.calls.len() < config.max_in_flight.max(1) && self.held < config.max_in_flight_bytes.max(1)
+        self.calls.len() < config.max_in_flight && self.held < config.max_in_flight_bytes
     }
 
     /// The next finished call's reply (`Some(None)` when it needs none).

@@ -14,9 +14,9 @@ pub(crate) struct TokenBucket {
 impl TokenBucket {
     pub(crate) fn new(limit: RateLimit) -> Self {
         Self {
-            capacity: f64::from(limit.burst.max(1)),
+            capacity: f64::from(limit.burst),
             per_second: f64::from(limit.per_second),
-            tokens: f64::from(limit.burst.max(1)),
+            tokens: f64::from(limit.burst),
             last: Instant::now(),
         }
     }

@@ -224,29 +224,24 @@ async fn finish(
 ) {
     let closing = async {
         match end {
-            End::Close(code, reason) => {
+            End::Close(code, reason) | End::Refuse(code, reason) => {
                 let frame = CloseFrame {
                     code,
                     reason: reason.into(),
                 };
-                if sink.send(Message::Close(Some(frame))).await.is_ok() {
-                    while let Some(Ok(message)) = stream.next().await {
-                        if matches!(message, Message::Close(_)) {
-                            break;
-                        }
-                    }
+                if sink.send(Message::Close(Some(frame))).await.is_err() {
+                    return;
                 }
-            }
-            End::Refuse(code, reason) => {
-                // Nothing more can be read, yet the client may still be sending (the rest of an
-                // oversized message, say): dropping the socket now would reset the connection
-                // and lose the close frame. Linger for the grace period instead.
-                let frame = CloseFrame {
-                    code,
-                    reason: reason.into(),
-                };
-                if sink.send(Message::Close(Some(frame))).await.is_ok() {
+                if matches!(end, End::Refuse(..)) {
+                    // Nothing more can be read, yet the client may still be sending (the rest of
+                    // an oversized message, say): dropping the socket now would reset the
+                    // connection and lose the close frame. Linger for the grace period instead.
                     std::future::pending::<()>().await;
+                }
+                while let Some(Ok(message)) = stream.next().await {
+                    if matches!(message, Message::Close(_)) {
+                        break;
+                    }
                 }
             }
             End::ClientClosed => {
