@@ -55,7 +55,7 @@ pub(crate) struct Shared<H, O, C> {
 /// zocket::serve("127.0.0.1:3000", server).await
 /// # }
 /// ```
-pub struct Server<H, O, C> {
+pub struct Server<H, O, C = ()> {
     pub(crate) shared: Arc<Shared<H, O, C>>,
 }
 

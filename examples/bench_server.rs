@@ -1,0 +1,98 @@
+//! The bench app of `shared/bench-app.md`: the server every load-generator run measures.
+//!
+//! Run: `cargo run --release --example bench_server` (port from `PORT`, default 3000).
+//!
+//! The per-client rate limit is off (a load generator is one client sending as fast as the
+//! server answers); every other limit keeps its default.
+#![allow(missing_docs)]
+
+#[path = "support/run.rs"]
+#[allow(dead_code)]
+mod run;
+
+use garde::Validate;
+use serde::{Deserialize, Serialize};
+use zocket::{CallError, Config, Input, Json, Outgoing, Rooms, Sender, Server, Zocket};
+
+/// Connection headers: an optional token, never checked.
+#[derive(Debug, Deserialize, Validate)]
+pub(crate) struct Headers {
+    #[garde(skip)]
+    #[allow(dead_code)]
+    token: Option<String>,
+}
+
+/// A shout's payload, sent to everyone (or a room) as `bench.shouted`.
+#[derive(Debug, Serialize, Deserialize, Validate)]
+#[garde(allow_unvalidated)]
+pub(crate) struct Shout {
+    ts: f64,
+    data: String,
+}
+
+/// Everything the server sends.
+#[derive(Debug, Outgoing)]
+pub(crate) enum Out {
+    #[zocket(route = "bench.shouted")]
+    Shouted(Shout),
+}
+
+#[derive(Serialize, Deserialize, Validate)]
+#[garde(allow_unvalidated)]
+struct Echo {
+    seq: i64,
+    data: String,
+}
+
+#[derive(Deserialize, Validate)]
+#[garde(allow_unvalidated)]
+struct Join {
+    room: String,
+}
+
+#[derive(Deserialize, Validate)]
+#[garde(allow_unvalidated)]
+struct RoomShout {
+    room: String,
+    ts: f64,
+    data: String,
+}
+
+async fn echo(Input(e): Input<Echo>) -> Json<Echo> {
+    Json(e)
+}
+
+async fn shout(send: Sender<Out>, Input(s): Input<Shout>) -> Result<(), CallError> {
+    send.emit(s).broadcast()?;
+    Ok(())
+}
+
+async fn join(rooms: Rooms, Input(j): Input<Join>) -> Result<bool, CallError> {
+    rooms.join(&j.room)?;
+    Ok(true)
+}
+
+async fn room_shout(send: Sender<Out>, Input(s): Input<RoomShout>) -> Result<(), CallError> {
+    let shout = Shout { ts: s.ts, data: s.data };
+    send.emit(shout).to_room(&s.room)?;
+    Ok(())
+}
+
+/// The bench server.
+pub(crate) fn app() -> Server<Headers, Out> {
+    let zo = Zocket::<Headers, Out>::new().config(Config {
+        rate_limit: None,
+        ..Config::default()
+    });
+    let router = zo
+        .router()
+        .route("bench.echo", echo)
+        .route("bench.shout", shout)
+        .route("bench.join", join)
+        .route("bench.roomShout", room_shout);
+    zo.server(router)
+}
+
+fn main() -> std::io::Result<()> {
+    run::serve(app)
+}
