@@ -1,11 +1,11 @@
 //! [`Call`]: one incoming message on its way to a handler.
 
-use crate::hub::Hub;
-use crate::{CallError, ClientId, Rooms, Sender};
+use crate::hub::{Frame, Hub};
+use crate::{CallError, ClientId, Rooms, Sender, transport};
 use bytes::Bytes;
 use serde::Serialize;
-use serde_json::value::RawValue;
 use std::{fmt, marker::PhantomData, sync::Arc};
+use zocket_protocol::Codec;
 
 /// The connection a call came from: its id and the context `on_connect` built.
 #[derive(Debug)]
@@ -21,8 +21,11 @@ pub struct Call<C, O> {
     pub(crate) conn: Arc<Conn<C>>,
     pub(crate) hub: Arc<Hub>,
     pub(crate) route: Arc<str>,
+    /// The payload as JSON, whatever the connection's codec.
     pub(crate) payload: Option<Bytes>,
-    pub(crate) rpc_id: Option<Arc<RawValue>>,
+    /// The encoded call id, a slice of the frame it came in.
+    pub(crate) rpc_id: Option<Bytes>,
+    pub(crate) codec: Codec,
     pub(crate) _out: PhantomData<fn() -> O>,
 }
 
@@ -47,7 +50,8 @@ impl<C, O> Call<C, O> {
         self.rpc_id.is_some()
     }
 
-    /// The raw payload bytes (JSON), if the message had a non-null payload.
+    /// The raw payload as JSON bytes (a MessagePack connection's payload is converted), if the
+    /// message had a non-null payload.
     ///
     /// An extractor that reads it must declare [`FromCall::READS_INPUT`](crate::FromCall::READS_INPUT)
     /// as `true`, or routes using it refuse every payload.
@@ -65,11 +69,16 @@ impl<C, O> Call<C, O> {
         Rooms::new(self.hub.clone(), self.conn.id.clone())
     }
 
+    /// The encoding the connection speaks.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
     /// Encodes the success reply, when the client waits for one.
-    pub(crate) fn encode_reply<T: Serialize>(&self, value: &T) -> Result<Option<String>, CallError> {
+    pub(crate) fn encode_reply<T: Serialize>(&self, value: &T) -> Result<Option<Frame>, CallError> {
         match &self.rpc_id {
             None => Ok(None),
-            Some(id) => zocket_protocol::json::encode_reply(id, value)
+            Some(id) => transport::encode(self.codec, |out| self.codec.write_reply(out, id, value))
                 .map(Some)
                 .map_err(|error| {
                     tracing::error!(%error, route = %self.route, "reply does not serialize");
@@ -85,6 +94,7 @@ impl<C, O> fmt::Debug for Call<C, O> {
             .field("route", &self.route)
             .field("client_id", &self.conn.id)
             .field("rpc_id", &self.rpc_id)
+            .field("codec", &self.codec)
             .finish_non_exhaustive()
     }
 }

@@ -59,6 +59,7 @@ mod rooms;
 mod router;
 mod send;
 mod server;
+mod transport;
 mod validate;
 
 pub use call::Call;
@@ -75,7 +76,7 @@ pub use router::Router;
 pub use send::{Emit, EmitError, Outgoing, Sender};
 pub use server::{Handle, IntoListener, Serve, Server, serve};
 pub use zocket_macros::Outgoing;
-pub use zocket_protocol::{ErrorCode, Issue, PathSegment};
+pub use zocket_protocol::{Codec, ErrorCode, Issue, PathSegment};
 
 /// The wire protocol: frame shapes and the JSON codec.
 pub use zocket_protocol as protocol;

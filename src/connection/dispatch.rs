@@ -5,15 +5,15 @@ use super::rate::TokenBucket;
 use crate::call::Conn;
 use crate::hub::Frame;
 use crate::server::{Route, Shared};
-use crate::{Call, CallError, ErrorCode, Issue, PathSegment};
+use crate::{Call, CallError, ErrorCode, Issue, PathSegment, transport};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::{marker::PhantomData, panic::AssertUnwindSafe, sync::Arc};
 use tracing::Instrument;
-use zocket_protocol::json;
+use zocket_protocol::Codec;
 
 /// A call in flight: resolves to the frame to send back, if any, and the bytes it held.
 type Pending = BoxFuture<'static, (Option<Frame>, usize)>;
@@ -21,6 +21,7 @@ type Pending = BoxFuture<'static, (Option<Frame>, usize)>;
 pub(super) struct Dispatcher<'a, H, O, C> {
     shared: &'a Shared<H, O, C>,
     conn: Arc<Conn<C>>,
+    codec: Codec,
     limiter: Option<TokenBucket>,
     calls: FuturesUnordered<Pending>,
     /// Bytes of the frames the calls in flight hold.
@@ -32,8 +33,9 @@ where
     O: 'static,
     C: Send + Sync + 'static,
 {
-    pub(super) fn new(shared: &'a Shared<H, O, C>, conn: Arc<Conn<C>>) -> Self {
+    pub(super) fn new(shared: &'a Shared<H, O, C>, conn: Arc<Conn<C>>, codec: Codec) -> Self {
         Self {
+            codec,
             limiter: shared.config.rate_limit.map(TokenBucket::new),
             shared,
             conn,
@@ -73,42 +75,58 @@ where
         } else {
             None
         };
-        let pending = match (json::decode(&frame), refusal) {
+        let codec = self.codec;
+        let pending = match (codec.decode(&frame), refusal) {
             (Err(bad), refusal) => {
                 let error = refusal.unwrap_or_else(|| CallError::new(ErrorCode::BadRequest, bad.message));
-                refuse(bad.rpc_id, None, error)
+                refuse(codec, bad.rpc_id, None, error)
             }
-            (Ok(msg), Some(error)) => refuse(msg.rpc_id, Some(&msg.route), error),
+            (Ok(msg), Some(error)) => refuse(codec, msg.rpc_id, Some(&msg.route), error),
             (Ok(msg), None) => match self.shared.routes.get(&*msg.route) {
-                None => refuse(msg.rpc_id, Some(&msg.route), CallError::not_found()),
+                None => refuse(codec, msg.rpc_id, Some(&msg.route), CallError::not_found()),
                 Some(route) if !route.endpoint.reads_input && msg.payload.is_some() => {
                     let issue = Issue::new(Vec::<PathSegment>::new(), "This route takes no payload");
-                    refuse(msg.rpc_id, Some(&msg.route), CallError::invalid_input(vec![issue]))
+                    refuse(
+                        codec,
+                        msg.rpc_id,
+                        Some(&msg.route),
+                        CallError::invalid_input(vec![issue]),
+                    )
                 }
-                Some(route) => {
-                    let payload = msg.payload.map(|raw| frame.slice_ref(raw.get().as_bytes()));
-                    let rpc_id = msg.rpc_id.map(|raw| Arc::<RawValue>::from(raw.to_owned()));
-                    self.held += frame.len();
-                    self.start(route, payload, rpc_id, frame.len())
-                }
+                Some(route) => match msg.payload.map(|raw| codec.payload_to_json(raw)).transpose() {
+                    Err(error) => {
+                        let issue = Issue::new(Vec::<PathSegment>::new(), error.to_string());
+                        refuse(
+                            codec,
+                            msg.rpc_id,
+                            Some(&msg.route),
+                            CallError::invalid_input(vec![issue]),
+                        )
+                    }
+                    Ok(payload) => {
+                        let payload = payload.map(|json| match json {
+                            Cow::Borrowed(raw) => frame.slice_ref(raw),
+                            Cow::Owned(json) => Bytes::from(json),
+                        });
+                        let rpc_id = msg.rpc_id.map(|raw| frame.slice_ref(raw));
+                        self.held += frame.len();
+                        self.start(route, payload, rpc_id, frame.len())
+                    }
+                },
             },
         };
         self.calls.push(pending);
     }
 
-    fn start(
-        &self,
-        route: &Route<C, O>,
-        payload: Option<Bytes>,
-        rpc_id: Option<Arc<RawValue>>,
-        held: usize,
-    ) -> Pending {
+    fn start(&self, route: &Route<C, O>, payload: Option<Bytes>, rpc_id: Option<Bytes>, held: usize) -> Pending {
+        let codec = self.codec;
         let call = Call {
             conn: self.conn.clone(),
             hub: self.shared.hub.clone(),
             route: route.name.clone(),
             payload,
             rpc_id: rpc_id.clone(),
+            codec,
             _out: PhantomData,
         };
         let run = route.endpoint.run.clone();
@@ -122,10 +140,10 @@ where
                     Err(CallError::internal())
                 });
                 let reply = match outcome {
-                    Ok(reply) => reply.map(Frame::from),
+                    Ok(reply) => reply,
                     Err(error) => {
                         tracing::debug!(code = %error.code(), "call failed");
-                        Some(error_frame(rpc_id.as_deref(), Some(&name), error))
+                        Some(error_frame(codec, rpc_id.as_deref(), Some(&name), error))
                     }
                 };
                 (reply, held)
@@ -136,16 +154,19 @@ where
 }
 
 /// A call refused before any handler ran.
-fn refuse(rpc_id: Option<&RawValue>, route: Option<&str>, error: CallError) -> Pending {
-    let frame = error_frame(rpc_id, route, error);
+fn refuse(codec: Codec, rpc_id: Option<&[u8]>, route: Option<&str>, error: CallError) -> Pending {
+    let frame = error_frame(codec, rpc_id, route, error);
     Box::pin(std::future::ready((Some(frame), 0)))
 }
 
 /// `__rpc_err` when the client waits for a reply, `__error` (naming the route) when not.
-fn error_frame(rpc_id: Option<&RawValue>, route: Option<&str>, error: CallError) -> Frame {
-    let text = match rpc_id {
-        Some(id) => json::encode_rpc_error(id, &error.into_payload(None)),
-        None => json::encode_error(&error.into_payload(route)),
-    };
-    Frame::from(text)
+fn error_frame(codec: Codec, rpc_id: Option<&[u8]>, route: Option<&str>, error: CallError) -> Frame {
+    let encoded = transport::encode(codec, |out| {
+        match rpc_id {
+            Some(id) => codec.write_rpc_error(out, id, &error.into_payload(None)),
+            None => codec.write_error(out, &error.into_payload(route)),
+        }
+        Ok(())
+    });
+    encoded.expect("an error payload always encodes")
 }

@@ -7,17 +7,17 @@
 
 use super::dispatch::Dispatcher;
 use crate::call::Conn;
-use crate::hub::Frame;
+use crate::hub::{Frame, Outbox, Taken};
 use crate::server::Shared;
+use crate::transport::frame::{self, Violation, opcode};
+use crate::transport::{Incoming, ReadError, Socket};
 use crate::{Ctx, Disconnected, Handle, Outgoing};
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use bytes::Bytes;
-use futures_util::stream::{SplitSink, SplitStream, StreamExt};
-use futures_util::{FutureExt, SinkExt};
+use futures_util::FutureExt;
 use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
-use tokio::sync::{Notify, mpsc};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, MissedTickBehavior, timeout};
 use tracing::Instrument;
+use zocket_protocol::Codec;
 
 /// Frames written per flush at most.
 const BATCH: usize = 64;
@@ -28,8 +28,8 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Why a connection ended.
 #[derive(Debug, Clone, Copy)]
 enum End {
-    /// The client sent a close frame.
-    ClientClosed,
+    /// The client sent a close frame, with this code if any.
+    ClientClosed(Option<u16>),
     /// The socket broke or a write failed: nothing more can be sent.
     Gone(&'static str),
     /// The server closes with this code and reason.
@@ -42,7 +42,7 @@ enum End {
 impl End {
     fn reason(self) -> &'static str {
         match self {
-            Self::ClientClosed => "client closed",
+            Self::ClientClosed(_) => "client closed",
             Self::Gone(reason) | Self::Close(_, reason) | Self::Refuse(_, reason) => reason,
         }
     }
@@ -73,23 +73,24 @@ where
     }
 }
 
-/// Serves one upgraded connection, already registered in the hub with the queue `rx`.
-pub(super) async fn run<H, O, C>(
-    socket: WebSocket,
+/// Serves one upgraded connection, already registered in the hub with `outbox`.
+pub(super) async fn run<H, O, C, IO>(
+    socket: Socket<IO>,
+    codec: Codec,
     shared: Arc<Shared<H, O, C>>,
     conn: Arc<Conn<C>>,
-    rx: mpsc::Receiver<Frame>,
-    overflow: Arc<Notify>,
+    outbox: Arc<Outbox>,
 ) where
     O: Outgoing,
     C: Send + Sync + 'static,
+    IO: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let span = tracing::info_span!("connection", client_id = %conn.id);
+    let span = tracing::debug_span!("connection", client_id = %conn.id);
     async move {
-        tracing::debug!("connected");
+        tracing::debug!(?codec, "connected");
         // Handler panics are caught per call; this catches the runtime's own, so that whatever
         // happens the client still leaves the hub and `on_disconnect` still runs.
-        let end = AssertUnwindSafe(drive(socket, &shared, &conn, rx, &overflow))
+        let end = AssertUnwindSafe(drive(socket, codec, &shared, &conn, &outbox))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| {
@@ -97,32 +98,34 @@ pub(super) async fn run<H, O, C>(
                 End::Gone("panicked")
             });
         tracing::debug!(reason = end.reason(), "disconnected");
+        outbox.close();
         farewell(&shared, &conn).await;
     }
     .instrument(span)
     .await;
 }
 
-async fn drive<H, O, C>(
-    socket: WebSocket,
+async fn drive<H, O, C, IO>(
+    mut socket: Socket<IO>,
+    codec: Codec,
     shared: &Shared<H, O, C>,
     conn: &Arc<Conn<C>>,
-    mut rx: mpsc::Receiver<Frame>,
-    overflow: &Notify,
+    outbox: &Outbox,
 ) -> End
 where
     O: Outgoing,
     C: Send + Sync + 'static,
+    IO: AsyncRead + AsyncWrite + Unpin,
 {
     let config = &shared.config;
-    let (mut sink, mut stream) = socket.split();
-    let mut dispatcher = Dispatcher::new(shared, conn.clone());
+    let mut dispatcher = Dispatcher::new(shared, conn.clone(), codec);
     let mut last_heard = Instant::now();
     let mut ticker = config.heartbeat.map(|beat| {
         let mut ticker = tokio::time::interval_at(Instant::now() + beat.interval, beat.interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         (ticker, beat.timeout)
     });
+    // Allocated per write and dropped after it, so an idle connection holds none.
     let mut batch: Vec<Frame> = Vec::new();
 
     let end = loop {
@@ -130,12 +133,11 @@ where
         // Unbiased: under a flood of outgoing frames, reading (and so pongs) still gets its turn.
         tokio::select! {
             () = shared.lifecycle.shutdown.cancelled() => break End::Close(1001, "server shutting down"),
-            () = overflow.notified() => break End::Close(1013, "outbound queue full"),
             Some(mut reply) = dispatcher.next_done(), if dispatcher.in_flight() > 0 => {
                 loop {
                     // What each handler pushed (to this client too) goes out before its reply.
-                    while let Ok(frame) = rx.try_recv() {
-                        batch.push(frame);
+                    if outbox.take(&mut batch, BATCH) == Some(Taken::Overflowed) {
+                        break;
                     }
                     batch.extend(reply);
                     if batch.len() >= BATCH {
@@ -146,31 +148,31 @@ where
                         _ => break,
                     }
                 }
-                if let Err(end) = write(&mut sink, &mut batch, config.write_timeout).await {
+                if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
                     break end;
                 }
             }
-            Some(frame) = rx.recv() => {
-                batch.push(frame);
-                while batch.len() < BATCH {
-                    match rx.try_recv() {
-                        Ok(frame) => batch.push(frame),
-                        Err(_) => break,
-                    }
+            taken = std::future::poll_fn(|cx| outbox.poll_take(cx, &mut batch, BATCH)) => {
+                if taken == Taken::Overflowed {
+                    break End::Close(1013, "outbound queue full");
                 }
-                if let Err(end) = write(&mut sink, &mut batch, config.write_timeout).await {
+                if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
                     break end;
                 }
             }
-            message = stream.next(), if reading => {
+            message = socket.read(), if reading => {
                 last_heard = Instant::now();
                 match message {
-                    Some(Ok(Message::Text(text))) => dispatcher.dispatch(Bytes::from(text)),
-                    Some(Ok(Message::Binary(bytes))) => dispatcher.dispatch(bytes),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Ok(Message::Close(_))) => break End::ClientClosed,
-                    Some(Err(error)) => break classify(error),
-                    None => break End::Gone("stream ended"),
+                    Ok(Incoming::Data(bytes)) => dispatcher.dispatch(bytes),
+                    Ok(Incoming::Ping(payload)) => {
+                        let pong = frame::control(opcode::PONG, &payload);
+                        if timeout(config.write_timeout, socket.write_one(pong)).await.map_or(true, |r| r.is_err()) {
+                            break End::Gone("pong failed");
+                        }
+                    }
+                    Ok(Incoming::Pong) => {}
+                    Ok(Incoming::Close(code)) => break End::ClientClosed(code),
+                    Err(error) => break classify(error),
                 }
             }
             _ = async { ticker.as_mut().map(|(t, _)| t).expect("guarded").tick().await }, if ticker.is_some() => {
@@ -184,30 +186,32 @@ where
                 if last_heard.elapsed() >= timeout_after {
                     break End::Close(1001, "heartbeat timeout");
                 }
-                if timeout(config.write_timeout, sink.send(Message::Ping(Bytes::new()))).await.map_or(true, |r| r.is_err()) {
+                let ping = frame::control(opcode::PING, &[]);
+                if timeout(config.write_timeout, socket.write_one(ping)).await.map_or(true, |r| r.is_err()) {
                     break End::Gone("ping failed");
                 }
             }
         }
     };
-    finish(&mut sink, &mut stream, end, config.write_timeout).await;
+    finish(&mut socket, end, config.write_timeout).await;
     // Messages already read still run, though their replies can no longer be sent: a message
     // sent just before closing is not lost. Calls still running after the grace are dropped.
     let _ = timeout(CLOSE_GRACE, async { while dispatcher.next_done().await.is_some() {} }).await;
     end
 }
 
-async fn write(sink: &mut SplitSink<WebSocket, Message>, batch: &mut Vec<Frame>, limit: Duration) -> Result<(), End> {
+/// Writes a batch with a deadline, then lets its memory go.
+async fn write<IO: AsyncRead + AsyncWrite + Unpin>(
+    socket: &mut Socket<IO>,
+    batch: &mut Vec<Frame>,
+    limit: Duration,
+) -> Result<(), End> {
     if batch.is_empty() {
         return Ok(());
     }
-    let writing = async {
-        for frame in batch.drain(..) {
-            sink.feed(Message::Text(frame)).await?;
-        }
-        sink.flush().await
-    };
-    match timeout(limit, writing).await {
+    let result = timeout(limit, socket.write(batch)).await;
+    *batch = Vec::new();
+    match result {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(End::Gone("write failed")),
         Err(_) => Err(End::Gone("write timed out")),
@@ -216,20 +220,11 @@ async fn write(sink: &mut SplitSink<WebSocket, Message>, batch: &mut Vec<Frame>,
 
 /// Completes the closing handshake where one is due, within [`CLOSE_GRACE`]: after a server
 /// close, waits for the client's close so the frame is not lost to a TCP reset.
-async fn finish(
-    sink: &mut SplitSink<WebSocket, Message>,
-    stream: &mut SplitStream<WebSocket>,
-    end: End,
-    limit: Duration,
-) {
+async fn finish<IO: AsyncRead + AsyncWrite + Unpin>(socket: &mut Socket<IO>, end: End, limit: Duration) {
     let closing = async {
         match end {
             End::Close(code, reason) | End::Refuse(code, reason) => {
-                let frame = CloseFrame {
-                    code,
-                    reason: reason.into(),
-                };
-                if sink.send(Message::Close(Some(frame))).await.is_err() {
+                if socket.write_one(frame::close(code, reason)).await.is_err() {
                     return;
                 }
                 if matches!(end, End::Refuse(..)) {
@@ -238,14 +233,19 @@ async fn finish(
                     // connection and lose the close frame. Linger for the grace period instead.
                     std::future::pending::<()>().await;
                 }
-                while let Some(Ok(message)) = stream.next().await {
-                    if matches!(message, Message::Close(_)) {
+                while let Ok(message) = socket.read().await {
+                    if matches!(message, Incoming::Close(_)) {
                         break;
                     }
                 }
             }
-            End::ClientClosed => {
-                let _ = sink.close().await;
+            End::ClientClosed(code) => {
+                // The reply to the client's close echoes its code.
+                let reply = match code {
+                    Some(code) => frame::close(code, ""),
+                    None => frame::control(opcode::CLOSE, &[]),
+                };
+                let _ = socket.write_one(reply).await;
             }
             End::Gone(_) => {}
         }
@@ -254,11 +254,14 @@ async fn finish(
 }
 
 /// Maps a read error to the close code it deserves.
-fn classify(error: axum::Error) -> End {
-    match error.into_inner().downcast_ref::<tungstenite::Error>() {
-        Some(tungstenite::Error::Capacity(_)) => End::Refuse(1009, "message too big"),
-        Some(tungstenite::Error::Utf8(_)) => End::Refuse(1007, "invalid UTF-8"),
-        Some(tungstenite::Error::Protocol(_)) => End::Refuse(1002, "protocol error"),
-        _ => End::Gone("read failed"),
+fn classify(error: ReadError) -> End {
+    match error {
+        ReadError::Violation(Violation::TooBig) => End::Refuse(1009, "message too big"),
+        ReadError::NotUtf8 => End::Refuse(1007, "invalid UTF-8"),
+        ReadError::Violation(Violation::Protocol(reason)) => End::Refuse(1002, reason),
+        ReadError::Io(error) => {
+            tracing::debug!(%error, "read failed");
+            End::Gone("read failed")
+        }
     }
 }

@@ -2,39 +2,32 @@
 
 use super::session;
 use crate::call::Conn;
-use crate::hub::Slot;
+use crate::hub::{Outbox, Slot};
 use crate::server::Shared;
+use crate::transport::{Socket, handshake};
 use crate::{ClientId, Outgoing, validate};
 use axum::body::Body;
-use axum::extract::State;
-use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use futures_util::FutureExt;
 use garde::Validate;
+use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use std::{panic::AssertUnwindSafe, sync::Arc};
-use tokio::sync::{Notify, mpsc};
 
 /// The axum handler of the WebSocket endpoint.
-pub(crate) async fn upgrade<H, O, C>(
-    State(shared): State<Arc<Shared<H, O, C>>>,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response
+pub(crate) async fn upgrade<H, O, C>(State(shared): State<Arc<Shared<H, O, C>>>, mut request: Request) -> Response
 where
     H: DeserializeOwned + Validate + Send + 'static,
     H::Context: Default,
     O: Outgoing,
     C: Send + Sync + 'static,
 {
-    let ws = match ws {
-        Ok(ws) => ws,
-        Err(rejection) => {
-            return json_response(rejection.status(), &json!({ "error": rejection.body_text() }));
-        }
+    let accepted = match handshake::check(&request) {
+        Ok(accepted) => accepted,
+        Err((status, message)) => return json_response(status, &json!({ "error": message })),
     };
     // Counts as a connection from here on, so a shutdown waits for this upgrade too; taken
     // before the check, so a shutdown cannot slip in between.
@@ -42,7 +35,7 @@ where
     if shared.lifecycle.shutdown.is_cancelled() {
         return shutting_down();
     }
-    let headers: H = match validate::value(&collect(&headers, uri.query())) {
+    let headers: H = match validate::value(&collect(request.headers(), request.uri().query())) {
         Ok(headers) => headers,
         Err(details) => {
             return json_response(
@@ -81,26 +74,27 @@ where
     }
     // The client joins the hub before the 101 goes out, so a broadcast sent as soon as the
     // client sees the socket open reaches it; frames wait in its queue until the session runs.
-    let (tx, rx) = mpsc::channel(shared.config.outbound_queue);
-    let overflow = Arc::new(Notify::new());
-    shared.hub.register(conn.id.clone(), Slot::new(tx, overflow.clone()));
+    let codec = accepted.codec;
+    let outbox = Arc::new(Outbox::new(shared.config.outbound_queue));
+    shared.hub.register(conn.id.clone(), Slot::new(outbox.clone(), codec));
     // Up to twice the limit is read so the client gets a PAYLOAD_TOO_LARGE reply; past that the
     // socket refuses it (close 1009) without buffering it.
     let max = shared.config.max_message_size.saturating_mul(2);
-    let (failed, failed_conn, failed_token) = (shared.clone(), conn.clone(), shared.lifecycle.connections.token());
-    ws.max_message_size(max)
-        .max_frame_size(max)
-        .on_failed_upgrade(move |error| {
-            tracing::debug!(%error, client_id = %failed_conn.id, "upgrade failed");
-            tokio::spawn(async move {
-                session::farewell(&failed, &failed_conn).await;
-                drop(failed_token);
-            });
-        })
-        .on_upgrade(move |socket| async move {
-            session::run(socket, shared, conn, rx, overflow).await;
-            drop(tracked);
-        })
+    let upgrading = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        match upgrading.await {
+            Ok(upgraded) => {
+                let socket = Socket::new(TokioIo::new(upgraded), max);
+                session::run(socket, codec, shared, conn, outbox).await;
+            }
+            Err(error) => {
+                tracing::debug!(%error, client_id = %conn.id, "upgrade failed");
+                session::farewell(&shared, &conn).await;
+            }
+        }
+        drop(tracked);
+    });
+    handshake::switching(&accepted)
 }
 
 fn shutting_down() -> Response {

@@ -22,6 +22,7 @@ mod reply;
 
 pub use reply::{IntoReply, Json};
 
+use crate::hub::Frame;
 use crate::{Call, CallError, FromCall};
 use std::future::Future;
 
@@ -40,7 +41,7 @@ pub trait Handler<T, C, O>: Clone + Send + Sync + Sized + 'static {
 
     /// Runs the handler; the encoded reply frame when the client waits for one.
     #[doc(hidden)]
-    fn call(self, call: Call<C, O>) -> impl Future<Output = Result<Option<String>, CallError>> + Send;
+    fn call(self, call: Call<C, O>) -> impl Future<Output = Result<Option<Frame>, CallError>> + Send;
 }
 
 macro_rules! impl_handler {
@@ -57,7 +58,7 @@ macro_rules! impl_handler {
             const READS_INPUT: bool = false $(|| $ty::READS_INPUT)*;
 
             #[allow(non_snake_case, unused_variables)]
-            fn call(self, call: Call<C, O>) -> impl Future<Output = Result<Option<String>, CallError>> + Send {
+            fn call(self, call: Call<C, O>) -> impl Future<Output = Result<Option<Frame>, CallError>> + Send {
                 async move {
                     $(let $ty = $ty::from_call(&call).await?;)*
                     let reply = self($($ty),*).await.into_reply()?;

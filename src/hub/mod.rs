@@ -4,19 +4,57 @@
 //! encoded frame whose bytes are shared by all recipients. Locks are held only for the
 //! non-blocking pushes into each client's bounded queue, never across an await.
 
+mod outbox;
 mod targets;
 
+pub(crate) use outbox::{Outbox, Pushed, Taken};
 pub use targets::Targets;
 
 use crate::ClientId;
-use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use parking_lot::RwLock;
+use std::cell::OnceCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
-use tokio::sync::{Notify, mpsc};
+use zocket_protocol::{Codec, EncodeError};
 
-/// An encoded frame, shared by every recipient.
-pub(crate) type Frame = Utf8Bytes;
+/// A whole WebSocket frame, ready for the wire and shared by every recipient.
+pub(crate) type Frame = Bytes;
+
+/// One message, encoded on first use for each codec its recipients speak; every recipient of
+/// a codec shares that one encoding.
+pub(crate) struct Encoded<'a> {
+    encode: &'a dyn Fn(Codec) -> Result<Frame, EncodeError>,
+    frames: [OnceCell<Option<Frame>>; 2],
+    error: OnceCell<EncodeError>,
+}
+
+impl<'a> Encoded<'a> {
+    pub(crate) fn new(encode: &'a dyn Fn(Codec) -> Result<Frame, EncodeError>) -> Self {
+        Self {
+            encode,
+            frames: Default::default(),
+            error: OnceCell::new(),
+        }
+    }
+
+    fn get(&self, codec: Codec) -> Option<&Frame> {
+        self.frames[codec.index()]
+            .get_or_init(|| match (self.encode)(codec) {
+                Ok(frame) => Some(frame),
+                Err(error) => {
+                    let _ = self.error.set(error);
+                    None
+                }
+            })
+            .as_ref()
+    }
+
+    /// The encoding error, if some codec failed.
+    pub(crate) fn into_error(self) -> Option<EncodeError> {
+        self.error.into_inner()
+    }
+}
 
 /// What became of one send.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,30 +68,29 @@ pub struct Delivery {
 /// The hub's side of one connection.
 #[derive(Debug)]
 pub(crate) struct Slot {
-    tx: mpsc::Sender<Frame>,
-    /// Wakes the connection to close it because its queue overflowed.
-    overflow: Arc<Notify>,
+    outbox: Arc<Outbox>,
+    codec: Codec,
     rooms: BTreeSet<Arc<str>>,
 }
 
 impl Slot {
-    pub(crate) fn new(tx: mpsc::Sender<Frame>, overflow: Arc<Notify>) -> Self {
+    pub(crate) fn new(outbox: Arc<Outbox>, codec: Codec) -> Self {
         Self {
-            tx,
-            overflow,
+            outbox,
+            codec,
             rooms: BTreeSet::new(),
         }
     }
 
-    fn push(&self, frame: &Frame, delivery: &mut Delivery) {
-        match self.tx.try_send(frame.clone()) {
-            Ok(()) => delivery.delivered += 1,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                delivery.dropped += 1;
-                self.overflow.notify_one();
-            }
+    fn push(&self, message: &Encoded<'_>, delivery: &mut Delivery) {
+        let Some(frame) = message.get(self.codec) else {
+            return;
+        };
+        match self.outbox.push(frame) {
+            Pushed::Queued => delivery.delivered += 1,
+            Pushed::Full => delivery.dropped += 1,
             // The connection is closing; it is about to leave the hub.
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Pushed::Closed => {}
         }
     }
 }
@@ -186,7 +223,7 @@ impl Hub {
     }
 
     /// Pushes `frame` into the queue of every client `target` names, skipping `except`.
-    pub(crate) fn deliver(&self, target: Target<'_>, except: &[Box<str>], frame: &Frame) -> Delivery {
+    pub(crate) fn deliver(&self, target: Target<'_>, except: &[Box<str>], frame: &Encoded<'_>) -> Delivery {
         let registry = self.registry.read();
         let mut delivery = Delivery::default();
         let skip = |id: &str| except.iter().any(|e| &**e == id);
@@ -243,12 +280,27 @@ fn remove_member(rooms: &mut HashMap<Arc<str>, HashSet<ClientId>>, room: &str, i
 mod tests {
     use super::*;
 
-    fn client(hub: &Hub, name: &str, capacity: usize) -> (ClientId, mpsc::Receiver<Frame>, Arc<Notify>) {
-        let (tx, rx) = mpsc::channel(capacity);
-        let overflow = Arc::new(Notify::new());
+    struct Rx(Arc<Outbox>);
+
+    impl Rx {
+        fn try_recv(&mut self) -> Result<Frame, ()> {
+            let mut batch = Vec::new();
+            match self.0.take(&mut batch, 1) {
+                Some(Taken::Frames) => Ok(batch.pop().unwrap()),
+                _ => Err(()),
+            }
+        }
+    }
+
+    fn client(hub: &Hub, name: &str, capacity: usize) -> (ClientId, Rx, Arc<Outbox>) {
+        let outbox = Arc::new(Outbox::new(capacity));
         let id = ClientId::from(name);
-        hub.register(id.clone(), Slot::new(tx, overflow.clone()));
-        (id, rx, overflow)
+        hub.register(id.clone(), Slot::new(outbox.clone(), Codec::Json));
+        (id, Rx(outbox.clone()), outbox)
+    }
+
+    fn frame(bytes: &'static [u8]) -> impl Fn(Codec) -> Result<Frame, EncodeError> {
+        move |_| Ok(Frame::from_static(bytes))
     }
 
     fn boxed(items: &[&str]) -> Vec<Box<str>> {
@@ -283,7 +335,8 @@ mod tests {
         for (id, room) in [(&a, "r1"), (&a, "r2"), (&b, "r2")] {
             hub.join(id, room).unwrap();
         }
-        let frame = Frame::from("x");
+        let x = frame(b"x");
+        let frame = Encoded::new(&x);
         let d = hub.deliver(Target::Rooms(&boxed(&["r1", "r2"])), &[], &frame);
         assert_eq!(
             d,
@@ -317,11 +370,12 @@ mod tests {
         assert_eq!(hub.rooms_of(&a), ["1", "2"]);
     }
 
-    #[tokio::test]
-    async fn a_full_queue_is_dropped_and_flagged() {
+    #[test]
+    fn a_full_queue_is_dropped_and_flagged() {
         let hub = Hub::new(8);
-        let (_a, _ra, overflow) = client(&hub, "a", 1);
-        let frame = Frame::from("x");
+        let (_a, _ra, outbox) = client(&hub, "a", 1);
+        let x = frame(b"x");
+        let frame = Encoded::new(&x);
         assert_eq!(hub.deliver(Target::All, &[], &frame).delivered, 1);
         let d = hub.deliver(Target::All, &[], &frame);
         assert_eq!(
@@ -331,8 +385,30 @@ mod tests {
                 dropped: 1
             }
         );
-        tokio::time::timeout(std::time::Duration::from_secs(1), overflow.notified())
-            .await
-            .expect("overflow is signalled");
+        assert_eq!(outbox.take(&mut Vec::new(), 8), Some(Taken::Overflowed));
+    }
+
+    #[test]
+    fn each_codec_is_encoded_once_and_only_when_someone_speaks_it() {
+        let hub = Hub::new(8);
+        let encodings = std::cell::Cell::new(0);
+        let encode = |codec: Codec| {
+            encodings.set(encodings.get() + 1);
+            Ok(Frame::from(format!("{codec:?}")))
+        };
+        let mut queues = Vec::new();
+        for (name, codec) in [("a", Codec::Json), ("b", Codec::Json), ("c", Codec::MsgPack)] {
+            let outbox = Arc::new(Outbox::new(4));
+            hub.register(ClientId::from(name), Slot::new(outbox.clone(), codec));
+            queues.push(Rx(outbox));
+        }
+        let message = Encoded::new(&encode);
+        assert_eq!(hub.deliver(Target::All, &[], &message).delivered, 3);
+        assert_eq!(encodings.get(), 2);
+        assert_eq!(&queues[2].try_recv().unwrap()[..], b"MsgPack");
+        assert_eq!(&queues[0].try_recv().unwrap()[..], b"Json");
+        let message = Encoded::new(&encode);
+        hub.deliver(Target::Clients(&boxed(&["a"])), &[], &message);
+        assert_eq!(encodings.get(), 3, "no MessagePack client, no MessagePack encoding");
     }
 }

@@ -3,12 +3,13 @@
 mod name;
 
 use crate::handler::Handler;
+use crate::hub::Frame;
 use crate::middleware::{Next, Outcome};
 use crate::{Call, CallError};
 use std::collections::BTreeMap;
 use std::{fmt, future::Future, pin::Pin, sync::Arc};
 
-pub(crate) type BoxReply = Pin<Box<dyn Future<Output = Result<Option<String>, CallError>> + Send>>;
+pub(crate) type BoxReply = Pin<Box<dyn Future<Output = Result<Option<Frame>, CallError>> + Send>>;
 pub(crate) type RunFn<C, O> = Arc<dyn Fn(Call<C, O>) -> BoxReply + Send + Sync>;
 
 /// One route's handler, type-erased.

@@ -1,8 +1,10 @@
 //! [`Sender`] and the [`Emit`] chain: `send.emit(msg).except(id).to_room("lobby")`.
 
 use super::{Outgoing, PayloadOf};
-use crate::hub::{Delivery, Frame, Hub, Target, Targets};
+use crate::hub::{Delivery, Encoded, Hub, Target, Targets};
+use crate::transport;
 use std::{fmt, marker::PhantomData, sync::Arc};
+use zocket_protocol::{Codec, EncodeError};
 
 /// Sends this server's outgoing messages `O`, from handlers, hooks or anywhere else.
 ///
@@ -93,12 +95,17 @@ impl<O: Outgoing> Emit<'_, O> {
 
     fn deliver(self, target: Target<'_>) -> Result<Delivery, EmitError> {
         let route = self.message.route();
-        let text =
-            zocket_protocol::json::encode_event(&route, &PayloadOf(&self.message)).map_err(|error| EmitError {
+        let payload = PayloadOf(&self.message);
+        let encode = |codec: Codec| transport::encode(codec, |out| codec.write_event(out, &route, &payload));
+        let message = Encoded::new(&encode);
+        let delivery = self.hub.deliver(target, &self.except, &message);
+        match message.into_error() {
+            None => Ok(delivery),
+            Some(error) => Err(EmitError {
                 route: route.to_string(),
                 error,
-            })?;
-        Ok(self.hub.deliver(target, &self.except, &Frame::from(text)))
+            }),
+        }
     }
 }
 
@@ -110,11 +117,12 @@ impl<O> fmt::Debug for Emit<'_, O> {
     }
 }
 
-/// A message could not be serialized (for example a map with non-string keys).
+/// A message could not be serialized (for example a map with non-string keys); no client
+/// speaking the codec that failed received it.
 #[derive(Debug)]
 pub struct EmitError {
     route: String,
-    error: serde_json::Error,
+    error: EncodeError,
 }
 
 impl fmt::Display for EmitError {

@@ -1,31 +1,11 @@
 //! The JSON codec of the v1 protocol: what the original Zocket client speaks.
 
-use crate::{ERROR, ErrorPayload, RPC_ERROR, RPC_RESULT};
-use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde::{Deserialize, Serialize};
+use crate::{BadFrame, ERROR, EncodeError, ErrorPayload, Incoming, RPC_ERROR, RPC_RESULT};
+use serde::Serialize;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
-
-/// A decoded client message, borrowing from the frame it was read from.
-#[derive(Debug)]
-pub struct Incoming<'a> {
-    /// The route the message names, e.g. `"chat.message"`.
-    pub route: Cow<'a, str>,
-    /// The raw JSON payload; `None` when absent or `null`.
-    pub payload: Option<&'a RawValue>,
-    /// The raw JSON string token of the call id (quotes included); `None` for fire-and-forget.
-    pub rpc_id: Option<&'a RawValue>,
-}
-
-/// A frame that is not a v1 message: not a JSON object, or without a string `type`.
-#[derive(Debug, Clone)]
-pub struct BadFrame<'a> {
-    /// The raw JSON string token of the `rpcId`, when the frame still carried a string one.
-    pub rpc_id: Option<&'a RawValue>,
-    /// What is wrong, for people.
-    pub message: &'static str,
-}
 
 /// The three fields of a frame; other keys are skipped. A repeated key keeps its last value,
 /// as `JSON.parse` does, so a client never loses its `rpcId` to a duplicate.
@@ -105,7 +85,7 @@ fn is_json_string(raw: &RawValue) -> bool {
 /// ```
 /// use zocket_protocol::json;
 /// let bad = json::decode(br#"{"type":5,"rpcId":"1"}"#).unwrap_err();
-/// assert_eq!(bad.rpc_id.unwrap().get(), r#""1""#);
+/// assert_eq!(bad.rpc_id.unwrap(), br#""1""#);
 /// assert!(json::decode(b"[1,2]").unwrap_err().rpc_id.is_none());
 /// ```
 pub fn decode(frame: &[u8]) -> Result<Incoming<'_>, BadFrame<'_>> {
@@ -121,7 +101,7 @@ pub fn decode(frame: &[u8]) -> Result<Incoming<'_>, BadFrame<'_>> {
                 message: "\"rpcId\" must be a string",
             });
         }
-        other => other,
+        other => other.map(|raw| raw.get().as_bytes()),
     };
     let route = envelope
         .route
@@ -138,58 +118,75 @@ pub fn decode(frame: &[u8]) -> Result<Incoming<'_>, BadFrame<'_>> {
         })?;
     Ok(Incoming {
         route,
-        payload: envelope.payload,
+        payload: envelope.payload.map(|raw| raw.get().as_bytes()),
         rpc_id,
     })
 }
 
-#[derive(Serialize)]
-struct Frame<'a, P: ?Sized> {
-    #[serde(rename = "type")]
-    route: &'a str,
-    payload: &'a P,
-    #[serde(rename = "rpcId", skip_serializing_if = "Option::is_none")]
-    rpc_id: Option<&'a RawValue>,
-}
-
-fn encode<P: Serialize + ?Sized>(route: &str, payload: &P, rpc_id: Option<&RawValue>) -> serde_json::Result<String> {
-    serde_json::to_string(&Frame { route, payload, rpc_id })
-}
-
-/// Encodes a server event `{"type": route, "payload": payload}`.
+/// Appends a server event `{"type": route, "payload": payload}` to `out`.
 ///
 /// ```
-/// let text = zocket_protocol::json::encode_event("system.tick", &serde_json::json!({"n": 1})).unwrap();
-/// assert_eq!(text, r#"{"type":"system.tick","payload":{"n":1}}"#);
+/// let mut out = Vec::new();
+/// zocket_protocol::json::write_event(&mut out, "system.tick", &serde_json::json!({"n": 1})).unwrap();
+/// assert_eq!(out, br#"{"type":"system.tick","payload":{"n":1}}"#);
 /// ```
-pub fn encode_event<P: Serialize + ?Sized>(route: &str, payload: &P) -> serde_json::Result<String> {
-    encode(route, payload, None)
+pub fn write_event<P: Serialize + ?Sized>(out: &mut Vec<u8>, route: &str, payload: &P) -> Result<(), EncodeError> {
+    out.extend_from_slice(br#"{"type":"#);
+    serde_json::to_writer(&mut *out, route)?;
+    out.extend_from_slice(br#","payload":"#);
+    serde_json::to_writer(&mut *out, payload)?;
+    out.push(b'}');
+    Ok(())
 }
 
-/// Encodes a call's success reply. `rpc_id` is the raw JSON string token the call carried.
-pub fn encode_reply<P: Serialize + ?Sized>(rpc_id: &RawValue, payload: &P) -> serde_json::Result<String> {
-    encode(RPC_RESULT, payload, Some(rpc_id))
+/// Appends a call's reply of type `kind` (`__rpc_res` or `__rpc_err`); `rpc_id` is the raw
+/// JSON string token the call carried, echoed byte for byte.
+fn write_rpc<P: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    kind: &str,
+    rpc_id: &[u8],
+    payload: &P,
+) -> Result<(), EncodeError> {
+    out.extend_from_slice(br#"{"type":""#);
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(br#"","payload":"#);
+    serde_json::to_writer(&mut *out, payload)?;
+    out.extend_from_slice(br#","rpcId":"#);
+    out.extend_from_slice(rpc_id);
+    out.push(b'}');
+    Ok(())
 }
 
-/// Encodes a call's failure reply. `rpc_id` is the raw JSON string token the call carried.
+/// Appends a call's success reply to `out`. `rpc_id` is the raw JSON string token the call
+/// carried (quotes included).
+///
+/// ```
+/// let mut out = Vec::new();
+/// zocket_protocol::json::write_reply(&mut out, br#""7""#, &"Hello!").unwrap();
+/// assert_eq!(out, br#"{"type":"__rpc_res","payload":"Hello!","rpcId":"7"}"#);
+/// ```
+pub fn write_reply<P: Serialize + ?Sized>(out: &mut Vec<u8>, rpc_id: &[u8], payload: &P) -> Result<(), EncodeError> {
+    write_rpc(out, RPC_RESULT, rpc_id, payload)
+}
+
+/// Appends a call's failure reply to `out`. `rpc_id` is the raw JSON string token the call
+/// carried.
 ///
 /// ```
 /// use zocket_protocol::{json, ErrorCode, ErrorPayload};
 /// let err = ErrorPayload { code: ErrorCode::NotFound, message: "no route".into(), route: None, issues: vec![] };
-/// let id = serde_json::from_str(r#""9""#).unwrap();
-/// assert_eq!(
-///     json::encode_rpc_error(id, &err),
-///     r#"{"type":"__rpc_err","payload":{"code":"NOT_FOUND","message":"no route"},"rpcId":"9"}"#
-/// );
+/// let mut out = Vec::new();
+/// json::write_rpc_error(&mut out, br#""9""#, &err);
+/// assert_eq!(out, br#"{"type":"__rpc_err","payload":{"code":"NOT_FOUND","message":"no route"},"rpcId":"9"}"#);
 /// ```
-pub fn encode_rpc_error(rpc_id: &RawValue, error: &ErrorPayload) -> String {
+pub fn write_rpc_error(out: &mut Vec<u8>, rpc_id: &[u8], error: &ErrorPayload) {
     // An ErrorPayload holds only strings, integers and enums: serializing it cannot fail.
-    encode(RPC_ERROR, error, Some(rpc_id)).expect("an error payload always serializes")
+    write_rpc(out, RPC_ERROR, rpc_id, error).expect("an error payload always serializes");
 }
 
-/// Encodes an `__error` frame for a failed message that carried no `rpcId`.
-pub fn encode_error(error: &ErrorPayload) -> String {
-    encode(ERROR, error, None).expect("an error payload always serializes")
+/// Appends an `__error` frame for a failed message that carried no `rpcId`.
+pub fn write_error(out: &mut Vec<u8>, error: &ErrorPayload) {
+    write_event(out, ERROR, error).expect("an error payload always serializes");
 }
 
 #[cfg(test)]
@@ -202,16 +199,16 @@ mod tests {
         let msg = decode(br#"{"rpcId":"a\"b","payload":[1,2],"type":"math.add"}"#).unwrap();
         assert_eq!(msg.route, "math.add");
         assert!(matches!(msg.route, Cow::Borrowed(_)));
-        assert_eq!(msg.payload.unwrap().get(), "[1,2]");
-        assert_eq!(msg.rpc_id.unwrap().get(), r#""a\"b""#);
+        assert_eq!(msg.payload.unwrap(), b"[1,2]");
+        assert_eq!(msg.rpc_id.unwrap(), br#""a\"b""#);
     }
 
     #[test]
     fn a_repeated_key_keeps_its_last_value() {
         let msg =
             decode(br#"{"type":"x","payload":1,"payload":{"name":"b"},"rpcId":"7","extra":[1,{"a":2}]}"#).unwrap();
-        assert_eq!(msg.payload.unwrap().get(), r#"{"name":"b"}"#);
-        assert_eq!(msg.rpc_id.unwrap().get(), r#""7""#);
+        assert_eq!(msg.payload.unwrap(), br#"{"name":"b"}"#);
+        assert_eq!(msg.rpc_id.unwrap(), br#""7""#);
     }
 
     #[test]
@@ -239,12 +236,7 @@ mod tests {
             br#"{"type":["a"],"rpcId":"x"}"#,
         ] {
             let bad = decode(frame).unwrap_err();
-            assert_eq!(
-                bad.rpc_id.map(RawValue::get),
-                Some(r#""x""#),
-                "{}",
-                String::from_utf8_lossy(frame)
-            );
+            assert_eq!(bad.rpc_id, Some(&br#""x""#[..]), "{}", String::from_utf8_lossy(frame));
         }
     }
 
@@ -277,7 +269,9 @@ mod tests {
                 Issue::new(["list".into(), crate::PathSegment::Index(2)], "bad"),
             ],
         };
-        let text = encode_error(&err);
+        let mut out = Vec::new();
+        write_error(&mut out, &err);
+        let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,
             r#"{"type":"__error","payload":{"code":"INVALID_INPUT","message":"invalid input","route":"math.add","issues":[{"path":["a"],"message":"expected a number"},{"path":["list",2],"message":"bad"}]}}"#
@@ -288,15 +282,18 @@ mod tests {
 
     #[test]
     fn replies_are_valid_json() {
-        let id: &RawValue = serde_json::from_str(r#""id-1""#).unwrap();
-        let reply = encode_reply(id, &serde_json::json!({"x": [1, "two"]})).unwrap();
-        let value: serde_json::Value = serde_json::from_str(&reply).unwrap();
+        let mut reply = Vec::new();
+        write_reply(&mut reply, br#""id-1""#, &serde_json::json!({"x": [1, "two"]})).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&reply).unwrap();
         assert_eq!(
             value,
             serde_json::json!({"type": "__rpc_res", "payload": {"x": [1, "two"]}, "rpcId": "id-1"})
         );
-        let id: &RawValue = serde_json::from_str(r#""2""#).unwrap();
-        let unit = encode_reply(id, &()).unwrap();
-        assert_eq!(unit, r#"{"type":"__rpc_res","payload":null,"rpcId":"2"}"#);
+        let mut unit = Vec::new();
+        write_reply(&mut unit, br#""2""#, &()).unwrap();
+        assert_eq!(unit, br#"{"type":"__rpc_res","payload":null,"rpcId":"2"}"#);
+        let mut event = Vec::new();
+        write_event(&mut event, "a\"b", &1).unwrap();
+        assert_eq!(event, br#"{"type":"a\"b","payload":1}"#);
     }
 }

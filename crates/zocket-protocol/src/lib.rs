@@ -10,16 +10,45 @@
 //! let frame = br#"{"type":"greet","payload":{"name":"Ada"},"rpcId":"7"}"#;
 //! let msg = json::decode(frame).unwrap();
 //! assert_eq!(msg.route, "greet");
-//! assert_eq!(msg.payload.unwrap().get(), r#"{"name":"Ada"}"#);
+//! assert_eq!(msg.payload.unwrap(), br#"{"name":"Ada"}"#);
 //!
-//! let reply = json::encode_reply(msg.rpc_id.unwrap(), &"Hello, Ada!").unwrap();
-//! assert_eq!(reply, r#"{"type":"__rpc_res","payload":"Hello, Ada!","rpcId":"7"}"#);
+//! let mut reply = Vec::new();
+//! json::write_reply(&mut reply, msg.rpc_id.unwrap(), &"Hello, Ada!").unwrap();
+//! assert_eq!(reply, br#"{"type":"__rpc_res","payload":"Hello, Ada!","rpcId":"7"}"#);
 //! ```
+//!
+//! [`Codec`] picks the JSON codec or the MessagePack one (same frames, as MessagePack maps).
 
+mod codec;
 mod error;
 pub mod json;
+pub mod msgpack;
 
+pub use codec::{Codec, EncodeError};
 pub use error::{ErrorCode, ErrorPayload, Issue, PathSegment};
+
+use std::borrow::Cow;
+
+/// A decoded client message, borrowing from the frame it was read from.
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    /// The route the message names, e.g. `"chat.message"`.
+    pub route: Cow<'a, str>,
+    /// The payload, still encoded in the frame's codec; `None` when absent or null.
+    pub payload: Option<&'a [u8]>,
+    /// The encoded call id (for JSON the string token, quotes included), echoed as it came in
+    /// replies; `None` for fire-and-forget.
+    pub rpc_id: Option<&'a [u8]>,
+}
+
+/// A frame that is not a v1 message: not an object (map), or without a string `type`.
+#[derive(Debug, Clone)]
+pub struct BadFrame<'a> {
+    /// The encoded `rpcId`, when the frame still carried a string one.
+    pub rpc_id: Option<&'a [u8]>,
+    /// What is wrong, for people.
+    pub message: &'static str,
+}
 
 /// The frame type of a successful call's reply.
 pub const RPC_RESULT: &str = "__rpc_res";

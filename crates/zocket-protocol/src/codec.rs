@@ -1,0 +1,163 @@
+//! [`Codec`]: the encoding of a connection's frames, chosen once when it opens.
+
+use crate::{BadFrame, ErrorPayload, Incoming, json, msgpack};
+use serde::Serialize;
+use std::borrow::Cow;
+use std::fmt;
+
+/// How a connection's frames are encoded. JSON is the default and the only codec the original
+/// client speaks; MessagePack is chosen by a client that offers the WebSocket subprotocol
+/// [`Codec::MSGPACK_SUBPROTOCOL`].
+///
+/// ```
+/// use zocket_protocol::Codec;
+///
+/// assert_eq!(Codec::from_subprotocols("x, zocket.v1.msgpack"), Codec::MsgPack);
+/// assert_eq!(Codec::from_subprotocols(""), Codec::Json);
+///
+/// let mut out = Vec::new();
+/// Codec::MsgPack.write_event(&mut out, "system.tick", &7).unwrap();
+/// let msg = Codec::MsgPack.decode(&out).unwrap();
+/// assert_eq!(msg.route, "system.tick");
+/// assert_eq!(Codec::MsgPack.payload_to_json(msg.payload.unwrap()).unwrap().as_ref(), b"7");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// Zocket v1 JSON in text frames.
+    #[default]
+    Json,
+    /// The same frames as MessagePack maps (string keys) in binary frames.
+    MsgPack,
+}
+
+impl Codec {
+    /// The WebSocket subprotocol a client offers to speak MessagePack.
+    pub const MSGPACK_SUBPROTOCOL: &'static str = "zocket.v1.msgpack";
+    /// The WebSocket subprotocol a client may offer to ask for JSON explicitly.
+    pub const JSON_SUBPROTOCOL: &'static str = "zocket.v1.json";
+    /// Every codec, the default first.
+    pub const ALL: [Codec; 2] = [Codec::Json, Codec::MsgPack];
+
+    /// The codec for a `Sec-WebSocket-Protocol` request header (a comma-separated list):
+    /// MessagePack when offered, JSON otherwise.
+    pub fn from_subprotocols(offered: &str) -> Self {
+        if offered.split(',').any(|name| name.trim() == Self::MSGPACK_SUBPROTOCOL) {
+            Self::MsgPack
+        } else {
+            Self::Json
+        }
+    }
+
+    /// The subprotocol to confirm in the handshake response, given what the client offered.
+    pub fn subprotocol(self, offered: &str) -> Option<&'static str> {
+        let name = match self {
+            Self::Json => Self::JSON_SUBPROTOCOL,
+            Self::MsgPack => Self::MSGPACK_SUBPROTOCOL,
+        };
+        offered.split(',').any(|offer| offer.trim() == name).then_some(name)
+    }
+
+    /// Whether frames go in binary WebSocket messages (text otherwise).
+    pub const fn is_binary(self) -> bool {
+        matches!(self, Self::MsgPack)
+    }
+
+    /// A small index for per-codec tables.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Reads one client frame.
+    pub fn decode(self, frame: &[u8]) -> Result<Incoming<'_>, BadFrame<'_>> {
+        match self {
+            Self::Json => json::decode(frame),
+            Self::MsgPack => msgpack::decode(frame),
+        }
+    }
+
+    /// Appends a server event `{type: route, payload}` to `out`.
+    pub fn write_event<P: Serialize + ?Sized>(
+        self,
+        out: &mut Vec<u8>,
+        route: &str,
+        payload: &P,
+    ) -> Result<(), EncodeError> {
+        match self {
+            Self::Json => json::write_event(out, route, payload),
+            Self::MsgPack => msgpack::write_event(out, route, payload),
+        }
+    }
+
+    /// Appends a call's success reply; `rpc_id` is the call's encoded id, echoed as it came.
+    pub fn write_reply<P: Serialize + ?Sized>(
+        self,
+        out: &mut Vec<u8>,
+        rpc_id: &[u8],
+        payload: &P,
+    ) -> Result<(), EncodeError> {
+        match self {
+            Self::Json => json::write_reply(out, rpc_id, payload),
+            Self::MsgPack => msgpack::write_reply(out, rpc_id, payload),
+        }
+    }
+
+    /// Appends a call's failure reply.
+    pub fn write_rpc_error(self, out: &mut Vec<u8>, rpc_id: &[u8], error: &ErrorPayload) {
+        match self {
+            Self::Json => json::write_rpc_error(out, rpc_id, error),
+            Self::MsgPack => msgpack::write_rpc_error(out, rpc_id, error),
+        }
+    }
+
+    /// Appends an `__error` frame for a failed message that carried no `rpcId`.
+    pub fn write_error(self, out: &mut Vec<u8>, error: &ErrorPayload) {
+        match self {
+            Self::Json => json::write_error(out, error),
+            Self::MsgPack => msgpack::write_error(out, error),
+        }
+    }
+
+    /// A payload of this codec as JSON bytes (borrowed when it already is JSON), so payloads
+    /// are validated the same way, with the same error paths, whatever the codec.
+    pub fn payload_to_json(self, payload: &[u8]) -> Result<Cow<'_, [u8]>, EncodeError> {
+        match self {
+            Self::Json => Ok(Cow::Borrowed(payload)),
+            Self::MsgPack => msgpack::to_json(payload).map(Cow::Owned),
+        }
+    }
+}
+
+/// A value could not be encoded (a map with non-string keys in JSON, say), or a MessagePack
+/// payload could not be turned into JSON.
+#[derive(Debug)]
+pub struct EncodeError(Box<dyn std::error::Error + Send + Sync>);
+
+impl EncodeError {
+    pub(crate) fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Box::new(error))
+    }
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for EncodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl From<serde_json::Error> for EncodeError {
+    fn from(error: serde_json::Error) -> Self {
+        Self::new(error)
+    }
+}
+
+impl From<rmp_serde::encode::Error> for EncodeError {
+    fn from(error: rmp_serde::encode::Error) -> Self {
+        Self::new(error)
+    }
+}

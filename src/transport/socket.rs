@@ -1,0 +1,257 @@
+//! [`Socket`]: one WebSocket connection's reads and writes, with no buffer held while idle.
+//!
+//! An idle connection waits on a small inline scratch area; a read buffer is allocated only
+//! while a frame is arriving and freed once it is consumed. Writes take a batch of shared,
+//! already framed [`Bytes`] and hand them to the kernel in one vectored write.
+
+use super::frame::{self, Parsed, Violation, opcode};
+use bytes::{Buf, Bytes, BytesMut};
+use std::io::{self, IoSlice};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Bytes read into the inline scratch area when no frame is under way.
+const SCRATCH: usize = 512;
+
+/// The least a read reserves once a frame is under way.
+const MIN_READ: usize = 4096;
+
+/// Frames per vectored write at most.
+const IOV: usize = 64;
+
+/// A whole message (or control frame) from the client.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    /// A text or binary message; text is valid UTF-8.
+    Data(Bytes),
+    /// A ping, to answer with a pong carrying the same bytes.
+    Ping(Bytes),
+    /// A pong.
+    Pong,
+    /// The client is closing, with this code if it gave one.
+    Close(Option<u16>),
+}
+
+/// Why reading stopped.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// The client broke the protocol (close 1002) or sent too much (close 1009).
+    Violation(Violation),
+    /// A text message that is not UTF-8 (close 1007).
+    NotUtf8,
+    /// The connection failed or ended.
+    Io(io::Error),
+}
+
+impl From<Violation> for ReadError {
+    fn from(violation: Violation) -> Self {
+        Self::Violation(violation)
+    }
+}
+
+/// The server end of a WebSocket connection over any byte stream.
+pub(crate) struct Socket<IO> {
+    io: IO,
+    /// Bytes read and not yet parsed; empty (and unallocated) between frames.
+    buf: BytesMut,
+    scratch: [u8; SCRATCH],
+    /// A fragmented message being assembled: its opcode and the bytes so far.
+    partial: Option<(u8, BytesMut)>,
+    /// The largest message accepted; a larger one is refused from its header.
+    max_message: usize,
+}
+
+impl<IO> std::fmt::Debug for Socket<IO> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("buffered", &self.buf.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
+    pub(crate) fn new(io: IO, max_message: usize) -> Self {
+        Self {
+            io,
+            buf: BytesMut::new(),
+            scratch: [0; SCRATCH],
+            partial: None,
+            max_message,
+        }
+    }
+
+    /// The next message. Cancel-safe: dropping the future loses nothing already read.
+    pub(crate) async fn read(&mut self) -> Result<Incoming, ReadError> {
+        loop {
+            let room = self.max_message - self.partial.as_ref().map_or(0, |(_, bytes)| bytes.len());
+            match frame::parse(&mut self.buf, room)? {
+                Parsed::Frame(frame) => {
+                    if self.buf.is_empty() {
+                        // Between frames nothing is kept: an idle connection holds no buffer.
+                        self.buf = BytesMut::new();
+                    }
+                    if let Some(message) = self.assemble(frame)? {
+                        return Ok(message);
+                    }
+                }
+                Parsed::Need(total) => self.fill(total).await?,
+            }
+        }
+    }
+
+    async fn fill(&mut self, total: usize) -> Result<(), ReadError> {
+        let read = if self.buf.is_empty() {
+            let n = self.io.read(&mut self.scratch).await.map_err(ReadError::Io)?;
+            self.buf.extend_from_slice(&self.scratch[..n]);
+            n
+        } else {
+            self.buf.reserve((total - self.buf.len()).max(MIN_READ));
+            self.io.read_buf(&mut self.buf).await.map_err(ReadError::Io)?
+        };
+        if read == 0 {
+            return Err(ReadError::Io(io::ErrorKind::UnexpectedEof.into()));
+        }
+        Ok(())
+    }
+
+    fn assemble(&mut self, frame: frame::Frame) -> Result<Option<Incoming>, ReadError> {
+        let message = match frame.opcode {
+            opcode::TEXT | opcode::BINARY => {
+                if self.partial.is_some() {
+                    return Err(Violation::Protocol("a new message began before the last one ended").into());
+                }
+                if !frame.fin {
+                    self.partial = Some((frame.opcode, frame.payload));
+                    return Ok(None);
+                }
+                data(frame.opcode, frame.payload)?
+            }
+            opcode::CONTINUATION => {
+                let Some((first, mut bytes)) = self.partial.take() else {
+                    return Err(Violation::Protocol("a continuation with no message to continue").into());
+                };
+                bytes.extend_from_slice(&frame.payload);
+                if !frame.fin {
+                    self.partial = Some((first, bytes));
+                    return Ok(None);
+                }
+                data(first, bytes)?
+            }
+            opcode::PING => Incoming::Ping(frame.payload.freeze()),
+            opcode::PONG => Incoming::Pong,
+            _ => {
+                if frame.payload.len() == 1 {
+                    return Err(Violation::Protocol("a close frame with half a code").into());
+                }
+                let code = frame
+                    .payload
+                    .get(..2)
+                    .map(|code| u16::from_be_bytes([code[0], code[1]]));
+                Incoming::Close(code)
+            }
+        };
+        Ok(Some(message))
+    }
+
+    /// Writes every frame of `frames` (emptying it) and flushes.
+    pub(crate) async fn write(&mut self, frames: &mut Vec<Bytes>) -> io::Result<()> {
+        let mut first = 0;
+        while first < frames.len() {
+            let mut slices = [IoSlice::new(&[]); IOV];
+            let count = (frames.len() - first).min(IOV);
+            for (slice, frame) in slices.iter_mut().zip(&frames[first..first + count]) {
+                *slice = IoSlice::new(frame);
+            }
+            let mut written = self.io.write_vectored(&slices[..count]).await?;
+            if written == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            while written > 0 {
+                let frame = &mut frames[first];
+                if written >= frame.len() {
+                    written -= frame.len();
+                    first += 1;
+                } else {
+                    frame.advance(written);
+                    written = 0;
+                }
+            }
+        }
+        frames.clear();
+        self.io.flush().await
+    }
+
+    /// Writes one frame and flushes.
+    pub(crate) async fn write_one(&mut self, frame: Bytes) -> io::Result<()> {
+        self.io.write_all(&frame).await?;
+        self.io.flush().await
+    }
+}
+
+fn data(opcode: u8, bytes: BytesMut) -> Result<Incoming, ReadError> {
+    if opcode == opcode::TEXT && std::str::from_utf8(&bytes).is_err() {
+        return Err(ReadError::NotUtf8);
+    }
+    Ok(Incoming::Data(bytes.freeze()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::frame::tests::client_frame;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
+
+    #[tokio::test]
+    async fn reads_fragmented_messages_between_control_frames() {
+        let (mut client, server) = duplex(1 << 16);
+        let mut socket = Socket::new(server, 1 << 20);
+        let mut wire = client_frame(false, opcode::TEXT, "héllo ".as_bytes());
+        wire.extend(client_frame(true, opcode::PING, b"p"));
+        wire.extend(client_frame(true, opcode::CONTINUATION, "wörld".as_bytes()));
+        wire.extend(client_frame(true, opcode::BINARY, &[0xff; 2000]));
+        wire.extend(client_frame(true, opcode::CLOSE, &1000u16.to_be_bytes()));
+        client.write_all(&wire).await.unwrap();
+        assert!(matches!(socket.read().await.unwrap(), Incoming::Ping(p) if &p[..] == b"p"));
+        assert!(matches!(socket.read().await.unwrap(), Incoming::Data(d) if &d[..] == "héllo wörld".as_bytes()));
+        assert!(matches!(socket.read().await.unwrap(), Incoming::Data(d) if d.len() == 2000));
+        assert!(matches!(socket.read().await.unwrap(), Incoming::Close(Some(1000))));
+        assert!(socket.buf.capacity() == 0, "no buffer kept between messages");
+    }
+
+    #[tokio::test]
+    async fn refuses_bad_text_and_oversized_messages() {
+        let (mut client, server) = duplex(1 << 16);
+        let mut socket = Socket::new(server, 100);
+        client
+            .write_all(&client_frame(true, opcode::TEXT, &[0xff, 0xfe]))
+            .await
+            .unwrap();
+        assert!(matches!(socket.read().await, Err(ReadError::NotUtf8)));
+
+        let (mut client, server) = duplex(1 << 16);
+        let mut socket = Socket::new(server, 100);
+        let mut wire = client_frame(false, opcode::TEXT, &[b'a'; 60]);
+        wire.extend(client_frame(true, opcode::CONTINUATION, &[b'a'; 60]));
+        client.write_all(&wire).await.unwrap();
+        assert!(matches!(
+            socket.read().await,
+            Err(ReadError::Violation(Violation::TooBig))
+        ));
+    }
+
+    #[tokio::test]
+    async fn writes_a_batch_whole_and_in_order() {
+        let (mut client, server) = duplex(64);
+        let mut socket = Socket::new(server, 100);
+        let frames: Vec<Bytes> = (0..200u8).map(|i| Bytes::from(vec![i; (i as usize) % 7 + 1])).collect();
+        let expected: Vec<u8> = frames.iter().flat_map(|f| f.to_vec()).collect();
+        let reader = tokio::spawn(async move {
+            let mut got = vec![0; expected.len()];
+            client.read_exact(&mut got).await.unwrap();
+            assert_eq!(got, expected);
+        });
+        let mut batch = frames;
+        socket.write(&mut batch).await.unwrap();
+        assert!(batch.is_empty());
+        reader.await.unwrap();
+    }
+}
