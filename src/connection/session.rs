@@ -75,7 +75,7 @@ where
 
 /// Serves one upgraded connection, already registered in the hub with `outbox`.
 pub(super) async fn run<H, O, C, IO>(
-    socket: Socket<IO>,
+    socket: Box<Socket<IO>>,
     codec: Codec,
     shared: Arc<Shared<H, O, C>>,
     conn: Arc<Conn<C>>,
@@ -106,7 +106,7 @@ pub(super) async fn run<H, O, C, IO>(
 }
 
 async fn drive<H, O, C, IO>(
-    mut socket: Socket<IO>,
+    mut socket: Box<Socket<IO>>,
     codec: Codec,
     shared: &Shared<H, O, C>,
     conn: &Arc<Conn<C>>,
@@ -263,5 +263,31 @@ fn classify(error: ReadError) -> End {
             tracing::debug!(%error, "read failed");
             End::Gone("read failed")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ClientId, NoHeaders, NoOutgoing, Zocket};
+
+    /// An idle connection costs its task, and the task is the size of this future: it must stay
+    /// small for thousands of idle clients to be cheap.
+    #[test]
+    fn a_connection_task_is_small() {
+        let zo = Zocket::<NoHeaders, NoOutgoing>::new();
+        let router = zo.router();
+        let server = zo.server(router);
+        let (_client, io) = tokio::io::duplex(64);
+        let conn = Arc::new(Conn {
+            id: ClientId::from("c"),
+            ctx: (),
+        });
+        let outbox = Arc::new(Outbox::new(8));
+        let socket = Box::new(Socket::new(io, 1024));
+        assert!(std::mem::size_of_val(&*socket) <= 256, "the socket holds no buffer");
+        let task = run(socket, Codec::Json, server.shared.clone(), conn, outbox);
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 1024, "the connection future is {size} bytes");
     }
 }

@@ -84,7 +84,7 @@ where
     tokio::spawn(async move {
         match upgrading.await {
             Ok(upgraded) => {
-                let socket = Socket::new(TokioIo::new(upgraded), max);
+                let socket = Box::new(Socket::new(TokioIo::new(upgraded), max));
                 session::run(socket, codec, shared, conn, outbox).await;
             }
             Err(error) => {

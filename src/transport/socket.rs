@@ -1,19 +1,20 @@
 //! [`Socket`]: one WebSocket connection's reads and writes, with no buffer held while idle.
 //!
-//! An idle connection waits on a small inline scratch area; a read buffer is allocated only
-//! while a frame is arriving and freed once it is consumed. Writes take a batch of shared,
+//! An idle connection holds no read buffer: a read lands in a buffer on the stack of the poll
+//! that finds data, and only the bytes read are copied to the heap; a buffer is kept only while
+//! a frame is arriving, and freed once it is consumed. Writes take a batch of shared,
 //! already framed [`Bytes`] and hand them to the kernel in one vectored write.
 
 use super::frame::{self, Parsed, Violation, opcode};
 use bytes::{Buf, Bytes, BytesMut};
 use std::io::{self, IoSlice};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{Poll, ready};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-/// Bytes read into the inline scratch area when no frame is under way.
-const SCRATCH: usize = 512;
-
-/// The least a read reserves once a frame is under way.
-const MIN_READ: usize = 4096;
+/// Bytes read at most through the stack buffer (when little is awaited).
+const STACK_READ: usize = 4096;
 
 /// Frames per vectored write at most.
 const IOV: usize = 64;
@@ -53,7 +54,6 @@ pub(crate) struct Socket<IO> {
     io: IO,
     /// Bytes read and not yet parsed; empty (and unallocated) between frames.
     buf: BytesMut,
-    scratch: [u8; SCRATCH],
     /// A fragmented message being assembled: its opcode and the bytes so far.
     partial: Option<(u8, BytesMut)>,
     /// The largest message accepted; a larger one is refused from its header.
@@ -73,7 +73,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
         Self {
             io,
             buf: BytesMut::new(),
-            scratch: [0; SCRATCH],
             partial: None,
             max_message,
         }
@@ -99,12 +98,20 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
     }
 
     async fn fill(&mut self, total: usize) -> Result<(), ReadError> {
-        let read = if self.buf.is_empty() {
-            let n = self.io.read(&mut self.scratch).await.map_err(ReadError::Io)?;
-            self.buf.extend_from_slice(&self.scratch[..n]);
-            n
+        let wanted = total - self.buf.len();
+        let read = if wanted <= STACK_READ {
+            // The buffer lives on this poll's stack, never in the connection's task.
+            std::future::poll_fn(|cx| {
+                let mut stack = [MaybeUninit::<u8>::uninit(); STACK_READ];
+                let mut read = ReadBuf::uninit(&mut stack);
+                ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
+                self.buf.extend_from_slice(read.filled());
+                Poll::Ready(Ok::<_, io::Error>(read.filled().len()))
+            })
+            .await
+            .map_err(ReadError::Io)?
         } else {
-            self.buf.reserve((total - self.buf.len()).max(MIN_READ));
+            self.buf.reserve(wanted);
             self.io.read_buf(&mut self.buf).await.map_err(ReadError::Io)?
         };
         if read == 0 {
@@ -156,12 +163,16 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
     pub(crate) async fn write(&mut self, frames: &mut Vec<Bytes>) -> io::Result<()> {
         let mut first = 0;
         while first < frames.len() {
-            let mut slices = [IoSlice::new(&[]); IOV];
-            let count = (frames.len() - first).min(IOV);
-            for (slice, frame) in slices.iter_mut().zip(&frames[first..first + count]) {
-                *slice = IoSlice::new(frame);
-            }
-            let mut written = self.io.write_vectored(&slices[..count]).await?;
+            // The slices live on the stack of each poll, not in the connection's task.
+            let mut written = std::future::poll_fn(|cx| {
+                let mut slices = [IoSlice::new(&[]); IOV];
+                let count = (frames.len() - first).min(IOV);
+                for (slice, frame) in slices.iter_mut().zip(&frames[first..first + count]) {
+                    *slice = IoSlice::new(frame);
+                }
+                Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count])
+            })
+            .await?;
             if written == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
