@@ -93,6 +93,7 @@ pub(crate) fn app() -> Server<Headers, Out> {
     zo.server(router)
 }
 
+#[allow(dead_code)]
 fn main() -> std::io::Result<()> {
     run::serve(app)
 }

@@ -59,6 +59,7 @@ mod rooms;
 mod router;
 mod send;
 mod server;
+pub mod testing;
 mod transport;
 mod validate;
 

@@ -1,9 +1,11 @@
 //! The connection runtime: the HTTP upgrade ([`upgrade`]), then one task per connection that
 //! reads frames, runs calls concurrently, writes replies and pushes, pings, and cleans up.
 
+mod admit;
 mod dispatch;
 mod rate;
 mod session;
 mod upgrade;
 
+pub(crate) use admit::{Refused, admit};
 pub(crate) use upgrade::upgrade;

@@ -1,0 +1,108 @@
+//! Admitting a client: its context built by `on_connect`, its place in the hub, then its
+//! session over whatever byte stream carries it (an upgraded HTTP connection, or memory).
+
+use super::session;
+use crate::call::Conn;
+use crate::hub::{Outbox, Slot};
+use crate::server::Shared;
+use crate::transport::Socket;
+use crate::{ClientId, Outgoing, Reject};
+use futures_util::FutureExt;
+use std::{panic::AssertUnwindSafe, sync::Arc};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::task::task_tracker::TaskTrackerToken;
+use zocket_protocol::Codec;
+
+/// Why a client was not admitted.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// The server is shutting down.
+    ShuttingDown,
+    /// `on_connect` refused it.
+    Rejected(Reject),
+    /// `on_connect` panicked.
+    Panicked,
+}
+
+/// A client with its context, registered in the hub, waiting for its session to start.
+#[derive(Debug)]
+pub(crate) struct Admitted<C> {
+    pub(crate) conn: Arc<Conn<C>>,
+    outbox: Arc<Outbox>,
+    codec: Codec,
+    /// Keeps a shutdown waiting for this connection.
+    tracked: TaskTrackerToken,
+}
+
+/// Runs `on_connect` for `headers` (raced against shutdown, panics caught) and registers the
+/// client in the hub, so that it receives what is sent from now on.
+pub(crate) async fn admit<H, O, C>(shared: &Shared<H, O, C>, headers: H, codec: Codec) -> Result<Admitted<C>, Refused>
+where
+    O: Outgoing,
+    C: Send + Sync + 'static,
+{
+    // Counts as a connection from here on, so a shutdown waits for it; taken before the check,
+    // so a shutdown cannot slip in between.
+    let tracked = shared.lifecycle.connections.token();
+    if shared.lifecycle.shutdown.is_cancelled() {
+        return Err(Refused::ShuttingDown);
+    }
+    let id = ClientId::random();
+    let connecting = AssertUnwindSafe(async { (shared.on_connect)(headers, id.clone()).await }).catch_unwind();
+    // A shutdown does not wait for a slow `on_connect`: it is dropped, no context was built,
+    // so no `on_disconnect` is owed.
+    let connected = tokio::select! {
+        connected = connecting => connected,
+        () = shared.lifecycle.shutdown.cancelled() => return Err(Refused::ShuttingDown),
+    };
+    let ctx = match connected {
+        Ok(Ok(ctx)) => ctx,
+        Ok(Err(reject)) => return Err(Refused::Rejected(reject)),
+        Err(_) => {
+            tracing::error!("on_connect panicked");
+            return Err(Refused::Panicked);
+        }
+    };
+    let conn = Arc::new(Conn { id, ctx });
+    if shared.lifecycle.shutdown.is_cancelled() {
+        // Shutdown began while `on_connect` ran: refuse, and balance it with `on_disconnect`.
+        session::farewell(shared, &conn).await;
+        return Err(Refused::ShuttingDown);
+    }
+    // The client joins the hub before its session starts (for a WebSocket, before the 101 goes
+    // out), so a broadcast sent as soon as it sees the socket open reaches it; frames wait in
+    // its outbox until the session runs.
+    let outbox = Arc::new(Outbox::new(shared.config.outbound_queue));
+    shared.hub.register(conn.id.clone(), Slot::new(outbox.clone(), codec));
+    Ok(Admitted {
+        conn,
+        outbox,
+        codec,
+        tracked,
+    })
+}
+
+impl<C: Send + Sync + 'static> Admitted<C> {
+    /// Serves the client over `io` until it leaves.
+    pub(crate) async fn serve<H, O, IO>(self, shared: Arc<Shared<H, O, C>>, io: IO)
+    where
+        O: Outgoing,
+        IO: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        // Up to twice the limit is read so the client gets a PAYLOAD_TOO_LARGE reply; past that
+        // the socket refuses it (close 1009) without buffering it.
+        let max = shared.config.max_message_size.saturating_mul(2);
+        let socket = Box::new(Socket::new(io, max));
+        session::run(socket, self.codec, shared, self.conn, self.outbox).await;
+        drop(self.tracked);
+    }
+
+    /// The session never started: the client leaves the hub and `on_disconnect` runs.
+    pub(crate) async fn abandon<H, O>(self, shared: Arc<Shared<H, O, C>>)
+    where
+        O: Outgoing,
+    {
+        session::farewell(&shared, &self.conn).await;
+        drop(self.tracked);
+    }
+}

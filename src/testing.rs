@@ -1,0 +1,256 @@
+//! Test utilities: clients connected to a [`Server`] in memory, through the real connection
+//! runtime (the same frames, dispatch, validation, rooms and sends), with no socket or port.
+//!
+//! ```
+//! use garde::Validate;
+//! use serde::Deserialize;
+//! use serde_json::json;
+//! use zocket::{Input, NoHeaders, NoOutgoing, Zocket};
+//!
+//! #[derive(Deserialize, Validate)]
+//! struct Greet {
+//!     #[garde(length(min = 1))]
+//!     name: String,
+//! }
+//!
+//! async fn greet(Input(g): Input<Greet>) -> String {
+//!     format!("Hello, {}!", g.name)
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let zo = Zocket::<NoHeaders, NoOutgoing>::new();
+//! let router = zo.router().route("greet", greet);
+//! let server = zo.server(router);
+//!
+//! let mut client = server.test_client(NoHeaders {}).await.unwrap();
+//! assert_eq!(client.call("greet", json!({"name": "Ada"})).await.unwrap(), "Hello, Ada!");
+//! let error = client.call("greet", json!({"name": ""})).await.unwrap_err();
+//! assert_eq!(error.code, zocket::ErrorCode::InvalidInput);
+//! # }
+//! ```
+
+use crate::connection::{Refused, admit};
+use crate::{Outgoing, Reject, Server};
+use bytes::{Buf, Bytes, BytesMut};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use zocket_protocol::{Codec, ErrorPayload, RPC_ERROR, RPC_RESULT};
+
+/// How long a test client waits for a frame before it panics.
+const WAIT: Duration = Duration::from_secs(10);
+
+impl<H, O, C> Server<H, O, C>
+where
+    H: Send + 'static,
+    O: Outgoing,
+    C: Send + Sync + 'static,
+{
+    /// Connects a client in memory with these (already typed) headers, speaking JSON. It runs
+    /// `on_connect` like any client; a refusal comes back as the [`Reject`] (503 while the
+    /// server shuts down, 500 if `on_connect` panicked).
+    pub async fn test_client(&self, headers: H) -> Result<TestClient, Reject> {
+        self.test_client_with(headers, Codec::Json).await
+    }
+
+    /// [`test_client`](Self::test_client), speaking `codec`.
+    pub async fn test_client_with(&self, headers: H, codec: Codec) -> Result<TestClient, Reject> {
+        let admitted = admit(&self.shared, headers, codec)
+            .await
+            .map_err(|refused| match refused {
+                Refused::Rejected(reject) => reject,
+                Refused::ShuttingDown => Reject {
+                    status: 503,
+                    message: "Server is shutting down".into(),
+                },
+                Refused::Panicked => Reject {
+                    status: 500,
+                    message: "Internal server error".into(),
+                },
+            })?;
+        let id = admitted.conn.id.clone();
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(admitted.serve(self.shared.clone(), server));
+        Ok(TestClient {
+            io: client,
+            buf: BytesMut::new(),
+            codec,
+            next_id: 0,
+            queued: VecDeque::new(),
+            id,
+        })
+    }
+}
+
+/// A client connected in memory; see the [module docs](self). Every wait is bounded (10 s),
+/// so a test that expects a frame which never comes fails instead of hanging.
+#[derive(Debug)]
+pub struct TestClient {
+    io: DuplexStream,
+    buf: BytesMut,
+    codec: Codec,
+    next_id: u64,
+    /// Frames read while waiting for a reply, for [`next`](Self::next) and [`event`](Self::event).
+    queued: VecDeque<Value>,
+    id: crate::ClientId,
+}
+
+impl TestClient {
+    /// The id the server gave this client.
+    pub fn id(&self) -> &crate::ClientId {
+        &self.id
+    }
+
+    /// Sends one raw message (a text frame for JSON, binary for MessagePack).
+    pub async fn send_raw(&mut self, message: &[u8]) {
+        let opcode = if self.codec.is_binary() { 0x2 } else { 0x1 };
+        let mut frame = Vec::with_capacity(message.len() + 14);
+        frame.push(0x80 | opcode);
+        match message.len() {
+            len @ 0..=125 => frame.push(0x80 | len as u8),
+            len @ 126..=0xFFFF => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(len as u16).to_be_bytes());
+            }
+            len => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(len as u64).to_be_bytes());
+            }
+        }
+        // A zero masking key: masked as the protocol requires, the bytes unchanged.
+        frame.extend_from_slice(&[0; 4]);
+        frame.extend_from_slice(message);
+        self.io.write_all(&frame).await.expect("the server end is open");
+    }
+
+    /// Sends a message without waiting for a reply.
+    pub async fn send(&mut self, route: &str, payload: impl Serialize) {
+        let frame = self.encode(route, &payload, None);
+        self.send_raw(&frame).await;
+    }
+
+    /// Calls `route` and waits for its reply: the result, or the error payload of `__rpc_err`.
+    /// Events that arrive meanwhile are kept for [`next`](Self::next) and [`event`](Self::event).
+    pub async fn call(&mut self, route: &str, payload: impl Serialize) -> Result<Value, ErrorPayload> {
+        self.next_id += 1;
+        let id = format!("t{}", self.next_id);
+        let frame = self.encode(route, &payload, Some(&id));
+        self.send_raw(&frame).await;
+        loop {
+            let frame = self.read_frame().await.expect("the connection closed before the reply");
+            if frame["rpcId"] == id.as_str() {
+                let payload = frame["payload"].clone();
+                return match frame["type"].as_str() {
+                    Some(RPC_RESULT) => Ok(payload),
+                    Some(RPC_ERROR) => Err(serde_json::from_value(payload).expect("an error payload")),
+                    other => panic!("a reply of type {other:?}"),
+                };
+            }
+            self.queued.push_back(frame);
+        }
+    }
+
+    /// The next frame the server sent (as a JSON value whatever the codec), or `None` once
+    /// the connection is closed.
+    pub async fn next(&mut self) -> Option<Value> {
+        match self.queued.pop_front() {
+            Some(frame) => Some(frame),
+            None => self.read_frame().await,
+        }
+    }
+
+    /// The payload of the next event on `route`; other frames before it are kept.
+    pub async fn event(&mut self, route: &str) -> Value {
+        if let Some(at) = self.queued.iter().position(|f| f["type"] == route) {
+            return self.queued.remove(at).expect("found")["payload"].clone();
+        }
+        loop {
+            let frame = self.read_frame().await.expect("the connection closed before the event");
+            if frame["type"] == route {
+                return frame["payload"].clone();
+            }
+            self.queued.push_back(frame);
+        }
+    }
+
+    /// The payload bytes of the next frame, as the server encoded them; `None` once closed.
+    pub async fn next_raw(&mut self) -> Option<Bytes> {
+        loop {
+            let (opcode, payload) = self.read_raw().await?;
+            match opcode {
+                0x1 | 0x2 => return Some(payload),
+                0x8 => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// Closes the connection (the server sees the client leave).
+    pub async fn close(mut self) {
+        let _ = self.io.write_all(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xE8]).await;
+        while self.read_raw().await.is_some() {}
+    }
+
+    fn encode(&self, route: &str, payload: &impl Serialize, rpc_id: Option<&str>) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Frame<'a, P> {
+            #[serde(rename = "type")]
+            route: &'a str,
+            payload: &'a P,
+            #[serde(rename = "rpcId", skip_serializing_if = "Option::is_none")]
+            rpc_id: Option<&'a str>,
+        }
+        let frame = Frame { route, payload, rpc_id };
+        match self.codec {
+            Codec::Json => serde_json::to_vec(&frame).expect("a serializable payload"),
+            Codec::MsgPack => rmp_serde::to_vec_named(&frame).expect("a serializable payload"),
+        }
+    }
+
+    async fn read_frame(&mut self) -> Option<Value> {
+        let payload = self.next_raw().await?;
+        Some(match self.codec {
+            Codec::Json => serde_json::from_slice(&payload).expect("the server sends JSON"),
+            Codec::MsgPack => rmp_serde::from_slice(&payload).expect("the server sends MessagePack"),
+        })
+    }
+
+    /// One server frame: (opcode, payload); `None` once the connection is closed.
+    async fn read_raw(&mut self) -> Option<(u8, Bytes)> {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                if let Some(frame) = self.parse() {
+                    return Some(frame);
+                }
+                match self.io.read_buf(&mut self.buf).await {
+                    Ok(0) | Err(_) => return None,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await
+        .expect("the server sent nothing within 10 s")
+    }
+
+    fn parse(&mut self) -> Option<(u8, Bytes)> {
+        let buf = &self.buf;
+        if buf.len() < 2 {
+            return None;
+        }
+        let (len, header) = match buf[1] & 0x7F {
+            126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
+            127 if buf.len() >= 10 => (u64::from_be_bytes(buf[2..10].try_into().expect("8")) as usize, 10),
+            126 | 127 => return None,
+            short => (short as usize, 2),
+        };
+        if buf.len() < header + len {
+            return None;
+        }
+        let opcode = buf[0] & 0x0F;
+        self.buf.advance(header);
+        Some((opcode, self.buf.split_to(len).freeze()))
+    }
+}
