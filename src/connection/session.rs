@@ -22,6 +22,9 @@ use zocket_protocol::Codec;
 /// Frames written per flush at most.
 const BATCH: usize = 64;
 
+/// Batch capacity kept between writes (more is freed after a burst).
+const KEPT_BATCH: usize = 4;
+
 /// How long a server-initiated close waits for the client's close reply.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -125,7 +128,7 @@ where
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         (ticker, beat.timeout)
     });
-    // Allocated per write and dropped after it, so an idle connection holds none.
+    // Kept small between writes: a burst's large batch is freed after it is written.
     let mut batch: Vec<Frame> = Vec::new();
 
     let end = loop {
@@ -210,7 +213,9 @@ async fn write<IO: AsyncRead + AsyncWrite + Unpin>(
         return Ok(());
     }
     let result = timeout(limit, socket.write(batch)).await;
-    *batch = Vec::new();
+    if batch.capacity() > KEPT_BATCH {
+        *batch = Vec::new();
+    }
     match result {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(End::Gone("write failed")),
