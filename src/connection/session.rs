@@ -131,11 +131,16 @@ where
     // Kept small between writes: a burst's large batch is freed after it is written.
     let mut batch: Vec<Frame> = Vec::new();
 
+    // Created once: every connection waits on the same shutdown signal, and registering with
+    // it on every turn of the loop would make them all contend for its lock.
+    let shutdown = shared.lifecycle.shutdown.cancelled();
+    tokio::pin!(shutdown);
+
     let end = loop {
         let reading = dispatcher.has_room();
         // Unbiased: under a flood of outgoing frames, reading (and so pongs) still gets its turn.
         tokio::select! {
-            () = shared.lifecycle.shutdown.cancelled() => break End::Close(1001, "server shutting down"),
+            () = &mut shutdown => break End::Close(1001, "server shutting down"),
             Some(mut reply) = dispatcher.next_done(), if dispatcher.in_flight() > 0 => {
                 loop {
                     // What each handler pushed (to this client too) goes out before its reply.

@@ -100,9 +100,8 @@ impl Outbox {
 
     /// Waits until frames are queued (moving up to `max` into `batch`) or the queue overflowed.
     pub(crate) fn poll_take(&self, cx: &mut Context<'_>, batch: &mut Vec<Bytes>, max: usize) -> Poll<Taken> {
-        if let Some(taken) = self.take(batch, max) {
-            return Poll::Ready(taken);
-        }
+        // Registered before looking, so a push after the look wakes this task. Registering the
+        // same task again is cheap.
         self.waker.register(cx.waker());
         match self.take(batch, max) {
             Some(taken) => Poll::Ready(taken),
