@@ -29,7 +29,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use zocket::{
-    CallError, ClientId, Ctx, Disconnected, Handle, Input, Json, Outgoing, Reject, Rooms, Sender, Server, Zocket,
+    CallError, ClientId, Ctx, Disconnected, Handle, Input, Json, Outgoing, Reject, Rooms, Sender, Server, TS, Zocket,
 };
 
 const PAGE: &str = include_str!("chat/index.html");
@@ -42,13 +42,13 @@ const IDLE: Duration = Duration::from_secs(600);
 /// How often idle rooms are looked for.
 const SWEEP: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, TS)]
 pub(crate) struct Headers {
     #[garde(length(chars, min = 1, max = 24))]
     nick: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub(crate) struct Message {
     room: String,
     from: String,
@@ -126,13 +126,13 @@ pub(crate) struct Member {
     chat: Arc<Mutex<Chat>>,
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, TS)]
 struct RoomName {
     #[garde(length(chars, min = 1, max = 32))]
     room: String,
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, TS)]
 struct Post {
     #[garde(length(chars, min = 1, max = 32))]
     room: String,
@@ -140,14 +140,14 @@ struct Post {
     text: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 struct Joined {
     room: String,
     history: Vec<Message>,
     members: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 struct RoomInfo {
     room: String,
     members: usize,
