@@ -3,6 +3,9 @@
 // Each example includes the shared `examples/support/run.rs` as its own module.
 #![allow(clippy::duplicate_mod)]
 
+#[path = "../examples/chat.rs"]
+#[allow(dead_code)]
+mod chat;
 #[path = "../examples/conformance.rs"]
 #[allow(dead_code)]
 mod conformance;
@@ -35,4 +38,10 @@ fn check(generated: &str, committed: &str, example: &str) {
 async fn conformance_types_are_up_to_date() {
     let generated = conformance::app().typescript();
     check(&generated, "clients/typescript/test/conformance.gen.ts", "conformance");
+}
+
+#[tokio::test]
+async fn chat_types_are_up_to_date() {
+    let generated = chat::app().typescript();
+    check(&generated, "examples/chat/chat.gen.ts", "chat");
 }
