@@ -28,7 +28,9 @@ struct Member {
     nick: String,
 }
 
-#[derive(Deserialize, Validate, TS)]
+/// Derived through zocket's re-export alone, as a crate without its own `ts-rs` would.
+#[derive(Deserialize, Validate, crate::TS)]
+#[ts(crate = "zocket::ts_rs")]
 #[garde(allow_unvalidated)]
 struct Paged {
     page: u64,
@@ -89,7 +91,9 @@ fn server() -> crate::Server<Headers, Out> {
         .route("rooms.join", join)
         .route("ping", ping)
         .route("rooms", pages)
-        .nest("me", zo.router().route("id", me).route("raw", raw));
+        .nest("me", zo.router().route("id", me).route("raw", raw))
+        // Layers wrap the handlers, and keep their types.
+        .layer(|call, next: crate::Next<(), Out>| next.run(call));
     zo.server(router)
 }
 
@@ -107,6 +111,9 @@ export type Join = { roomName: string, password?: string, };
  */
 export type Member = { id: string, nick: string, };
 
+/**
+ * Derived through zocket's re-export alone, as a crate without its own `ts-rs` would.
+ */
 export type Paged = { page: number, };
 
 export type Room = { name: string, members: Array<Member>, };
