@@ -14,9 +14,9 @@ mod run;
 
 use garde::Validate;
 use serde::Deserialize;
-use zocket::{CallError, ClientId, Input, Outgoing, Reject, Sender, Server, Zocket};
+use zocket::{CallError, ClientId, Input, Outgoing, Reject, Sender, Server, TS, Zocket};
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, TS)]
 pub(crate) struct Headers {
     #[garde(skip)]
     authorization: Option<String>,
@@ -35,7 +35,7 @@ pub(crate) enum Out {
     Announcement { text: String },
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, TS)]
 struct Announce {
     #[garde(length(chars, min = 1, max = 500))]
     text: String,

@@ -12,10 +12,10 @@ mod run;
 
 use garde::Validate;
 use serde::{Deserialize, Serialize};
-use zocket::{CallError, Config, Input, Json, Outgoing, Rooms, Sender, Server, Zocket};
+use zocket::{CallError, Config, Input, Json, Outgoing, Rooms, Sender, Server, TS, Zocket};
 
 /// Connection headers: an optional token, never checked.
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, TS)]
 pub(crate) struct Headers {
     #[garde(skip)]
     #[allow(dead_code)]
@@ -23,7 +23,7 @@ pub(crate) struct Headers {
 }
 
 /// A shout's payload, sent to everyone (or a room) as `bench.shouted`.
-#[derive(Debug, Serialize, Deserialize, Validate)]
+#[derive(Debug, Serialize, Deserialize, Validate, TS)]
 #[garde(allow_unvalidated)]
 pub(crate) struct Shout {
     ts: f64,
@@ -37,20 +37,20 @@ pub(crate) enum Out {
     Shouted(Shout),
 }
 
-#[derive(Serialize, Deserialize, Validate)]
+#[derive(Serialize, Deserialize, Validate, TS)]
 #[garde(allow_unvalidated)]
 struct Echo {
     seq: i64,
     data: String,
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, TS)]
 #[garde(allow_unvalidated)]
 struct Join {
     room: String,
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, TS)]
 #[garde(allow_unvalidated)]
 struct RoomShout {
     room: String,

@@ -1,9 +1,14 @@
-//! A multi-room chat: the page `examples/chat/index.html` at `/` and the WebSocket at `/ws`,
-//! both routes of a plain `axum::Router` (the WebSocket endpoint is mounted with
-//! `Server::method_router`, as it would be in an existing axum app).
+//! A multi-room chat: a web page at `/` and the WebSocket at `/ws`, both routes of a plain
+//! `axum::Router` (the WebSocket endpoint is mounted with `Server::method_router`, as it would
+//! be in an existing axum app).
 //!
-//! Run: `cargo run --example chat` (port from `PORT`, default 3000) and open
-//! <http://127.0.0.1:3000> in two browser windows.
+//! The page (`examples/chat/app.ts`, `index.html`) is written against the TypeScript client
+//! (`clients/typescript`) and this router's generated types (`examples/chat/chat.gen.ts`, from
+//! `cargo run --example chat -- --export-ts examples/chat/chat.gen.ts`), and bundled with
+//! esbuild into `examples/chat/dist`, which the server serves (`CHAT_WEB_DIR` overrides it).
+//!
+//! Run: `scripts/chat` (builds the page, then `cargo run --example chat`; port from `PORT`,
+//! default 3000) and open <http://127.0.0.1:3000> in two browser windows.
 //!
 //! Protocol (connect to `/ws?nick=NAME`, 1 to 24 characters, else HTTP 400):
 //! - `chat.join {room}` replies `{room, history: [{room, from, text, ts}], members: [nick]}`
@@ -22,17 +27,19 @@
 #[allow(dead_code)]
 mod run;
 
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use garde::Validate;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use zocket::{
-    CallError, ClientId, Ctx, Disconnected, Handle, Input, Json, Outgoing, Reject, Rooms, Sender, Server, Zocket,
+    CallError, ClientId, Ctx, Disconnected, Handle, Input, Json, Outgoing, Reject, Rooms, Sender, Server, TS, Zocket,
 };
 
-const PAGE: &str = include_str!("chat/index.html");
 /// Messages kept per room.
 pub(crate) const HISTORY: usize = 50;
 /// Rooms kept (with members or with history) at most.
@@ -42,13 +49,13 @@ const IDLE: Duration = Duration::from_secs(600);
 /// How often idle rooms are looked for.
 const SWEEP: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, TS)]
 pub(crate) struct Headers {
     #[garde(length(chars, min = 1, max = 24))]
     nick: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub(crate) struct Message {
     room: String,
     from: String,
@@ -126,13 +133,13 @@ pub(crate) struct Member {
     chat: Arc<Mutex<Chat>>,
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, TS)]
 struct RoomName {
     #[garde(length(chars, min = 1, max = 32))]
     room: String,
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, TS)]
 struct Post {
     #[garde(length(chars, min = 1, max = 32))]
     room: String,
@@ -140,14 +147,14 @@ struct Post {
     text: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 struct Joined {
     room: String,
     history: Vec<Message>,
     members: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 struct RoomInfo {
     room: String,
     members: usize,
@@ -281,30 +288,106 @@ pub(crate) fn app() -> Server<Headers, Out, Member> {
     zo.server(router)
 }
 
-/// The whole site: the page at `/`, the WebSocket at `/ws`.
-pub(crate) fn site(server: &Server<Headers, Out, Member>) -> axum::Router {
-    let page = axum::routing::get(|| async { axum::response::Html(PAGE) });
+/// Where the built page is: `CHAT_WEB_DIR`, else `examples/chat/dist` in this repository.
+pub(crate) fn web_dir() -> PathBuf {
+    std::env::var_os("CHAT_WEB_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/chat/dist"))
+}
+
+/// The whole site: the page's files from `web` (`index.html` at `/`), the WebSocket at `/ws`.
+/// Files are read on each request, so a rebuilt page needs no restart.
+pub(crate) fn site(server: &Server<Headers, Out, Member>, web: PathBuf) -> axum::Router {
+    let web = Arc::new(web);
+    let root = web.clone();
     axum::Router::new()
-        .route("/", page)
         .route("/ws", server.method_router())
+        .route(
+            "/",
+            axum::routing::get(move || file(root.clone(), "index.html".to_owned())),
+        )
+        .route(
+            "/{*path}",
+            axum::routing::get(move |axum::extract::Path(path): axum::extract::Path<String>| file(web.clone(), path)),
+        )
+}
+
+/// One file of the page. Only plain names below `web` are served, never a way out of it.
+async fn file(web: Arc<PathBuf>, path: String) -> Response {
+    let plain = |segment: &str| {
+        !segment.is_empty()
+            && !segment.starts_with('.')
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    };
+    if !path.split('/').all(plain) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let content_type = match path.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("map" | "json") => "application/json",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        _ => "application/octet-stream",
+    };
+    match tokio::fs::read(web.join(&path)).await {
+        Ok(bytes) => {
+            let headers = [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+            ];
+            (headers, bytes).into_response()
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && path == "index.html" => not_built(&web),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => StatusCode::NOT_FOUND.into_response(),
+        Err(error) => {
+            tracing::error!(%error, path, "page file not read");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// What `/` shows until the page is built.
+fn not_built(web: &Path) -> Response {
+    let dir = web.display().to_string().replace('&', "&amp;").replace('<', "&lt;");
+    let page = format!(
+        "<!doctype html><meta charset=utf-8><title>zocket chat: page not built</title>\
+         <h1>The chat page has not been built</h1>\
+         <p>No <code>index.html</code> in <code>{dir}</code>. Build it and run the server with \
+         <code>scripts/chat</code>, or build it alone with \
+         <code>cd examples/chat &amp;&amp; npm ci &amp;&amp; npm run build</code> \
+         (after <code>npm ci &amp;&amp; npm run build</code> in <code>clients/typescript</code>).</p>"
+    );
+    (StatusCode::SERVICE_UNAVAILABLE, axum::response::Html(page)).into_response()
 }
 
 #[allow(dead_code)]
-#[tokio::main]
-async fn main() -> std::io::Result<()> {
-    let listener = run::listen("http").await?;
-    let server = app();
-    let handle = server.handle();
-    let stop = handle.clone();
-    axum::serve(listener, site(&server))
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                () = run::ctrl_c() => {}
-                () = stop.shutting_down() => {}
-            }
-        })
-        .await?;
-    // Close every WebSocket (code 1001) and run on_disconnect for each.
-    handle.shutdown().await;
-    Ok(())
+fn main() -> std::io::Result<()> {
+    if let Some(exported) = run::export_ts(app) {
+        return exported;
+    }
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let listener = run::listen("http").await?;
+        let web = web_dir();
+        if !web.join("index.html").is_file() {
+            tracing::warn!(dir = %web.display(), "the chat page is not built: run scripts/chat");
+        }
+        let server = app();
+        let handle = server.handle();
+        let stop = handle.clone();
+        axum::serve(listener, site(&server, web))
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    () = run::ctrl_c() => {}
+                    () = stop.shutting_down() => {}
+                }
+            })
+            .await?;
+        // Close every WebSocket (code 1001) and run on_disconnect for each.
+        handle.shutdown().await;
+        Ok(())
+    })
 }

@@ -14,9 +14,11 @@ mod run;
 use garde::Validate;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
-use zocket::{CallError, ClientId, Ctx, Disconnected, Handle, Input, Json, NoOutgoing, Reject, Rooms, Server, Zocket};
+use zocket::{
+    CallError, ClientId, Ctx, Disconnected, Handle, Input, Json, NoOutgoing, Reject, Rooms, Server, TS, Zocket,
+};
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, TS)]
 pub(crate) struct Headers {
     #[garde(length(min = 1))]
     token: String,
@@ -53,7 +55,7 @@ async fn validate_token(token: &str) -> Result<UserRecord, String> {
 }
 
 /// The context of each connection.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct User {
     user_id: String,
@@ -65,7 +67,7 @@ pub(crate) struct User {
     connected_at: Instant,
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, TS)]
 struct Join {
     #[garde(length(chars, min = 1, max = 64))]
     room: String,

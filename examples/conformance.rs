@@ -1,7 +1,9 @@
 //! The conformance app: every feature of zocket through its public API, exactly as
 //! `shared/conformance-app.md` specifies. Outside test suites drive it with real clients.
 //!
-//! Run: `cargo run --example conformance` (port from `PORT`, default 3000).
+//! Run: `cargo run --example conformance` (port from `PORT`, default 3000). With
+//! `-- --export-ts PATH` it writes its TypeScript types to PATH instead (the committed copy is
+//! `clients/typescript/test/conformance.gen.ts`, which the TypeScript client's tests use).
 #![allow(missing_docs)]
 
 #[path = "support/run.rs"]
@@ -13,16 +15,18 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use zocket::{
-    Call, CallError, ClientId, Ctx, FromCall, Handle, Input, Json, Outgoing, Reject, Rooms, Sender, Server, Zocket,
+    Call, CallError, ClientId, Ctx, FromCall, Handle, Input, Json, Outgoing, Reject, Rooms, Sender, Server, TS, Zocket,
 };
 
 /// Connection headers (or query parameters).
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, TS)]
 pub(crate) struct Headers {
     #[garde(length(min = 3))]
     token: String,
     #[serde(rename = "client-version", default = "default_version")]
     #[garde(skip)]
+    // It has a default, so clients may leave it out.
+    #[ts(as = "Option<String>", optional)]
     client_version: String,
 }
 
@@ -53,32 +57,32 @@ pub(crate) enum Out {
     RoomMessage { room: String, text: String, from: String },
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, TS)]
 struct ChatText {
     #[garde(length(chars, min = 1, max = 500))]
     text: String,
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, TS)]
 #[garde(allow_unvalidated)]
 struct Text {
     text: String,
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, TS)]
 #[garde(allow_unvalidated)]
 struct Greet {
     name: String,
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, TS)]
 #[garde(allow_unvalidated)]
 struct Add {
     a: f64,
     b: f64,
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, TS)]
 #[serde(rename_all = "camelCase")]
 struct SlowEcho {
     #[garde(skip)]
@@ -87,7 +91,7 @@ struct SlowEcho {
     delay_ms: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 struct Whoami {
     client_id: ClientId,
@@ -95,33 +99,33 @@ struct Whoami {
     client_version: String,
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, TS)]
 struct Join {
     #[garde(length(chars, min = 1, max = 64))]
     room: String,
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, TS)]
 #[garde(allow_unvalidated)]
 struct Leave {
     room: String,
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, TS)]
 #[garde(allow_unvalidated)]
 struct RoomSend {
     room: String,
     text: String,
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, TS)]
 #[garde(allow_unvalidated)]
 struct Direct {
     to: ClientId,
     text: String,
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, TS)]
 #[garde(allow_unvalidated)]
 struct PushTick {
     n: i64,
@@ -287,5 +291,8 @@ pub(crate) fn app() -> Server<Headers, Out, User> {
 
 #[allow(dead_code)]
 fn main() -> std::io::Result<()> {
+    if let Some(exported) = run::export_ts(app) {
+        return exported;
+    }
     run::serve(app)
 }

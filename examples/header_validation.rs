@@ -15,10 +15,10 @@ mod run;
 
 use garde::Validate;
 use serde::{Deserialize, Serialize};
-use zocket::{ClientId, Ctx, Json, NoOutgoing, Reject, Server, Zocket};
+use zocket::{ClientId, Ctx, Json, NoOutgoing, Reject, Server, TS, Zocket};
 
 /// Strict headers: a bearer token, an API key that is a UUID, and an optional user agent.
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, TS)]
 pub(crate) struct Headers {
     #[garde(pattern(r"^Bearer .+"))]
     authorization: String,
@@ -35,7 +35,7 @@ pub(crate) struct Headers {
 }
 
 /// What the connection keeps of its headers (never the token itself).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Client {
     api_key: String,

@@ -16,9 +16,9 @@ mod run;
 use garde::Validate;
 use serde::Deserialize;
 use std::time::Instant;
-use zocket::{CallError, ClientId, Disconnected, Handle, Input, NoOutgoing, Reject, Rooms, Server, Zocket};
+use zocket::{CallError, ClientId, Disconnected, Handle, Input, NoOutgoing, Reject, Rooms, Server, TS, Zocket};
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, TS)]
 pub(crate) struct Headers {
     #[garde(length(chars, min = 1, max = 32))]
     user: String,
@@ -31,7 +31,7 @@ pub(crate) struct Session {
     connected_at: Instant,
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, TS)]
 struct Join {
     #[garde(length(chars, min = 1, max = 64))]
     room: String,

@@ -14,15 +14,15 @@ mod run;
 
 use garde::Validate;
 use serde::{Deserialize, Serialize};
-use zocket::{CallError, ClientId, Ctx, Json, NoOutgoing, Reject, Server, Zocket};
+use zocket::{CallError, ClientId, Ctx, Json, NoOutgoing, Reject, Server, TS, Zocket};
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, TS)]
 pub(crate) struct Headers {
     #[garde(length(min = 1))]
     token: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Role {
     Admin,
@@ -44,7 +44,7 @@ async fn validate_token(token: &str) -> Option<(&'static str, &'static str, Role
 }
 
 /// The context every handler of a connection sees.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct User {
     user_id: String,

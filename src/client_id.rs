@@ -66,3 +66,17 @@ impl fmt::Debug for ClientId {
         write!(f, "ClientId({})", &self.0)
     }
 }
+
+/// A string in TypeScript, as on the wire.
+impl ts_rs::TS for ClientId {
+    type WithoutGenerics = Self;
+    type OptionInnerType = Self;
+
+    fn name(_: &ts_rs::Config) -> String {
+        "string".to_owned()
+    }
+
+    fn inline(cfg: &ts_rs::Config) -> String {
+        Self::name(cfg)
+    }
+}

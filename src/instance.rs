@@ -223,3 +223,17 @@ pub enum NoOutgoing {}
 /// Headers for an instance that needs none: any request is accepted.
 #[derive(Debug, Clone, Copy, Default, serde::Deserialize, Validate)]
 pub struct NoHeaders {}
+
+/// No keys in TypeScript, so a client need not pass any headers.
+impl ts_rs::TS for NoHeaders {
+    type WithoutGenerics = Self;
+    type OptionInnerType = Self;
+
+    fn name(_: &ts_rs::Config) -> String {
+        "Record<string, never>".to_owned()
+    }
+
+    fn inline(cfg: &ts_rs::Config) -> String {
+        Self::name(cfg)
+    }
+}

@@ -16,7 +16,7 @@
 //! ```no_run
 //! use garde::Validate;
 //! use serde::Deserialize;
-//! use zocket::{Input, Outgoing, Sender, Zocket, NoHeaders, CallError};
+//! use zocket::{Input, Outgoing, Sender, Zocket, NoHeaders, CallError, TS};
 //!
 //! #[derive(Outgoing)]
 //! enum Out {
@@ -24,7 +24,7 @@
 //!     Announcement { text: String },
 //! }
 //!
-//! #[derive(Deserialize, Validate)]
+//! #[derive(Deserialize, Validate, TS)]
 //! struct Announce {
 //!     #[garde(length(chars, min = 1, max = 500))]
 //!     text: String,
@@ -61,6 +61,7 @@ mod send;
 mod server;
 pub mod testing;
 mod transport;
+pub mod typescript;
 mod validate;
 
 pub use call::Call;
@@ -79,12 +80,21 @@ pub use server::{Handle, IntoListener, Serve, Server, serve};
 pub use zocket_macros::Outgoing;
 pub use zocket_protocol::{Codec, ErrorCode, Issue, PathSegment};
 
+/// TypeScript types for Rust types: derive it on everything that crosses the wire (see
+/// [`typescript`]). The derive expands to paths in `ts_rs`: depend on `ts-rs` yourself, or add
+/// `#[ts(crate = "zocket::ts_rs")]` to each type.
+pub use ts_rs::TS;
+
+/// The `ts-rs` crate zocket uses, for `#[ts(crate = "zocket::ts_rs")]`.
+pub use ts_rs;
+
 /// The wire protocol: frame shapes and the JSON codec.
 pub use zocket_protocol as protocol;
 
 #[doc(hidden)]
 pub mod __private {
     pub use serde;
+    pub use ts_rs;
 }
 
 /// The README's code, compiled as a doctest so it cannot rot.

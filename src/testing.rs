@@ -5,9 +5,10 @@
 //! use garde::Validate;
 //! use serde::Deserialize;
 //! use serde_json::json;
-//! use zocket::{Input, NoHeaders, NoOutgoing, Zocket};
+//! use zocket::{Input, NoHeaders, NoOutgoing, TS, Zocket};
 //!
-//! #[derive(Deserialize, Validate)]
+//! #[derive(Deserialize, Validate, TS)]
+//! #[ts(crate = "zocket::ts_rs")]
 //! struct Greet {
 //!     #[garde(length(min = 1))]
 //!     name: String,

@@ -281,11 +281,16 @@ async fn push_ticks_reach_every_client_until_shutdown() {
 // ---------- chat ----------
 
 async fn start_chat() -> (SocketAddr, zocket::Handle<chat::Out>) {
+    start_chat_serving(chat::web_dir()).await
+}
+
+/// The chat site, serving its page's files from `web`.
+async fn start_chat_serving(web: std::path::PathBuf) -> (SocketAddr, zocket::Handle<chat::Out>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = chat::app();
     let handle = server.handle();
-    let site = chat::site(&server);
+    let site = chat::site(&server, web);
     tokio::spawn(async move { axum::serve(listener, site).await.unwrap() });
     (addr, handle)
 }
@@ -495,11 +500,10 @@ async fn chat_rooms_are_bounded_and_idle_histories_freed() {
     assert_eq!(rooms.as_array().unwrap().len(), chat::MAX_ROOMS);
 }
 
-#[tokio::test]
-async fn chat_serves_its_page_at_the_root() {
-    let (addr, _handle) = start_chat().await;
+/// `GET path` over a raw socket: the status code, the content type and the body.
+async fn http_get(addr: SocketAddr, path: &str) -> (u16, Option<String>, String) {
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     tcp.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     tokio::time::timeout(WAIT, tcp.read_to_end(&mut raw))
@@ -509,11 +513,56 @@ async fn chat_serves_its_page_at_the_root() {
     let raw = String::from_utf8(raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").expect("a complete response");
     let mut lines = head.lines();
-    assert!(lines.next().unwrap().starts_with("HTTP/1.1 200"), "{head}");
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
     let content_type = lines
         .filter_map(|l| l.split_once(':'))
         .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
         .map(|(_, value)| value.trim().to_ascii_lowercase());
-    assert!(content_type.is_some_and(|ct| ct.starts_with("text/html")), "{head}");
-    assert_eq!(body, include_str!("../examples/chat/index.html"));
+    (status, content_type, body.to_owned())
+}
+
+#[tokio::test]
+async fn chat_serves_its_built_page() {
+    let web = std::env::temp_dir().join(format!("zocket-chat-web-{}", zocket::ClientId::random()));
+    std::fs::create_dir_all(web.join("assets")).unwrap();
+    std::fs::write(web.join("index.html"), "<!doctype html><title>chat</title>").unwrap();
+    std::fs::write(web.join("app.js"), "console.log('chat');").unwrap();
+    std::fs::write(web.join("assets/app.css"), "body{}").unwrap();
+    let (addr, _handle) = start_chat_serving(web.clone()).await;
+
+    let (status, content_type, body) = http_get(addr, "/").await;
+    assert_eq!(status, 200);
+    assert!(content_type.is_some_and(|ct| ct.starts_with("text/html")));
+    assert_eq!(body, "<!doctype html><title>chat</title>");
+    let (status, content_type, body) = http_get(addr, "/app.js").await;
+    assert_eq!((status, body.as_str()), (200, "console.log('chat');"));
+    assert!(content_type.is_some_and(|ct| ct.starts_with("text/javascript")));
+    let (status, content_type, _) = http_get(addr, "/assets/app.css").await;
+    assert_eq!(status, 200);
+    assert!(content_type.is_some_and(|ct| ct.starts_with("text/css")));
+
+    // Nothing outside the directory, nothing hidden, nothing missing.
+    for path in [
+        "/missing.js",
+        "/../Cargo.toml",
+        "/%2e%2e/Cargo.toml",
+        "/.hidden",
+        "/assets/../../x",
+    ] {
+        assert_eq!(http_get(addr, path).await.0, 404, "{path}");
+    }
+    std::fs::remove_dir_all(web).unwrap();
+}
+
+#[tokio::test]
+async fn chat_says_how_to_build_a_missing_page() {
+    let web = std::env::temp_dir().join(format!("zocket-chat-none-{}", zocket::ClientId::random()));
+    let (addr, _handle) = start_chat_serving(web).await;
+    let (status, content_type, body) = http_get(addr, "/").await;
+    assert_eq!(status, 503);
+    assert!(content_type.is_some_and(|ct| ct.starts_with("text/html")));
+    assert!(
+        body.contains("has not been built") && body.contains("scripts/chat"),
+        "{body}"
+    );
 }

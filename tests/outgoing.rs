@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use std::borrow::Cow;
-use zocket::Outgoing;
+use zocket::{Outgoing, TS};
 
 struct Payload<'a, O>(&'a O);
 impl<O: Outgoing> Serialize for Payload<'_, O> {
@@ -14,7 +14,7 @@ fn json<O: Outgoing>(o: &O) -> String {
     serde_json::to_string(&Payload(o)).unwrap()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
 struct Announcement {
     text: String,
 }

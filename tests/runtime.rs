@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use support::{Client, start};
 use zocket::{
     Call, CallError, Config, Heartbeat, Input, Next, NoHeaders, Outcome, Outgoing, RateLimit, Router, Sender, Server,
-    Zocket,
+    TS, Zocket,
 };
 
 #[derive(Debug, Outgoing)]
@@ -23,7 +23,7 @@ enum Out {
     Hello { from: String },
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, TS)]
 #[garde(allow_unvalidated)]
 #[serde(rename_all = "camelCase")]
 struct Sleep {
@@ -48,7 +48,7 @@ async fn me(id: zocket::ClientId) -> zocket::ClientId {
     id
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, TS)]
 #[garde(allow_unvalidated)]
 #[serde(rename_all = "camelCase")]
 struct Tagged {

@@ -1,5 +1,6 @@
 //! What every example's `main` shares: logging, the port, and the line saying where it listens.
 
+use std::path::PathBuf;
 use tokio::net::TcpListener;
 
 /// Starts logging to stderr (`RUST_LOG`, default `info`), binds 127.0.0.1 on `PORT` (default 3000) and
@@ -38,4 +39,34 @@ where
         let listener = listen("ws").await?;
         zocket::serve(listener, app()).with_graceful_shutdown(ctrl_c()).await
     })
+}
+
+/// The path given as `--export-ts PATH` on the command line, if any.
+pub(crate) fn export_ts_path() -> Option<PathBuf> {
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--export-ts" {
+            return Some(args.next().expect("--export-ts needs a file path").into());
+        }
+    }
+    None
+}
+
+/// With `--export-ts PATH` on the command line, writes the TypeScript types of the server `app`
+/// builds to PATH (see `zocket::typescript`) and returns the outcome; otherwise `None`.
+pub(crate) fn export_ts<H, O, C>(app: fn() -> zocket::Server<H, O, C>) -> Option<std::io::Result<()>>
+where
+    H: zocket::TS + 'static,
+    O: zocket::Outgoing,
+{
+    let path = export_ts_path()?;
+    let export = || {
+        // Building a server may spawn its background tasks.
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let _inside = runtime.enter();
+        app().write_typescript(&path)?;
+        println!("wrote {}", path.display());
+        Ok(())
+    };
+    Some(export())
 }

@@ -1,10 +1,15 @@
 //! [`Input`]: the call's payload, deserialized and validated before the handler runs.
 
+use crate::typescript::Types;
 use crate::{Call, CallError, FromCall, validate};
 use garde::Validate;
 use serde::de::DeserializeOwned;
+use ts_rs::TS;
 
 /// The payload, deserialized into `T` and checked against its `garde` rules.
+///
+/// `T` also implements [`TS`](trait@crate::TS), so the route's input type can be exported to
+/// TypeScript clients (see [`typescript`](crate::typescript)).
 ///
 /// A payload that fails gets `INVALID_INPUT` with one issue for every failing field; the handler
 /// does not run. An absent payload is read as `null`.
@@ -12,9 +17,9 @@ use serde::de::DeserializeOwned;
 /// ```
 /// use serde::Deserialize;
 /// use garde::Validate;
-/// use zocket::Input;
+/// use zocket::{Input, TS};
 ///
-/// #[derive(Deserialize, Validate)]
+/// #[derive(Deserialize, Validate, TS)]
 /// struct Message {
 ///     #[garde(length(chars, min = 1, max = 500))]
 ///     text: String,
@@ -29,10 +34,14 @@ pub struct Input<T>(pub T);
 
 impl<C: Send + Sync, O, T> FromCall<C, O> for Input<T>
 where
-    T: DeserializeOwned + Validate + Send,
+    T: DeserializeOwned + Validate + TS + Send + 'static,
     T::Context: Default,
 {
     const READS_INPUT: bool = true;
+
+    fn describe_input(types: &mut Types) -> Option<String> {
+        Some(types.named::<T>())
+    }
 
     async fn from_call(call: &Call<C, O>) -> Result<Self, CallError> {
         validate::payload(call.payload())

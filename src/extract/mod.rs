@@ -10,6 +10,7 @@ mod input;
 pub use ctx::Ctx;
 pub use input::Input;
 
+use crate::typescript::Types;
 use crate::{Call, CallError, ClientId, Rooms, Sender};
 use std::future::Future;
 
@@ -44,13 +45,20 @@ use std::future::Future;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a handler argument here",
     label = "not an extractor for this server's context and outgoing types",
-    note = "handler arguments are extractors: Ctx<C>, Input<T>, Sender<O>, Rooms, ClientId, or your own type implementing FromCall<C, O> (the context and outgoing types must match the router's)"
+    note = "handler arguments are extractors: Ctx<C>, Input<T> (T: Deserialize + Validate + TS), Sender<O>, Rooms, ClientId, or your own type implementing FromCall<C, O> (the context and outgoing types must match the router's)"
 )]
 pub trait FromCall<C, O>: Sized + Send {
     /// Whether this extractor reads the payload. Routes whose handlers read none refuse any
     /// payload other than absent or `null` before the handler runs, so an extractor that reads
     /// [`Call::payload`] (or calls [`Input::from_call`]) must set this to `true`.
     const READS_INPUT: bool = false;
+
+    /// The TypeScript type of the payload this extractor reads, if it reads one and knows its
+    /// type ([`Input<T>`] does). Used by [`typescript`](crate::typescript).
+    #[doc(hidden)]
+    fn describe_input(_types: &mut Types) -> Option<String> {
+        None
+    }
 
     /// Builds the argument, or refuses the call with an error the client receives.
     fn from_call(call: &Call<C, O>) -> impl Future<Output = Result<Self, CallError>> + Send;

@@ -4,9 +4,9 @@
 //! ```
 //! use serde::Deserialize;
 //! use garde::Validate;
-//! use zocket::{ClientId, Input};
+//! use zocket::{ClientId, Input, TS};
 //!
-//! #[derive(Deserialize, Validate)]
+//! #[derive(Deserialize, Validate, TS)]
 //! #[garde(allow_unvalidated)]
 //! struct Greet { name: String }
 //!
@@ -23,6 +23,7 @@ mod reply;
 pub use reply::{IntoReply, Json};
 
 use crate::hub::Frame;
+use crate::typescript::{Signature, Types};
 use crate::{Call, CallError, FromCall};
 use std::future::Future;
 
@@ -32,12 +33,16 @@ use std::future::Future;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a zocket handler",
     label = "not a handler for this router",
-    note = "a handler is an async fn whose arguments are extractors (Ctx<C>, Input<T>, Sender<O>, Rooms, ClientId, or FromCall types for this router's context and outgoing types) and whose output implements IntoReply"
+    note = "a handler is an async fn whose arguments are extractors (Ctx<C>, Input<T> where T: Deserialize + Validate + TS, Sender<O>, Rooms, ClientId, or FromCall types for this router's context and outgoing types) and whose output implements IntoReply (a reply type implements Serialize + TS)"
 )]
 pub trait Handler<T, C, O>: Clone + Send + Sync + Sized + 'static {
     /// Whether any argument reads the payload.
     #[doc(hidden)]
     const READS_INPUT: bool;
+
+    /// The TypeScript types of the payload it reads and of its reply.
+    #[doc(hidden)]
+    fn describe(types: &mut Types) -> Signature;
 
     /// Runs the handler; the encoded reply frame when the client waits for one.
     #[doc(hidden)]
@@ -56,6 +61,12 @@ macro_rules! impl_handler {
             $($ty: FromCall<C, O>,)*
         {
             const READS_INPUT: bool = false $(|| $ty::READS_INPUT)*;
+
+            #[allow(unused_variables)]
+            fn describe(types: &mut Types) -> Signature {
+                let inputs: &[Option<String>] = &[$($ty::describe_input(types)),*];
+                Signature::new(inputs, <Self as Handler<($($ty,)*), C, O>>::READS_INPUT, types.named::<R::Ok>())
+            }
 
             #[allow(non_snake_case, unused_variables)]
             fn call(self, call: Call<C, O>) -> impl Future<Output = Result<Option<Frame>, CallError>> + Send {

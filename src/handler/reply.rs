@@ -3,6 +3,7 @@
 use crate::{CallError, ClientId};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use ts_rs::TS;
 
 /// A handler's return value: the reply payload, or an error.
 ///
@@ -10,13 +11,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 /// sets, `serde_json::Value`, [`Json<T>`] for any serializable `T`, and `Result<T, E>` where `T`
 /// is serializable and `E` converts into [`CallError`] (any `std::error::Error` does, as
 /// `INTERNAL`).
+///
+/// The payload type implements [`TS`](trait@crate::TS) too, so that the route's reply type can
+/// be exported to TypeScript clients (see [`typescript`](crate::typescript)).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a handler's reply",
-    note = "return a serializable value wrapped in zocket::Json, a primitive, or Result<T, E> where E: Into<CallError>"
+    note = "return a serializable value (Serialize + TS) wrapped in zocket::Json, a primitive, or Result<T, E> where E: Into<CallError>"
 )]
 pub trait IntoReply {
     /// The payload type of a successful reply.
-    type Ok: Serialize;
+    type Ok: Serialize + TS + 'static;
 
     /// The payload, or the error the client receives.
     fn into_reply(self) -> Result<Self::Ok, CallError>;
@@ -26,9 +30,9 @@ pub trait IntoReply {
 ///
 /// ```
 /// use serde::Serialize;
-/// use zocket::Json;
+/// use zocket::{Json, TS};
 ///
-/// #[derive(Serialize)]
+/// #[derive(Serialize, TS)]
 /// struct Whoami { client_id: String }
 ///
 /// async fn whoami() -> Json<Whoami> {
@@ -39,14 +43,43 @@ pub trait IntoReply {
 #[serde(transparent)]
 pub struct Json<T>(pub T);
 
-impl<T: Serialize> IntoReply for Json<T> {
+/// `T`'s type: the wrapper is transparent on the wire.
+impl<T: TS> TS for Json<T> {
+    type WithoutGenerics = Self;
+    type OptionInnerType = Self;
+
+    fn name(cfg: &ts_rs::Config) -> String {
+        T::name(cfg)
+    }
+
+    fn inline(cfg: &ts_rs::Config) -> String {
+        T::inline(cfg)
+    }
+
+    fn visit_dependencies(v: &mut impl ts_rs::TypeVisitor)
+    where
+        Self: 'static,
+    {
+        T::visit_dependencies(v);
+    }
+
+    fn visit_generics(v: &mut impl ts_rs::TypeVisitor)
+    where
+        Self: 'static,
+    {
+        T::visit_generics(v);
+        v.visit::<T>();
+    }
+}
+
+impl<T: Serialize + TS + 'static> IntoReply for Json<T> {
     type Ok = T;
     fn into_reply(self) -> Result<T, CallError> {
         Ok(self.0)
     }
 }
 
-impl<T: Serialize, E: Into<CallError>> IntoReply for Result<T, E> {
+impl<T: Serialize + TS + 'static, E: Into<CallError>> IntoReply for Result<T, E> {
     type Ok = T;
     fn into_reply(self) -> Result<T, CallError> {
         self.map_err(Into::into)
@@ -68,8 +101,8 @@ plain!((), bool, String, &'static str, char, ClientId, serde_json::Value);
 plain!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64);
 
 macro_rules! generic {
-    ($($t:ident<$($p:ident),*> where $($bound:ident: $tr:path),*;)*) => {$(
-        impl<$($p),*> IntoReply for $t<$($p),*> where $($bound: $tr),* {
+    ($($t:ident<$($p:ident),*>;)*) => {$(
+        impl<$($p),*> IntoReply for $t<$($p),*> where $($p: Serialize + TS + 'static),* {
             type Ok = Self;
             fn into_reply(self) -> Result<Self, CallError> {
                 Ok(self)
@@ -79,10 +112,10 @@ macro_rules! generic {
 }
 
 generic! {
-    Vec<T> where T: Serialize;
-    Option<T> where T: Serialize;
-    BTreeSet<T> where T: Serialize;
-    HashSet<T> where T: Serialize;
-    BTreeMap<K, V> where K: Serialize, V: Serialize;
-    HashMap<K, V> where K: Serialize, V: Serialize;
+    Vec<T>;
+    Option<T>;
+    BTreeSet<T>;
+    HashSet<T>;
+    BTreeMap<K, V>;
+    HashMap<K, V>;
 }

@@ -5,17 +5,21 @@ mod name;
 use crate::handler::Handler;
 use crate::hub::Frame;
 use crate::middleware::{Next, Outcome};
+use crate::typescript::{Signature, Types};
 use crate::{Call, CallError};
 use std::collections::BTreeMap;
 use std::{fmt, future::Future, pin::Pin, sync::Arc};
 
 pub(crate) type BoxReply = Pin<Box<dyn Future<Output = Result<Option<Frame>, CallError>> + Send>>;
 pub(crate) type RunFn<C, O> = Arc<dyn Fn(Call<C, O>) -> BoxReply + Send + Sync>;
+/// Describes a route's input and reply types for [`typescript`](crate::typescript).
+pub(crate) type DescribeFn = fn(&mut Types) -> Signature;
 
 /// One route's handler, type-erased.
 pub(crate) struct Endpoint<C, O> {
     pub(crate) run: RunFn<C, O>,
     pub(crate) reads_input: bool,
+    pub(crate) describe: DescribeFn,
 }
 
 impl<C, O> Clone for Endpoint<C, O> {
@@ -23,6 +27,7 @@ impl<C, O> Clone for Endpoint<C, O> {
         Self {
             run: self.run.clone(),
             reads_input: self.reads_input,
+            describe: self.describe,
         }
     }
 }
@@ -76,6 +81,7 @@ where
         let endpoint = Endpoint {
             run,
             reads_input: H::READS_INPUT,
+            describe: H::describe,
         };
         self.insert(name.to_owned(), endpoint);
         self
@@ -220,7 +226,7 @@ mod tests {
     #[test]
     fn handlers_know_whether_they_read_input() {
         use crate::Input;
-        #[derive(serde::Deserialize, garde::Validate)]
+        #[derive(serde::Deserialize, garde::Validate, crate::TS)]
         #[garde(allow_unvalidated)]
         struct In {
             _x: u8,

@@ -1,18 +1,21 @@
 //! The set of messages a server may send: a type, never strings in user code.
 
+use crate::typescript::Types;
 use std::borrow::Cow;
 
 /// A closed set of server-to-client messages, usually an enum deriving [`Outgoing`](derive@crate::Outgoing).
+/// Every payload implements [`TS`](trait@crate::TS), so clients get its TypeScript type (see
+/// [`typescript`](crate::typescript)).
 ///
 /// Each value names its route and serializes its payload. A [`Sender<O>`](crate::Sender) only
 /// accepts `O` (or a type converting into it), so sending a message that was not declared does
 /// not compile.
 ///
 /// ```
-/// use zocket::Outgoing;
+/// use zocket::{Outgoing, TS};
 /// use serde::Serialize;
 ///
-/// #[derive(Serialize)]
+/// #[derive(Serialize, TS)]
 /// struct Announcement { text: String }
 ///
 /// #[derive(Outgoing)]
@@ -38,6 +41,18 @@ pub trait Outgoing: Send + Sync + 'static {
     fn routes() -> Vec<Cow<'static, str>>
     where
         Self: Sized;
+
+    /// Records each route, under `prefix`, with its payload's TypeScript type. The derive
+    /// describes every payload; this default, for hand-written impls, says `unknown`.
+    #[doc(hidden)]
+    fn describe(types: &mut Types, prefix: &str)
+    where
+        Self: Sized,
+    {
+        for route in Self::routes() {
+            types.outgoing(format!("{prefix}{route}"), "unknown".to_owned());
+        }
+    }
 }
 
 /// Serializes an [`Outgoing`] value as its payload alone.

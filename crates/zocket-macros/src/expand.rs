@@ -30,6 +30,7 @@ pub(crate) fn expand(enum_name: &Ident, messages: &[Message<'_>]) -> TokenStream
         )
     };
     let routes_body = routes_body(messages, &cow);
+    let describe_body = describe_body(messages, enum_name, &serde);
     let from_impls = from_impls(enum_name, messages);
 
     quote! {
@@ -48,6 +49,11 @@ pub(crate) fn expand(enum_name: &Ident, messages: &[Message<'_>]) -> TokenStream
 
             fn routes() -> ::std::vec::Vec<#cow<'static, str>> {
                 #routes_body
+            }
+
+            #[allow(unused_variables)]
+            fn describe(__types: &mut ::zocket::typescript::Types, __prefix: &str) {
+                #describe_body
             }
         }
 
@@ -155,6 +161,59 @@ fn struct_arm(
                 __serializer,
             )
         }
+    }
+}
+
+/// The body of `describe()`: each route with its payload's TypeScript type. A struct variant's
+/// payload is an owned copy of its fields deriving `TS` (and `Serialize`, so that ts-rs reads the
+/// same `#[serde(...)]` attributes as the payload's own serialization), written out inline.
+fn describe_body(messages: &[Message<'_>], enum_name: &Ident, serde: &TokenStream) -> TokenStream {
+    let steps = messages.iter().map(|m| match (&m.attr, &m.shape) {
+        (RouteAttr::Route(route), Shape::Unit) => quote! {
+            __types.outgoing(::std::format!("{}{}", __prefix, #route), ::std::string::String::from("null"));
+        },
+        (RouteAttr::Route(route), Shape::Newtype(field)) => {
+            let ty = replace_self(field.ty.to_token_stream(), enum_name);
+            let named = quote_spanned!(field.ty.span()=> __types.named::<#ty>());
+            quote! {
+                let __payload = #named;
+                __types.outgoing(::std::format!("{}{}", __prefix, #route), __payload);
+            }
+        }
+        (RouteAttr::Route(route), Shape::Struct(fields)) => {
+            let variant_serde = m.variant.attrs.iter().filter(|a| attr::is_serde(a));
+            let field_defs = fields.iter().map(|field| {
+                let serde_attrs = field.attrs.iter().filter(|a| attr::is_serde(a));
+                let name = &field.ident;
+                let ty = replace_self(field.ty.to_token_stream(), enum_name);
+                quote!(#(#serde_attrs)* #name: #ty,)
+            });
+            quote! {
+                {
+                    #[allow(dead_code, deprecated, non_snake_case, non_camel_case_types, clippy::all, clippy::pedantic)]
+                    #[derive(#serde::Serialize, ::zocket::__private::ts_rs::TS)]
+                    #[serde(crate = "::zocket::__private::serde")]
+                    #[ts(crate = "::zocket::__private::ts_rs")]
+                    #(#variant_serde)*
+                    struct __Payload {
+                        #(#field_defs)*
+                    }
+                    let __payload = __types.inline::<__Payload>();
+                    __types.outgoing(::std::format!("{}{}", __prefix, #route), __payload);
+                }
+            }
+        }
+        (RouteAttr::Nest(nest), Shape::Newtype(field)) => {
+            let prefix = prefix_of(nest);
+            let inner = as_outgoing(&field.ty);
+            quote! {
+                #inner::describe(__types, &::std::format!("{}{}", __prefix, #prefix));
+            }
+        }
+        (RouteAttr::Nest(_), _) => unreachable!("checked: nest is only on newtype variants"),
+    });
+    quote! {
+        #(#steps)*
     }
 }
 

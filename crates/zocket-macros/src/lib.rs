@@ -21,13 +21,13 @@ use syn::{DeriveInput, parse_macro_input};
 ///
 /// - `#[zocket(route = "a.b.c")]`: the variant is sent on its own route. It may be
 ///   - a unit variant `V`: the payload is unit (`null` in JSON);
-///   - a newtype variant `V(T)` with `T: Serialize`: the payload is `T`, serialized as is;
+///   - a newtype variant `V(T)` with `T: Serialize + TS`: the payload is `T`, serialized as is;
 ///   - a struct variant `V { a: A, b: B }`: the payload is an object of its fields, serialized
 ///     as if they were a struct deriving `Serialize`: the variant's `#[serde(...)]` attributes
 ///     go on that struct (so they must be container attributes, e.g. `rename_all =
 ///     "camelCase"`), each field's go on the field (e.g. `rename = "userId"`,
 ///     `skip_serializing_if = "Option::is_none"`, `flatten`, `serialize_with = "path"`).
-///     Nothing is cloned to serialize them.
+///     Nothing is cloned to serialize them. Each field's type implements `TS`.
 ///
 ///   Tuple variants with two or more fields are rejected: use a struct variant.
 /// - `#[zocket(nest = "ns")]` on a newtype variant `V(Inner)` where `Inner: Outgoing`: the
@@ -37,6 +37,10 @@ use syn::{DeriveInput, parse_macro_input};
 /// Routes and nest prefixes are checked at compile time: dot-separated segments, each non-empty
 /// and made of ASCII letters, digits, `_` or `-`, none starting with `__` (reserved for protocol
 /// frames). Two variants may not share a route, nor a nest prefix.
+///
+/// For `zocket::typescript`, the derive also describes each route's payload in TypeScript: a
+/// newtype's `T` by name, a struct variant's fields written out inline (ts-rs reads the same
+/// `#[serde(...)]` attributes), a unit variant as `null`, nested enums under their prefix.
 ///
 /// The derive also implements `From<T>` for the enum for each newtype variant `V(T)` (route or
 /// nest), except for a type held by more than one newtype variant (compared as written), where

@@ -1,0 +1,204 @@
+// End to end: the chat example's server and its built page (dist/), two users in headless
+// Chromium (Debian's, driven by playwright-core). They join, chat, see each other's messages
+// and presence; the server restarts and both pages recover and chat again. Screenshots go to
+// target/artifacts/ (ZOCKET_ARTIFACTS overrides it).
+//
+// The server is ZOCKET_CHAT_BIN, else `cargo run --example chat` from the repository root;
+// the browser is CHROMIUM_PATH, else /usr/bin/chromium. `npm run build` must have run.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const REPO_ROOT = fileURLToPath(new URL("../../..", import.meta.url));
+const WEB_DIR = fileURLToPath(new URL("../dist", import.meta.url));
+const ARTIFACTS = process.env.ZOCKET_ARTIFACTS ?? `${REPO_ROOT}target/artifacts`;
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const WAIT = { timeout: 15_000 };
+
+/** Starts the chat server on `port` (0: a free one); resolves once it listens. */
+async function startChat(port = 0) {
+  const bin = process.env.ZOCKET_CHAT_BIN;
+  const [command, args] = bin ? [bin, []] : ["cargo", ["run", "--quiet", "--example", "chat"]];
+  const child = spawn(command, args, {
+    cwd: REPO_ROOT,
+    env: { ...process.env, PORT: String(port), CHAT_WEB_DIR: WEB_DIR, RUST_LOG: process.env.RUST_LOG ?? "warn" },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  let output = "";
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const listening = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the chat server did not listen in time:\n${output}`)), 120_000);
+    child.stdout.on("data", (chunk) => {
+      output += chunk;
+      const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    });
+    child.stderr.on("data", (chunk) => (output += chunk));
+    child.once("error", reject);
+    exited.then(() => reject(new Error(`the chat server exited before listening:\n${output}`)));
+  });
+  const signal = (name) => {
+    try {
+      process.kill(-child.pid, name);
+    } catch {
+      // Gone already.
+    }
+  };
+  return {
+    port: listening,
+    url: `http://127.0.0.1:${listening}/`,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      signal("SIGINT");
+      const timer = setTimeout(() => signal("SIGKILL"), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+let server;
+let browser;
+
+before(async () => {
+  assert.ok(existsSync(`${WEB_DIR}/index.html`), `no built page in ${WEB_DIR}: run \`npm run build\` first`);
+  assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  server = await startChat();
+  // Playwright starts it headless, without the sandbox (we run as root in CI) and with a fresh
+  // profile; the rest keeps Chromium off the network, which this machine does not have.
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    chromiumSandbox: false,
+    args: [
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** A user's page, connected under `nick`. */
+async function open(nick) {
+  const context = await browser.newContext({ viewport: { width: 900, height: 560 } });
+  const page = await context.newPage();
+  const problems = [];
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  // Failed reconnect attempts while the server is down are logged by the browser itself.
+  page.on("console", (msg) => {
+    if (msg.type() === "error" && !/WebSocket connection/.test(msg.text())) problems.push(`console: ${msg.text()}`);
+  });
+  await page.goto(server.url);
+  await page.fill("#nick", nick);
+  await page.click("#connect");
+  await page.waitForSelector('#status[data-state="open"]', WAIT);
+  await page.waitForSelector('#rooms li.active[data-room="lobby"]', WAIT);
+  return { page, problems };
+}
+
+/** The members the page lists for its active room. */
+const members = (page) => page.$$eval("#members li", (lis) => lis.map((li) => li.textContent));
+
+/** Waits until the page lists exactly `expected` as members. */
+async function waitForMembers(page, expected) {
+  await page.waitForFunction(
+    (want) => JSON.stringify([...document.querySelectorAll("#members li")].map((li) => li.textContent)) === want,
+    JSON.stringify(expected),
+    WAIT,
+  );
+}
+
+/** Sends `text` from the page's message box. */
+async function say(page, text) {
+  await page.fill("#text", text);
+  await page.click("#send");
+  await page.waitForFunction(() => document.querySelector("#text").value === "", null, WAIT);
+}
+
+/** Waits until the page shows a message `text` from `from`. */
+async function waitForMessage(page, from, text) {
+  await page.waitForFunction(
+    ([f, t]) =>
+      [...document.querySelectorAll("#messages .msg")].some(
+        (m) => m.querySelector(".from")?.textContent === f && m.querySelector(".text")?.textContent === t,
+      ),
+    [from, text],
+    WAIT,
+  );
+}
+
+test("two users chat, see each other, and recover from a server restart", async () => {
+  const ann = await open("ann");
+  const bob = await open("bob");
+
+  // Presence: each sees both (ann learns of bob through chat.joined).
+  await waitForMembers(ann.page, ["ann", "bob"]);
+  await waitForMembers(bob.page, ["ann", "bob"]);
+  await ann.page.waitForSelector("text=bob joined", WAIT);
+
+  // Messages both ways.
+  await say(ann.page, "hello bob");
+  await waitForMessage(bob.page, "ann", "hello bob");
+  await waitForMessage(ann.page, "ann", "hello bob");
+  await say(bob.page, "hi ann!");
+  await waitForMessage(ann.page, "bob", "hi ann!");
+
+  // A validation error from the server is shown with its failing field.
+  await ann.page.fill("#text", "x".repeat(501));
+  await ann.page.click("#send");
+  await ann.page.waitForFunction(() => /INVALID_INPUT[\s\S]*text/.test(document.querySelector("#error").textContent), null, WAIT);
+  await ann.page.fill("#text", "");
+
+  // Rooms: bob opens another room; ann joins it and sees him there.
+  await bob.page.fill("#room-input", "dev");
+  await bob.page.click("#join");
+  await bob.page.waitForSelector('#rooms li.active[data-room="dev"]', WAIT);
+  await ann.page.fill("#room-input", "dev");
+  await ann.page.click("#join");
+  await waitForMembers(ann.page, ["ann", "bob"]);
+  await say(ann.page, "in dev now");
+  await waitForMessage(bob.page, "ann", "in dev now");
+
+  // The server restarts: both pages notice, reconnect, and re-join their rooms.
+  const port = server.port;
+  await server.stop();
+  await ann.page.waitForSelector('#status[data-state="retry"]', WAIT);
+  await bob.page.waitForSelector('#status[data-state="retry"]', WAIT);
+  server = await startChat(port);
+  await ann.page.waitForSelector('#status[data-state="open"]', { timeout: 30_000 });
+  await bob.page.waitForSelector('#status[data-state="open"]', { timeout: 30_000 });
+  await waitForMembers(ann.page, ["ann", "bob"]);
+  await waitForMembers(bob.page, ["ann", "bob"]);
+
+  await say(bob.page, "back after the restart");
+  await waitForMessage(ann.page, "bob", "back after the restart");
+  await say(ann.page, "welcome back");
+  await waitForMessage(bob.page, "ann", "welcome back");
+  assert.deepEqual(await members(ann.page), ["ann", "bob"]);
+  // What the page showed before the restart is still there, marked.
+  await waitForMessage(ann.page, "ann", "in dev now");
+  await ann.page.waitForSelector("text=reconnected", WAIT);
+  const rooms = await ann.page.$$eval("#rooms li", (lis) => lis.map((li) => li.dataset.room));
+  assert.deepEqual(rooms, ["dev", "lobby"]);
+
+  await ann.page.screenshot({ path: `${ARTIFACTS}/chat.png` });
+  await bob.page.screenshot({ path: `${ARTIFACTS}/chat-bob.png` });
+  assert.deepEqual(ann.problems, []);
+  assert.deepEqual(bob.problems, []);
+});
