@@ -74,7 +74,8 @@ where
             })?;
         let id = admitted.conn.id.clone();
         let (client, server) = tokio::io::duplex(64 * 1024);
-        tokio::spawn(admitted.serve(self.shared.clone(), server));
+        let shared = self.shared.clone();
+        tokio::spawn(async move { admitted.serve(shared, server, &[]).await });
         Ok(TestClient {
             io: client,
             buf: BytesMut::new(),
