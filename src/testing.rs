@@ -74,8 +74,7 @@ where
             })?;
         let id = admitted.conn.id.clone();
         let (client, server) = tokio::io::duplex(64 * 1024);
-        let shared = self.shared.clone();
-        tokio::spawn(async move { admitted.serve(shared, server, &[]).await });
+        tokio::spawn(admitted.serve(self.shared.clone(), server));
         Ok(TestClient {
             io: client,
             buf: BytesMut::new(),

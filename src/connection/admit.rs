@@ -5,12 +5,11 @@ use super::session;
 use crate::call::Conn;
 use crate::hub::{Outbox, Slot};
 use crate::server::Shared;
-use crate::transport::{SharedTcp, Socket};
+use crate::transport::Socket;
 use crate::{ClientId, Outgoing, Reject};
 use futures_util::FutureExt;
 use std::{panic::AssertUnwindSafe, sync::Arc};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use zocket_protocol::Codec;
 
@@ -84,19 +83,8 @@ where
 }
 
 impl<C: Send + Sync + 'static> Admitted<C> {
-    /// Serves the client over a TCP stream, which senders may then write to directly (see
-    /// [`Outbox`]).
-    pub(crate) async fn serve_tcp<H, O>(self, shared: Arc<Shared<H, O, C>>, tcp: TcpStream, read_ahead: &[u8])
-    where
-        O: Outgoing,
-    {
-        let tcp = Arc::new(tcp);
-        self.outbox.attach(tcp.clone());
-        self.serve(shared, SharedTcp(tcp), read_ahead).await;
-    }
-
-    /// Serves the client over `io` until it leaves; `read_ahead` holds bytes already read.
-    pub(crate) async fn serve<H, O, IO>(self, shared: Arc<Shared<H, O, C>>, io: IO, read_ahead: &[u8])
+    /// Serves the client over `io` until it leaves.
+    pub(crate) async fn serve<H, O, IO>(self, shared: Arc<Shared<H, O, C>>, io: IO)
     where
         O: Outgoing,
         IO: AsyncRead + AsyncWrite + Unpin + Send,
@@ -104,7 +92,7 @@ impl<C: Send + Sync + 'static> Admitted<C> {
         // Up to twice the limit is read so the client gets a PAYLOAD_TOO_LARGE reply; past that
         // the socket refuses it (close 1009) without buffering it.
         let max = shared.config.max_message_size.saturating_mul(2);
-        let socket = Box::new(Socket::new(io, max, read_ahead));
+        let socket = Box::new(Socket::new(io, max));
         session::run(socket, self.codec, shared, self.conn, self.outbox).await;
         drop(self.tracked);
     }

@@ -101,7 +101,6 @@ pub(super) async fn run<H, O, C, IO>(
                 End::Gone("panicked")
             });
         tracing::debug!(reason = end.reason(), "disconnected");
-        // Already closed by the session; again in case it panicked.
         outbox.close();
         farewell(&shared, &conn).await;
     }
@@ -143,9 +142,11 @@ where
         tokio::select! {
             () = &mut shutdown => break End::Close(1001, "server shutting down"),
             Some(mut reply) = dispatcher.next_done(), if dispatcher.in_flight() > 0 => {
-                // What each handler pushed (to this client too) goes out before its reply.
-                let mut taken = outbox.begin_write(&mut batch, BATCH);
-                while taken == Taken::Frames {
+                loop {
+                    // What each handler pushed (to this client too) goes out before its reply.
+                    if outbox.take(&mut batch, BATCH) == Some(Taken::Overflowed) {
+                        break;
+                    }
                     batch.extend(reply);
                     if batch.len() >= BATCH {
                         break;
@@ -154,25 +155,16 @@ where
                         Some(Some(next)) => reply = next,
                         _ => break,
                     }
-                    let room = BATCH - batch.len();
-                    taken = outbox.take_more(&mut batch, room);
                 }
-                let written = write(&mut socket, &mut batch, config.write_timeout).await;
-                outbox.end_write();
-                if taken == Taken::Overflowed {
-                    break End::Close(1013, "outbound queue full");
-                }
-                if let Err(end) = written {
+                if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
                     break end;
                 }
             }
             taken = std::future::poll_fn(|cx| outbox.poll_take(cx, &mut batch, BATCH)) => {
-                let written = write(&mut socket, &mut batch, config.write_timeout).await;
-                outbox.end_write();
                 if taken == Taken::Overflowed {
                     break End::Close(1013, "outbound queue full");
                 }
-                if let Err(end) = written {
+                if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
                     break end;
                 }
             }
@@ -182,8 +174,8 @@ where
                     Ok(Incoming::Data(bytes)) => dispatcher.dispatch(bytes),
                     Ok(Incoming::Ping(payload)) => {
                         let pong = frame::control(opcode::PONG, &payload);
-                        if let Err(end) = send_control(&mut socket, outbox, &mut batch, pong, config.write_timeout).await {
-                            break end;
+                        if timeout(config.write_timeout, socket.write_one(pong)).await.map_or(true, |r| r.is_err()) {
+                            break End::Gone("pong failed");
                         }
                     }
                     Ok(Incoming::Pong) => {}
@@ -203,35 +195,17 @@ where
                     break End::Close(1001, "heartbeat timeout");
                 }
                 let ping = frame::control(opcode::PING, &[]);
-                if let Err(end) = send_control(&mut socket, outbox, &mut batch, ping, config.write_timeout).await {
-                    break end;
+                if timeout(config.write_timeout, socket.write_one(ping)).await.map_or(true, |r| r.is_err()) {
+                    break End::Gone("ping failed");
                 }
             }
         }
     };
-    // From here on nothing more is queued or written by senders; what waits is flushed before
-    // the closing frame, when there is one.
-    let mut rest: Vec<Frame> = outbox.close().into();
-    finish(&mut socket, &mut rest, end, config.write_timeout).await;
+    finish(&mut socket, end, config.write_timeout).await;
     // Messages already read still run, though their replies can no longer be sent: a message
     // sent just before closing is not lost. Calls still running after the grace are dropped.
     let _ = timeout(CLOSE_GRACE, async { while dispatcher.next_done().await.is_some() {} }).await;
     end
-}
-
-/// Writes a control frame after whatever is queued, in order with every other write.
-async fn send_control<IO: AsyncRead + AsyncWrite + Unpin>(
-    socket: &mut Socket<IO>,
-    outbox: &Outbox,
-    batch: &mut Vec<Frame>,
-    control: Frame,
-    limit: Duration,
-) -> Result<(), End> {
-    outbox.begin_write(batch, usize::MAX);
-    batch.push(control);
-    let written = write(socket, batch, limit).await;
-    outbox.end_write();
-    written
 }
 
 /// Writes a batch with a deadline, then lets its memory go.
@@ -256,17 +230,11 @@ async fn write<IO: AsyncRead + AsyncWrite + Unpin>(
 
 /// Completes the closing handshake where one is due, within [`CLOSE_GRACE`]: after a server
 /// close, waits for the client's close so the frame is not lost to a TCP reset.
-async fn finish<IO: AsyncRead + AsyncWrite + Unpin>(
-    socket: &mut Socket<IO>,
-    queued: &mut Vec<Frame>,
-    end: End,
-    limit: Duration,
-) {
+async fn finish<IO: AsyncRead + AsyncWrite + Unpin>(socket: &mut Socket<IO>, end: End, limit: Duration) {
     let closing = async {
         match end {
             End::Close(code, reason) | End::Refuse(code, reason) => {
-                queued.push(frame::close(code, reason));
-                if socket.write(queued).await.is_err() {
+                if socket.write_one(frame::close(code, reason)).await.is_err() {
                     return;
                 }
                 if matches!(end, End::Refuse(..)) {
@@ -287,8 +255,7 @@ async fn finish<IO: AsyncRead + AsyncWrite + Unpin>(
                     Some(code) => frame::close(code, ""),
                     None => frame::control(opcode::CLOSE, &[]),
                 };
-                queued.push(reply);
-                let _ = socket.write(queued).await;
+                let _ = socket.write_one(reply).await;
             }
             End::Gone(_) => {}
         }
@@ -327,7 +294,7 @@ mod tests {
             ctx: (),
         });
         let outbox = Arc::new(Outbox::new(8));
-        let socket = Box::new(Socket::new(io, 1024, &[]));
+        let socket = Box::new(Socket::new(io, 1024));
         assert!(std::mem::size_of_val(&*socket) <= 256, "the socket holds no buffer");
         let task = run(socket, Codec::Json, server.shared.clone(), conn, outbox);
         let size = std::mem::size_of_val(&task);

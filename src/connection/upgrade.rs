@@ -10,11 +10,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use garde::Validate;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::conn::auto::upgrade::downcast;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
-use tokio::net::TcpStream;
 
 /// The axum handler of the WebSocket endpoint.
 pub(crate) async fn upgrade<H, O, C>(State(shared): State<Arc<Shared<H, O, C>>>, mut request: Request) -> Response
@@ -54,14 +52,7 @@ where
     let upgrading = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         match upgrading.await {
-            // A plain TCP connection is served as such, so senders can write to it directly.
-            Ok(upgraded) => match downcast::<TokioIo<TcpStream>>(upgraded) {
-                Ok(parts) => {
-                    let tcp = parts.io.into_inner();
-                    admitted.serve_tcp(shared, tcp, &parts.read_buf).await;
-                }
-                Err(upgraded) => admitted.serve(shared, TokioIo::new(upgraded), &[]).await,
-            },
+            Ok(upgraded) => admitted.serve(shared, TokioIo::new(upgraded)).await,
             Err(error) => {
                 tracing::debug!(%error, client_id = %admitted.conn.id, "upgrade failed");
                 admitted.abandon(shared).await;

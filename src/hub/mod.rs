@@ -285,9 +285,10 @@ mod tests {
     impl Rx {
         fn try_recv(&mut self) -> Result<Frame, ()> {
             let mut batch = Vec::new();
-            self.0.begin_write(&mut batch, 1);
-            self.0.end_write();
-            batch.pop().ok_or(())
+            match self.0.take(&mut batch, 1) {
+                Some(Taken::Frames) => Ok(batch.pop().unwrap()),
+                _ => Err(()),
+            }
         }
     }
 
@@ -384,7 +385,7 @@ mod tests {
                 dropped: 1
             }
         );
-        assert_eq!(outbox.take_more(&mut Vec::new(), 8), Taken::Overflowed);
+        assert_eq!(outbox.take(&mut Vec::new(), 8), Some(Taken::Overflowed));
     }
 
     #[test]

@@ -7,10 +7,8 @@
 pub(crate) mod frame;
 pub(crate) mod handshake;
 mod socket;
-mod tcp;
 
 pub(crate) use socket::{Incoming, ReadError, Socket};
-pub(crate) use tcp::SharedTcp;
 
 use bytes::Bytes;
 use zocket_protocol::{Codec, EncodeError};

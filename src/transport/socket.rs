@@ -69,12 +69,10 @@ impl<IO> std::fmt::Debug for Socket<IO> {
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
-    /// A socket over `io`; `read_ahead` holds bytes of the connection already read (after the
-    /// handshake's request).
-    pub(crate) fn new(io: IO, max_message: usize, read_ahead: &[u8]) -> Self {
+    pub(crate) fn new(io: IO, max_message: usize) -> Self {
         Self {
             io,
-            buf: BytesMut::from(read_ahead),
+            buf: BytesMut::new(),
             partial: None,
             max_message,
         }
@@ -192,6 +190,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
         frames.clear();
         self.io.flush().await
     }
+
+    /// Writes one frame and flushes.
+    pub(crate) async fn write_one(&mut self, frame: Bytes) -> io::Result<()> {
+        self.io.write_all(&frame).await?;
+        self.io.flush().await
+    }
 }
 
 fn data(opcode: u8, bytes: BytesMut) -> Result<Incoming, ReadError> {
@@ -210,7 +214,7 @@ mod tests {
     #[tokio::test]
     async fn reads_fragmented_messages_between_control_frames() {
         let (mut client, server) = duplex(1 << 16);
-        let mut socket = Socket::new(server, 1 << 20, &[]);
+        let mut socket = Socket::new(server, 1 << 20);
         let mut wire = client_frame(false, opcode::TEXT, "héllo ".as_bytes());
         wire.extend(client_frame(true, opcode::PING, b"p"));
         wire.extend(client_frame(true, opcode::CONTINUATION, "wörld".as_bytes()));
@@ -227,7 +231,7 @@ mod tests {
     #[tokio::test]
     async fn refuses_bad_text_and_oversized_messages() {
         let (mut client, server) = duplex(1 << 16);
-        let mut socket = Socket::new(server, 100, &[]);
+        let mut socket = Socket::new(server, 100);
         client
             .write_all(&client_frame(true, opcode::TEXT, &[0xff, 0xfe]))
             .await
@@ -235,7 +239,7 @@ mod tests {
         assert!(matches!(socket.read().await, Err(ReadError::NotUtf8)));
 
         let (mut client, server) = duplex(1 << 16);
-        let mut socket = Socket::new(server, 100, &[]);
+        let mut socket = Socket::new(server, 100);
         let mut wire = client_frame(false, opcode::TEXT, &[b'a'; 60]);
         wire.extend(client_frame(true, opcode::CONTINUATION, &[b'a'; 60]));
         client.write_all(&wire).await.unwrap();
@@ -248,7 +252,7 @@ mod tests {
     #[tokio::test]
     async fn writes_a_batch_whole_and_in_order() {
         let (mut client, server) = duplex(64);
-        let mut socket = Socket::new(server, 100, &[]);
+        let mut socket = Socket::new(server, 100);
         let frames: Vec<Bytes> = (0..200u8).map(|i| Bytes::from(vec![i; (i as usize) % 7 + 1])).collect();
         let expected: Vec<u8> = frames.iter().flat_map(|f| f.to_vec()).collect();
         let reader = tokio::spawn(async move {
