@@ -11,6 +11,8 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::task::{Context, Poll, Waker};
 use std::{marker::PhantomData, panic::AssertUnwindSafe, sync::Arc};
 use tracing::Instrument;
 use zocket_protocol::Codec;
@@ -24,6 +26,8 @@ pub(super) struct Dispatcher<'a, H, O, C> {
     codec: Codec,
     limiter: Option<TokenBucket>,
     calls: FuturesUnordered<Pending>,
+    /// Calls that finished as soon as they started (most do): their replies, not yet taken.
+    done: VecDeque<(Option<Frame>, usize)>,
     /// Bytes of the frames the calls in flight hold.
     held: usize,
 }
@@ -40,23 +44,27 @@ where
             shared,
             conn,
             calls: FuturesUnordered::new(),
+            done: VecDeque::new(),
             held: 0,
         }
     }
 
     pub(super) fn in_flight(&self) -> usize {
-        self.calls.len()
+        self.calls.len() + self.done.len()
     }
 
     /// Whether another message may be read: calls and the bytes they hold are both bounded.
     pub(super) fn has_room(&self) -> bool {
         let config = &self.shared.config;
-        self.calls.len() < config.max_in_flight && self.held < config.max_in_flight_bytes
+        self.in_flight() < config.max_in_flight && self.held < config.max_in_flight_bytes
     }
 
     /// The next finished call's reply (`Some(None)` when it needs none).
     pub(super) async fn next_done(&mut self) -> Option<Option<Frame>> {
-        let (reply, held) = self.calls.next().await?;
+        let (reply, held) = match self.done.pop_front() {
+            Some(done) => done,
+            None => self.calls.next().await?,
+        };
         self.held -= held;
         Some(reply)
     }
@@ -115,7 +123,18 @@ where
                 },
             },
         };
-        self.calls.push(pending);
+        self.run(pending);
+    }
+
+    /// Polls a call once right away: one that does not wait (most) is done without being
+    /// queued for polling; one that waits joins the calls in flight, which poll it again with
+    /// the connection's waker.
+    fn run(&mut self, mut pending: Pending) {
+        let mut cx = Context::from_waker(Waker::noop());
+        match pending.as_mut().poll(&mut cx) {
+            Poll::Ready(done) => self.done.push_back(done),
+            Poll::Pending => self.calls.push(pending),
+        }
     }
 
     fn start(&self, route: &Route<C, O>, payload: Option<Bytes>, rpc_id: Option<Bytes>, held: usize) -> Pending {

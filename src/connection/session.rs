@@ -136,7 +136,7 @@ where
     let shutdown = shared.lifecycle.shutdown.cancelled();
     tokio::pin!(shutdown);
 
-    let end = loop {
+    let end = 'connection: loop {
         let reading = dispatcher.has_room();
         // Unbiased: under a flood of outgoing frames, reading (and so pongs) still gets its turn.
         tokio::select! {
@@ -170,17 +170,24 @@ where
             }
             message = socket.read(), if reading => {
                 last_heard = Instant::now();
-                match message {
-                    Ok(Incoming::Data(bytes)) => dispatcher.dispatch(bytes),
-                    Ok(Incoming::Ping(payload)) => {
-                        let pong = frame::control(opcode::PONG, &payload);
-                        if timeout(config.write_timeout, socket.write_one(pong)).await.map_or(true, |r| r.is_err()) {
-                            break End::Gone("pong failed");
+                let mut message = Some(message);
+                // Messages that came in the same read are handled in the same turn.
+                while let Some(next) = message.take() {
+                    match next {
+                        Ok(Incoming::Data(bytes)) => dispatcher.dispatch(bytes),
+                        Ok(Incoming::Ping(payload)) => {
+                            let pong = frame::control(opcode::PONG, &payload);
+                            if timeout(config.write_timeout, socket.write_one(pong)).await.map_or(true, |r| r.is_err()) {
+                                break 'connection End::Gone("pong failed");
+                            }
                         }
+                        Ok(Incoming::Pong) => {}
+                        Ok(Incoming::Close(code)) => break 'connection End::ClientClosed(code),
+                        Err(error) => break 'connection classify(error),
                     }
-                    Ok(Incoming::Pong) => {}
-                    Ok(Incoming::Close(code)) => break End::ClientClosed(code),
-                    Err(error) => break classify(error),
+                    if dispatcher.has_room() {
+                        message = socket.read_buffered();
+                    }
                 }
             }
             _ = async { ticker.as_mut().map(|(t, _)| t).expect("guarded").tick().await }, if ticker.is_some() => {

@@ -81,6 +81,26 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
     /// The next message. Cancel-safe: dropping the future loses nothing already read.
     pub(crate) async fn read(&mut self) -> Result<Incoming, ReadError> {
         loop {
+            match self.parse()? {
+                Ok(message) => return Ok(message),
+                Err(total) => self.fill(total).await?,
+            }
+        }
+    }
+
+    /// The next message if it was already read (a client that pipelines sends several per
+    /// read), without waiting.
+    pub(crate) fn read_buffered(&mut self) -> Option<Result<Incoming, ReadError>> {
+        match self.parse() {
+            Ok(Ok(message)) => Some(Ok(message)),
+            Ok(Err(_)) => None,
+            Err(error) => Some(Err(error)),
+        }
+    }
+
+    /// A whole message from what is buffered, or how many bytes in all the next frame needs.
+    fn parse(&mut self) -> Result<Result<Incoming, usize>, ReadError> {
+        loop {
             let room = self.max_message - self.partial.as_ref().map_or(0, |(_, bytes)| bytes.len());
             match frame::parse(&mut self.buf, room)? {
                 Parsed::Frame(frame) => {
@@ -89,10 +109,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
                         self.buf = BytesMut::new();
                     }
                     if let Some(message) = self.assemble(frame)? {
-                        return Ok(message);
+                        return Ok(Ok(message));
                     }
                 }
-                Parsed::Need(total) => self.fill(total).await?,
+                Parsed::Need(total) => return Ok(Err(total)),
             }
         }
     }
