@@ -32,6 +32,7 @@
 //! ```
 
 use crate::connection::{Refused, admit};
+use crate::transport::frame::{self, opcode};
 use crate::{Outgoing, Reject, Server};
 use bytes::{Buf, Bytes, BytesMut};
 use serde::Serialize;
@@ -107,23 +108,13 @@ impl TestClient {
 
     /// Sends one raw message (a text frame for JSON, binary for MessagePack).
     pub async fn send_raw(&mut self, message: &[u8]) {
-        let opcode = if self.codec.is_binary() { 0x2 } else { 0x1 };
-        let mut frame = Vec::with_capacity(message.len() + 14);
-        frame.push(0x80 | opcode);
-        match message.len() {
-            len @ 0..=125 => frame.push(0x80 | len as u8),
-            len @ 126..=0xFFFF => {
-                frame.push(0x80 | 126);
-                frame.extend_from_slice(&(len as u16).to_be_bytes());
-            }
-            len => {
-                frame.push(0x80 | 127);
-                frame.extend_from_slice(&(len as u64).to_be_bytes());
-            }
-        }
+        let opcode = if self.codec.is_binary() {
+            opcode::BINARY
+        } else {
+            opcode::TEXT
+        };
         // A zero masking key: masked as the protocol requires, the bytes unchanged.
-        frame.extend_from_slice(&[0; 4]);
-        frame.extend_from_slice(message);
+        let frame = frame::client_frame(true, opcode, [0; 4], message);
         self.io.write_all(&frame).await.expect("the server end is open");
     }
 
