@@ -1,0 +1,121 @@
+//! CPU time and resident memory of a process, read from `/proc/PID/stat` and `/proc/PID/status`.
+
+use std::process::Command;
+
+/// One reading of a process.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Sample {
+    /// User plus system CPU time so far, in seconds.
+    pub(crate) cpu_s: f64,
+    /// Resident set size, in KiB.
+    pub(crate) rss_kib: u64,
+}
+
+/// A process to read: a pid, or this process.
+#[derive(Debug, Clone)]
+pub(crate) struct Proc {
+    dir: String,
+    ticks_per_s: f64,
+}
+
+impl Proc {
+    /// The process `pid`, or this process when `None`.
+    pub(crate) fn new(pid: Option<u32>, ticks_per_s: f64) -> Self {
+        let dir = match pid {
+            Some(pid) => format!("/proc/{pid}"),
+            None => "/proc/self".to_owned(),
+        };
+        Self { dir, ticks_per_s }
+    }
+
+    /// Reads the process now; `None` if it is gone or the files do not parse.
+    pub(crate) fn sample(&self) -> Option<Sample> {
+        let stat = std::fs::read_to_string(format!("{}/stat", self.dir)).ok()?;
+        let status = std::fs::read_to_string(format!("{}/status", self.dir)).ok()?;
+        Some(Sample {
+            cpu_s: cpu_ticks(&stat)? as f64 / self.ticks_per_s,
+            rss_kib: vm_rss_kib(&status)?,
+        })
+    }
+}
+
+/// `utime + stime` (fields 14 and 15) of a `/proc/PID/stat` line, in clock ticks. The command name
+/// (field 2) is in parentheses and may itself hold spaces and parentheses, so fields are counted
+/// from the last `)`.
+pub(crate) fn cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    // `rest` starts at field 3 (state): utime is field 14, the 12th from here.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// The `VmRSS:` line of `/proc/PID/status`, in KiB.
+pub(crate) fn vm_rss_kib(status: &str) -> Option<u64> {
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    line.trim().strip_suffix("kB")?.trim().parse().ok()
+}
+
+/// The 1-minute load average (first field of `/proc/loadavg`).
+pub(crate) fn loadavg_1m() -> Option<f64> {
+    parse_loadavg(&std::fs::read_to_string("/proc/loadavg").ok()?)
+}
+
+fn parse_loadavg(s: &str) -> Option<f64> {
+    s.split_ascii_whitespace().next()?.parse().ok()
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`), 100 if that cannot be asked.
+pub(crate) fn ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|t| *t > 0.0)
+        .unwrap_or(100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STAT: &str = "4242 (we(ird) name) S 1 4242 4242 0 -1 4194560 1234 0 0 0 250 75 0 0 20 0 3 0 \
+                        12345 123456789 2048 18446744073709551615 1 1 0 0 0 0 0 4096 17663 0 0 0 17 1 0 0 0 0 0";
+
+    #[test]
+    fn cpu_ticks_sum_utime_and_stime_after_a_tricky_command_name() {
+        assert_eq!(cpu_ticks(STAT), Some(325));
+    }
+
+    #[test]
+    fn cpu_ticks_refuse_truncated_lines() {
+        assert_eq!(cpu_ticks("1 (x) S 1 2 3"), None);
+        assert_eq!(cpu_ticks("no parenthesis"), None);
+    }
+
+    #[test]
+    fn vm_rss_is_read_in_kib() {
+        let status = "Name:\tbench\nVmPeak:\t  99999 kB\nVmRSS:\t   10468 kB\nThreads:\t3\n";
+        assert_eq!(vm_rss_kib(status), Some(10468));
+        assert_eq!(vm_rss_kib("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn load_average_is_the_first_field() {
+        assert_eq!(parse_loadavg("0.52 0.58 0.59 2/367 12345\n"), Some(0.52));
+        assert_eq!(parse_loadavg(""), None);
+        assert!(loadavg_1m().is_some());
+    }
+
+    #[test]
+    fn this_process_can_be_sampled() {
+        let me = Proc::new(None, ticks_per_second()).sample().expect("/proc/self");
+        assert!(me.rss_kib > 0);
+        assert!(me.cpu_s >= 0.0);
+        let pid = Proc::new(Some(std::process::id()), 100.0).sample().expect("/proc/PID");
+        assert!(pid.rss_kib > 0);
+    }
+}
