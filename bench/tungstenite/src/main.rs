@@ -1,8 +1,10 @@
 //! The bench app of `shared/bench-app.md` on plain tokio + tokio-tungstenite, without Zocket: the
 //! "floor" the benchmarks compare against. Written the way a competent developer would write it by
-//! hand: an accept loop, one task per connection plus one writer task draining a bounded queue, a
-//! registry of client queues and a room map behind one lock, serde_json for parsing, and every
-//! outgoing broadcast frame serialized once and shared (cloning a text `Message` is a refcount bump).
+//! hand: an accept loop, one task per connection plus one writer task draining a bounded queue
+//! (writing what is queued, then flushing, like `StreamExt::forward`), a registry of client queues
+//! and a room map behind one lock, serde_json for parsing, and every outgoing broadcast frame
+//! serialized once and shared (cloning a text `Message` is a refcount bump). Connections use
+//! tokio-tungstenite's default configuration.
 //!
 //! Run: `PORT=3003 target/release/bench-tungstenite` (port from `PORT`, default 3000).
 
@@ -183,9 +185,18 @@ async fn connection(stream: TcpStream, state: Shared) {
         state.clients.insert(id, tx.clone());
         id
     };
+    // Writes what is queued and flushes once the queue is empty, as `StreamExt::forward` does.
     let writer = tokio::spawn(async move {
-        while let Some(msg) = rx.recv().await {
-            if sink.send(msg).await.is_err() {
+        'write: while let Some(msg) = rx.recv().await {
+            if sink.feed(msg).await.is_err() {
+                break;
+            }
+            while let Ok(msg) = rx.try_recv() {
+                if sink.feed(msg).await.is_err() {
+                    break 'write;
+                }
+            }
+            if sink.flush().await.is_err() {
                 break;
             }
         }
