@@ -57,6 +57,26 @@ pub(crate) fn vm_rss_kib(status: &str) -> Option<u64> {
     line.trim().strip_suffix("kB")?.trim().parse().ok()
 }
 
+/// CPU seconds all processes of the machine have spent busy since boot (`/proc/stat`), as
+/// [`busy_ticks`] counts them.
+pub(crate) fn machine_busy_s(ticks_per_s: f64) -> Option<f64> {
+    Some(busy_ticks(&std::fs::read_to_string("/proc/stat").ok()?)? as f64 / ticks_per_s)
+}
+
+/// Busy ticks of the `cpu` line of `/proc/stat`: user, nice, system and steal (guest time is already
+/// inside user). Interrupt time is left out: loopback packets are processed there, on behalf of the
+/// server and the generator alike, and it would read as other work.
+fn busy_ticks(stat: &str) -> Option<u64> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let f: Vec<u64> = line
+        .split_ascii_whitespace()
+        .skip(1)
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let at = |i: usize| f.get(i).copied().unwrap_or(0);
+    (f.len() >= 4).then(|| at(0) + at(1) + at(2) + at(7))
+}
+
 /// The 1-minute load average (first field of `/proc/loadavg`).
 pub(crate) fn loadavg_1m() -> Option<f64> {
     parse_loadavg(&std::fs::read_to_string("/proc/loadavg").ok()?)
@@ -101,6 +121,14 @@ mod tests {
         let status = "Name:\tbench\nVmPeak:\t  99999 kB\nVmRSS:\t   10468 kB\nThreads:\t3\n";
         assert_eq!(vm_rss_kib(status), Some(10468));
         assert_eq!(vm_rss_kib("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn busy_ticks_leave_out_idle_and_iowait() {
+        let stat = "cpu  100 2 30 5000 40 6 7 8 50 0\ncpu0 50 1 15 2500 20 3 3 4 25 0\nintr 1 2 3\n";
+        assert_eq!(busy_ticks(stat), Some(100 + 2 + 30 + 8));
+        assert_eq!(busy_ticks("cpu0 1 2 3 4\n"), None);
+        assert!(machine_busy_s(100.0).unwrap() > 0.0);
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub(crate) struct Outcome {
 pub(crate) struct Probe {
     server: Option<Proc>,
     me: Proc,
+    ticks_per_s: f64,
 }
 
 /// Readings taken by [`Probe::start`].
@@ -48,6 +49,7 @@ pub(crate) struct Start {
     server: Option<Sample>,
     me: Option<Sample>,
     load: Option<f64>,
+    machine_busy_s: Option<f64>,
 }
 
 /// CPU and memory over a window.
@@ -65,6 +67,8 @@ pub(crate) struct Usage {
     pub(crate) generator_rss_kib: Option<u64>,
     /// The machine's 1-minute load average at the start and the end (other work disturbs a run).
     pub(crate) loadavg_1m: Option<(f64, f64)>,
+    /// CPU seconds the rest of the machine (neither the server nor the generator) used in the window.
+    pub(crate) other_cpu_s: Option<f64>,
 }
 
 impl Probe {
@@ -73,6 +77,7 @@ impl Probe {
         Self {
             server: pid.map(|pid| Proc::new(Some(pid), ticks_per_s)),
             me: Proc::new(None, ticks_per_s),
+            ticks_per_s,
         }
     }
 
@@ -90,6 +95,7 @@ impl Probe {
             server: self.server.as_ref().and_then(Proc::sample),
             me: self.me.sample(),
             load: procfs::loadavg_1m(),
+            machine_busy_s: procfs::machine_busy_s(self.ticks_per_s),
         }
     }
 
@@ -97,13 +103,20 @@ impl Probe {
     pub(crate) fn finish(&self, start: Start) -> Usage {
         let server = self.server.as_ref().and_then(Proc::sample);
         let me = self.me.sample();
+        let busy = start
+            .machine_busy_s
+            .zip(procfs::machine_busy_s(self.ticks_per_s))
+            .map(|(a, b)| b - a);
+        let server_cpu_s = start.server.zip(server).map(|(a, b)| b.cpu_s - a.cpu_s);
+        let generator_cpu_s = start.me.zip(me).map(|(a, b)| b.cpu_s - a.cpu_s);
         Usage {
-            server_cpu_s: start.server.zip(server).map(|(a, b)| b.cpu_s - a.cpu_s),
+            server_cpu_s,
             server_rss_before_kib: start.server.map(|s| s.rss_kib),
             server_rss_after_kib: server.map(|s| s.rss_kib),
-            generator_cpu_s: start.me.zip(me).map(|(a, b)| b.cpu_s - a.cpu_s),
+            generator_cpu_s,
             generator_rss_kib: me.map(|s| s.rss_kib),
             loadavg_1m: start.load.zip(procfs::loadavg_1m()),
+            other_cpu_s: busy.map(|b| (b - server_cpu_s.unwrap_or(0.0) - generator_cpu_s.unwrap_or(0.0)).max(0.0)),
         }
     }
 }
@@ -175,6 +188,7 @@ pub(crate) fn to_json(args: &Args, out: &Outcome, usage: &Usage) -> Value {
         "generator_rss_kib": usage.generator_rss_kib,
         "loadavg_1m_start": usage.loadavg_1m.map(|l| l.0),
         "loadavg_1m_end": usage.loadavg_1m.map(|l| l.1),
+        "other_cpu_s": usage.other_cpu_s.map(r3),
     })
 }
 
@@ -207,6 +221,7 @@ mod tests {
             generator_cpu_s: Some(3.0),
             generator_rss_kib: Some(9),
             loadavg_1m: Some((0.5, 0.75)),
+            other_cpu_s: Some(0.25),
         };
         let v = to_json(&a, &out, &usage);
         assert_eq!(v["throughput"], 5000.0);
@@ -218,6 +233,7 @@ mod tests {
         assert_eq!(v["server_pid"], 7);
         assert_eq!(v["params"]["clients"], 50);
         assert_eq!(v["loadavg_1m_end"], 0.75);
+        assert_eq!(v["other_cpu_s"], 0.25);
         assert!(!v.to_string().contains('\n'));
     }
 
@@ -269,6 +285,7 @@ mod tests {
         let usage = probe.finish(start);
         assert!(usage.server_cpu_s.unwrap() > 0.0, "{usage:?}");
         assert!(usage.generator_cpu_s.unwrap() > 0.0, "{usage:?}");
+        assert!(usage.other_cpu_s.unwrap() >= 0.0, "{usage:?}");
         assert!(Probe::new(Some(u32::MAX), 100.0).check().is_err());
     }
 }
