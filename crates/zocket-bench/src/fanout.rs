@@ -244,7 +244,7 @@ struct Receiver {
     /// The room whose shouts it should get (rooms scenario).
     room: Option<String>,
     rec: Recorder,
-    /// Deliveries of all clients so far, for [`drain`].
+    /// Correct deliveries of all clients so far, for [`drain`] (wrong ones must not end it early).
     received: Arc<AtomicU64>,
     stop: watch::Receiver<bool>,
 }
@@ -256,36 +256,39 @@ impl Receiver {
         S: Stream<Item = Result<Message, WsError>> + Unpin,
     {
         let mut st = Stats::default();
-        'run: loop {
+        loop {
             let mut next = tokio::select! {
                 biased;
                 _ = self.stop.changed() => break,
                 msg = ws.next() => msg,
             };
             // Take every frame already received before publishing the count.
-            let before = st.received + st.wrong;
+            let before = st.received;
+            let mut closed = false;
             loop {
                 match next {
                     Some(Ok(msg)) => {
                         if let Some(bytes) = frame::data_of(&msg) {
                             self.count(bytes, &mut st);
                         } else if msg.is_close() {
-                            st.disconnects += 1;
-                            break 'run;
+                            closed = true;
                         }
                     }
-                    Some(Err(_)) | None => {
-                        st.disconnects += 1;
-                        break 'run;
-                    }
+                    Some(Err(_)) | None => closed = true,
+                }
+                if closed {
+                    st.disconnects += 1;
+                    break;
                 }
                 match ws.next().now_or_never() {
                     Some(msg) => next = msg,
                     None => break,
                 }
             }
-            self.received
-                .fetch_add(st.received + st.wrong - before, Ordering::Relaxed);
+            self.received.fetch_add(st.received - before, Ordering::Relaxed);
+            if closed {
+                break;
+            }
         }
         st
     }
