@@ -22,7 +22,8 @@ FANOUT = [
     ("lost deliveries", "lost", "int", None),
     ("server CPU-s / generator CPU-s", ("server_cpu_s", "generator_cpu_s"), "pair", None),
 ]
-OTHER = ("CPU-s used by the rest of the machine", "other_cpu_s", "cpu", None)
+KERNEL = ("CPU-s of kernel threads (kworker, ksoftirqd)", "kernel_threads_cpu_s", "cpu", None)
+OTHER = ("CPU-s of other processes (disturbance)", "other_cpu_s", "cpu", None)
 METRICS = {
     "rpc": [
         ("calls/s", "throughput", "int", "up"),
@@ -104,7 +105,7 @@ def table(lines):
     if other:
         out.append(
             f"Other processes on the machine used {min(other):.2f} to {max(other):.2f} cores during the measurements "
-            "(row \"CPU-s used by the rest of the machine\"); anything well above 0 skews that cell."
+            "(row \"CPU-s of other processes\"); anything well above 0 skews that cell."
         )
     for server, why in skipped.items():
         out.append(f"{HEADINGS[server]}: skipped: {why}")
@@ -127,7 +128,7 @@ def table(lines):
         title = describe(case, first) if first else case
         out.append(f"| **{title}** |" + " |" * (len(header) - 1))
         kind = first["scenario"] if first else None
-        for label, path, form, better in METRICS.get(kind, []) + [OTHER]:
+        for label, path, form, better in METRICS.get(kind, []) + [KERNEL, OTHER]:
             if case == "stress" and path == "lost":
                 label = STRESS_LOST
             cells = []
@@ -173,7 +174,7 @@ def brief(record):
     if record.get("mem_per_conn_kib") is not None:
         parts.append(f"{record['mem_per_conn_kib']} KiB/conn")
     parts.append(f"cpu server {record.get('server_cpu_s')} s gen {record.get('generator_cpu_s')} s")
-    parts.append(f"rest of machine {record.get('other_cpu_s')} s")
+    parts.append(f"kernel threads {record.get('kernel_threads_cpu_s')} s other {record.get('other_cpu_s')} s")
     return ", ".join(parts)
 
 

@@ -77,6 +77,35 @@ fn busy_ticks(stat: &str) -> Option<u64> {
     (f.len() >= 4).then(|| at(0) + at(1) + at(2) + at(7))
 }
 
+/// CPU seconds all kernel threads (children of `kthreadd`, pid 2: kworkers, ksoftirqd, ...) have
+/// used since boot. Loopback traffic makes them work on behalf of the server and the generator.
+pub(crate) fn kernel_threads_s(ticks_per_s: f64) -> Option<f64> {
+    let mut ticks = 0;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else {
+            continue;
+        };
+        // Processes come and go while we read; a vanished one is skipped.
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        if pid == "2" || parent(&stat) == Some(2) {
+            ticks += cpu_ticks(&stat).unwrap_or(0);
+        }
+    }
+    Some(ticks as f64 / ticks_per_s)
+}
+
+/// The parent pid (field 4) of a `/proc/PID/stat` line.
+fn parent(stat: &str) -> Option<u32> {
+    stat[stat.rfind(')')? + 1..]
+        .split_ascii_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 /// The 1-minute load average (first field of `/proc/loadavg`).
 pub(crate) fn loadavg_1m() -> Option<f64> {
     parse_loadavg(&std::fs::read_to_string("/proc/loadavg").ok()?)
@@ -108,6 +137,19 @@ mod tests {
     #[test]
     fn cpu_ticks_sum_utime_and_stime_after_a_tricky_command_name() {
         assert_eq!(cpu_ticks(STAT), Some(325));
+    }
+
+    #[test]
+    fn the_parent_is_field_four() {
+        assert_eq!(parent(STAT), Some(1));
+        assert_eq!(parent("7 (kworker/0:1-events) I 2 0 0"), Some(2));
+        assert_eq!(parent("7 (x)"), None);
+    }
+
+    #[test]
+    fn kernel_threads_are_found() {
+        // kthreadd itself is always there, if only with little CPU time.
+        assert!(kernel_threads_s(100.0).unwrap() >= 0.0);
     }
 
     #[test]

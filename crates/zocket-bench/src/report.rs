@@ -50,6 +50,7 @@ pub(crate) struct Start {
     me: Option<Sample>,
     load: Option<f64>,
     machine_busy_s: Option<f64>,
+    kernel_threads_s: Option<f64>,
 }
 
 /// CPU and memory over a window.
@@ -67,7 +68,10 @@ pub(crate) struct Usage {
     pub(crate) generator_rss_kib: Option<u64>,
     /// The machine's 1-minute load average at the start and the end (other work disturbs a run).
     pub(crate) loadavg_1m: Option<(f64, f64)>,
-    /// CPU seconds the rest of the machine (neither the server nor the generator) used in the window.
+    /// CPU seconds kernel threads used in the window (mostly loopback work for server and generator).
+    pub(crate) kernel_threads_cpu_s: Option<f64>,
+    /// CPU seconds the rest of the machine (neither the server, the generator nor kernel threads)
+    /// used in the window: other work that disturbed the run.
     pub(crate) other_cpu_s: Option<f64>,
 }
 
@@ -96,6 +100,7 @@ impl Probe {
             me: self.me.sample(),
             load: procfs::loadavg_1m(),
             machine_busy_s: procfs::machine_busy_s(self.ticks_per_s),
+            kernel_threads_s: procfs::kernel_threads_s(self.ticks_per_s),
         }
     }
 
@@ -107,6 +112,10 @@ impl Probe {
             .machine_busy_s
             .zip(procfs::machine_busy_s(self.ticks_per_s))
             .map(|(a, b)| b - a);
+        let kernel = start
+            .kernel_threads_s
+            .zip(procfs::kernel_threads_s(self.ticks_per_s))
+            .map(|(a, b)| b - a);
         let server_cpu_s = start.server.zip(server).map(|(a, b)| b.cpu_s - a.cpu_s);
         let generator_cpu_s = start.me.zip(me).map(|(a, b)| b.cpu_s - a.cpu_s);
         Usage {
@@ -116,7 +125,11 @@ impl Probe {
             generator_cpu_s,
             generator_rss_kib: me.map(|s| s.rss_kib),
             loadavg_1m: start.load.zip(procfs::loadavg_1m()),
-            other_cpu_s: busy.map(|b| (b - server_cpu_s.unwrap_or(0.0) - generator_cpu_s.unwrap_or(0.0)).max(0.0)),
+            kernel_threads_cpu_s: kernel,
+            other_cpu_s: busy.map(|b| {
+                let ours = server_cpu_s.unwrap_or(0.0) + generator_cpu_s.unwrap_or(0.0) + kernel.unwrap_or(0.0);
+                (b - ours).max(0.0)
+            }),
         }
     }
 }
@@ -188,6 +201,7 @@ pub(crate) fn to_json(args: &Args, out: &Outcome, usage: &Usage) -> Value {
         "generator_rss_kib": usage.generator_rss_kib,
         "loadavg_1m_start": usage.loadavg_1m.map(|l| l.0),
         "loadavg_1m_end": usage.loadavg_1m.map(|l| l.1),
+        "kernel_threads_cpu_s": usage.kernel_threads_cpu_s.map(r3),
         "other_cpu_s": usage.other_cpu_s.map(r3),
     })
 }
@@ -221,6 +235,7 @@ mod tests {
             generator_cpu_s: Some(3.0),
             generator_rss_kib: Some(9),
             loadavg_1m: Some((0.5, 0.75)),
+            kernel_threads_cpu_s: Some(0.5),
             other_cpu_s: Some(0.25),
         };
         let v = to_json(&a, &out, &usage);
@@ -234,6 +249,7 @@ mod tests {
         assert_eq!(v["params"]["clients"], 50);
         assert_eq!(v["loadavg_1m_end"], 0.75);
         assert_eq!(v["other_cpu_s"], 0.25);
+        assert_eq!(v["kernel_threads_cpu_s"], 0.5);
         assert!(!v.to_string().contains('\n'));
     }
 
