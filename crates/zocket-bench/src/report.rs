@@ -68,7 +68,8 @@ pub(crate) struct Usage {
     pub(crate) generator_rss_kib: Option<u64>,
     /// The machine's 1-minute load average at the start and the end (other work disturbs a run).
     pub(crate) loadavg_1m: Option<(f64, f64)>,
-    /// CPU seconds kernel threads used in the window (mostly loopback work for server and generator).
+    /// CPU seconds kernel threads used in the window (mostly loopback work for server and generator);
+    /// a lower bound, as threads that exit during the window are not counted.
     pub(crate) kernel_threads_cpu_s: Option<f64>,
     /// CPU seconds the rest of the machine (neither the server, the generator nor kernel threads)
     /// used in the window: other work that disturbed the run.
@@ -115,7 +116,8 @@ impl Probe {
         let kernel = start
             .kernel_threads_s
             .zip(procfs::kernel_threads_s(self.ticks_per_s))
-            .map(|(a, b)| b - a);
+            // A kworker that exits takes its time with it: the sum can shrink; never report less than 0.
+            .map(|(a, b)| (b - a).max(0.0));
         let server_cpu_s = start.server.zip(server).map(|(a, b)| b.cpu_s - a.cpu_s);
         let generator_cpu_s = start.me.zip(me).map(|(a, b)| b.cpu_s - a.cpu_s);
         Usage {
