@@ -87,10 +87,34 @@ def describe(case, record):
     return f"idle: {p['clients']} connections"
 
 
+# A run during which other processes kept this many cores busy is "disturbed": it is left out of the
+# median when the same cell has at least one undisturbed run.
+DISTURBED_CORES = 0.25
+
+
+def disturbance(record):
+    other, window = record.get("other_cpu_s"), record.get("window_s")
+    return other / window if other is not None and window else 0.0
+
+
+def keep_undisturbed(results):
+    """Drops disturbed runs from cells that also have undisturbed ones; returns (kept, dropped)."""
+    kept, dropped = [], []
+    cells = {}
+    for r in results:
+        cells.setdefault((r["case"], r["server"]), []).append(r)
+    for runs in cells.values():
+        clean = [r for r in runs if disturbance(r) < DISTURBED_CORES]
+        kept += clean or runs
+        dropped += [r for r in runs if clean and r not in clean]
+    return kept, dropped
+
+
 def table(lines):
     meta = next((line["meta"] for line in lines if "meta" in line), {})
     skipped = {line["server"]: line["skipped"] for line in lines if "skipped" in line}
-    results = [line for line in lines if "scenario" in line]
+    measured = [line for line in lines if "scenario" in line]
+    results, dropped = keep_undisturbed(measured)
     failures = [line for line in lines if "error" in line]
     servers = [s for s in SERVERS if any(r["server"] == s for r in results + failures) or s in skipped]
     ratios = [(a, b) for a, b in RATIOS if a in servers and b in servers]
@@ -101,11 +125,17 @@ def table(lines):
         f"(median shown), {meta.get('nproc', '?')} cores shared by the server and the load generator "
         f"(zocket-bench, 2 runtime threads), loopback only. Bun {meta.get('bun', '?')}."
     )
-    other = [r["other_cpu_s"] / r["window_s"] for r in results if r.get("other_cpu_s") is not None and r.get("window_s")]
+    other = [disturbance(r) for r in measured]
     if other:
         out.append(
             f"Other processes on the machine used {min(other):.2f} to {max(other):.2f} cores during the measurements "
             "(row \"CPU-s of other processes\"); anything well above 0 skews that cell."
+        )
+    if dropped:
+        out.append(
+            f"Left out of the medians as disturbed (other processes kept {DISTURBED_CORES} cores or more busy): "
+            + ", ".join(f"{r['case']}/{r['server']} run {r['run']} ({disturbance(r):.2f} cores)" for r in dropped)
+            + "."
         )
     for server, why in skipped.items():
         out.append(f"{HEADINGS[server]}: skipped: {why}")
@@ -144,8 +174,9 @@ def table(lines):
                     continue
                 values[server] = median(mine, path)
                 cell = fmt(values[server], form)
-                if len(mine) < meta.get("runs", len(mine)):
-                    cell += f" ({len(mine)} runs)"
+                ran = sum(1 for r in measured if r["case"] == case and r["server"] == server)
+                if ran < meta.get("runs", ran):
+                    cell += f" ({ran} runs)"
                 cells.append(cell)
             for a, b in ratios:
                 va, vb = values.get(a), values.get(b)
