@@ -1,0 +1,269 @@
+//! End to end: the `zocket-bench` binary against a small in-test server that speaks the bench app in
+//! JSON and, when asked for subprotocol `zocket.v1.msgpack`, in MessagePack. Servers with planted
+//! bugs show that wrong replies and wrong-room deliveries are caught.
+
+use std::collections::{HashMap, HashSet};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+const MSGPACK: &str = "zocket.v1.msgpack";
+
+/// How the mock server behaves.
+#[derive(Clone, Copy, Default)]
+struct Mock {
+    /// Accepts subprotocol `zocket.v1.msgpack`.
+    msgpack: bool,
+    /// Sends room shouts to everyone.
+    rooms_leak: bool,
+    /// Echoes a changed `data` for every 10th call.
+    echo_corrupts: bool,
+}
+
+type Clients = Arc<Mutex<HashMap<u64, (mpsc::UnboundedSender<Message>, HashSet<String>)>>>;
+
+/// Starts the mock on a free port in a thread of its own; returns the port.
+fn start(mock: Mock) -> u16 {
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let port = std_listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = TcpListener::from_std(std_listener).unwrap();
+            let clients = Clients::default();
+            for id in 0u64.. {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                tokio::spawn(connection(tcp, id, mock, clients.clone()));
+            }
+        });
+    });
+    port
+}
+
+async fn connection(tcp: tokio::net::TcpStream, id: u64, mock: Mock, clients: Clients) {
+    let mut binary = false;
+    // The callback's error type is tungstenite's; its size is not ours to choose.
+    #[allow(clippy::result_large_err)]
+    let negotiate = |req: &Request, mut res: Response| {
+        let offered = req
+            .headers()
+            .get("Sec-WebSocket-Protocol")
+            .and_then(|v| v.to_str().ok());
+        if mock.msgpack && offered.is_some_and(|v| v.split(',').any(|p| p.trim() == MSGPACK)) {
+            res.headers_mut()
+                .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(MSGPACK));
+            binary = true;
+        }
+        Ok(res)
+    };
+    let Ok(ws) = tokio_tungstenite::accept_hdr_async(tcp, negotiate).await else {
+        return;
+    };
+    let (mut sink, mut stream) = ws.split();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    clients.lock().unwrap().insert(id, (tx.clone(), HashSet::new()));
+    tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            if sink.send(msg).await.is_err() {
+                break;
+            }
+        }
+    });
+    let encode = |v: &Value| {
+        if binary {
+            Message::Binary(rmp_serde::to_vec_named(v).unwrap().into())
+        } else {
+            Message::Text(v.to_string().into())
+        }
+    };
+    let mut calls = 0u64;
+    while let Some(Ok(msg)) = stream.next().await {
+        let frame: Value = match &msg {
+            Message::Text(t) if !binary => serde_json::from_str(t).unwrap(),
+            Message::Binary(b) if binary => rmp_serde::from_slice(b).unwrap(),
+            Message::Close(_) => break,
+            other => panic!("unexpected frame {other:?}"),
+        };
+        let p = &frame["payload"];
+        let reply = |payload: Value| {
+            frame
+                .get("rpcId")
+                .map(|id| encode(&json!({"type": "__rpc_res", "payload": payload, "rpcId": id})))
+        };
+        let out = match frame["type"].as_str().unwrap() {
+            "bench.echo" => {
+                calls += 1;
+                let mut echo = p.clone();
+                if mock.echo_corrupts && calls.is_multiple_of(10) {
+                    echo["data"] = json!("corrupted");
+                }
+                reply(echo)
+            }
+            "bench.join" => {
+                let room = p["room"].as_str().unwrap().to_owned();
+                clients.lock().unwrap().get_mut(&id).unwrap().1.insert(room);
+                reply(json!(true))
+            }
+            route @ ("bench.shout" | "bench.roomShout") => {
+                let shouted = encode(&json!({"type": "bench.shouted", "payload": {"ts": p["ts"], "data": p["data"]}}));
+                let room = (route == "bench.roomShout" && !mock.rooms_leak).then(|| p["room"].as_str().unwrap());
+                for (tx, rooms) in clients.lock().unwrap().values() {
+                    if room.is_none_or(|r| rooms.contains(r)) {
+                        let _ = tx.send(shouted.clone());
+                    }
+                }
+                reply(Value::Null)
+            }
+            other => panic!("unexpected route {other}"),
+        };
+        if let Some(out) = out {
+            let _ = tx.send(out);
+        }
+    }
+    clients.lock().unwrap().remove(&id);
+}
+
+fn bench(port: u16, args: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_zocket-bench"))
+        .arg("--url")
+        .arg(format!("ws://127.0.0.1:{port}/"))
+        .args(args.split_whitespace())
+        .args(["--deadline", "60"])
+        .output()
+        .unwrap()
+}
+
+/// Runs the generator and returns its one JSON line.
+fn results(port: u16, args: &str) -> Value {
+    let out = bench(port, args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args}: {:?}\n{stderr}", out.status);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "exactly one line on stdout: {stdout}");
+    serde_json::from_str(&stdout).unwrap()
+}
+
+#[test]
+fn rpc_over_msgpack_checks_every_reply() {
+    let port = start(Mock {
+        msgpack: true,
+        ..Mock::default()
+    });
+    let r = results(
+        port,
+        "--scenario rpc --codec msgpack --clients 4 --in-flight 4 --duration 0.5 --warmup 0.1",
+    );
+    assert_eq!(r["codec"], "msgpack");
+    assert_eq!(r["scenario"], "rpc");
+    assert!(r["count"].as_u64().unwrap() > 100, "{r}");
+    assert_eq!((r["wrong"].as_u64(), r["errors"].as_u64()), (Some(0), Some(0)), "{r}");
+    assert!(r["latency_ms"]["p50"].as_f64().unwrap() > 0.0, "{r}");
+    assert_eq!(r["unit"], "calls/s");
+}
+
+#[test]
+fn broadcast_over_msgpack_loses_nothing_and_includes_the_sender() {
+    let port = start(Mock {
+        msgpack: true,
+        ..Mock::default()
+    });
+    let r = results(
+        port,
+        "--scenario broadcast --codec msgpack --clients 20 --rate 100 --duration 0.5",
+    );
+    let sent = r["sent"].as_u64().unwrap();
+    assert!(sent >= 40, "{r}");
+    assert_eq!(r["expected"].as_u64(), Some(sent * 20), "{r}");
+    assert_eq!(r["count"], r["expected"], "{r}");
+    assert_eq!((r["lost"].as_u64(), r["wrong"].as_u64()), (Some(0), Some(0)), "{r}");
+}
+
+#[test]
+fn rooms_in_json_deliver_only_within_the_room() {
+    let port = start(Mock::default());
+    let r = results(
+        port,
+        "--scenario rooms --clients 20 --rooms 4 --rate 100 --duration 0.5",
+    );
+    let sent = r["sent"].as_u64().unwrap();
+    assert!(sent >= 40, "{r}");
+    // 20 clients in 4 rooms: 5 members each, one sender per room.
+    assert_eq!(r["expected"].as_u64(), Some(sent * 5), "{r}");
+    assert_eq!((r["lost"].as_u64(), r["wrong"].as_u64()), (Some(0), Some(0)), "{r}");
+}
+
+#[test]
+fn a_server_leaking_room_shouts_is_caught() {
+    let port = start(Mock {
+        rooms_leak: true,
+        ..Mock::default()
+    });
+    let r = results(
+        port,
+        "--scenario rooms --clients 20 --rooms 4 --rate 100 --duration 0.5",
+    );
+    let sent = r["sent"].as_u64().unwrap();
+    // Every shout reaches all 20 clients: 5 rightly, 15 wrongly.
+    assert_eq!(r["wrong"].as_u64(), Some(sent * 15), "{r}");
+    assert_eq!(r["lost"].as_u64(), Some(0), "{r}");
+}
+
+#[test]
+fn corrupted_echoes_are_wrong() {
+    let port = start(Mock {
+        echo_corrupts: true,
+        ..Mock::default()
+    });
+    let r = results(port, "--scenario rpc --clients 2 --duration 0.3 --warmup 0");
+    let wrong = r["wrong"].as_u64().unwrap();
+    assert!(wrong > 0 && wrong * 8 < r["count"].as_u64().unwrap(), "{r}");
+}
+
+#[test]
+fn idle_reads_the_memory_of_the_given_pid() {
+    let port = start(Mock::default());
+    let pid = std::process::id().to_string();
+    let r = results(port, &format!("--scenario idle --clients 50 --settle 0.2 --pid {pid}"));
+    assert_eq!(r["connections"], 50);
+    assert!(r["mem_per_conn_bytes"].is_number(), "{r}");
+    assert!(r["server_rss_after_kib"].as_u64().unwrap() > 0, "{r}");
+    assert!(r["throughput"].is_null());
+}
+
+#[test]
+fn a_server_without_msgpack_is_refused_clearly() {
+    let port = start(Mock::default());
+    let out = bench(port, "--scenario rpc --codec msgpack --clients 2 --duration 0.2");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("did not accept WebSocket subprotocol \"zocket.v1.msgpack\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn setup_failures_and_bad_usage_exit_non_zero() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let out = bench(port, "--scenario rpc --clients 2");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("connections failed"));
+    assert_eq!(bench(port, "--scenario nope").status.code(), Some(2));
+}
