@@ -76,7 +76,7 @@ pub use middleware::{Next, Outcome};
 pub use rooms::Rooms;
 pub use router::Router;
 pub use send::{Emit, EmitError, Outgoing, Sender};
-pub use server::{Handle, IntoListener, Serve, Server, serve};
+pub use server::{Handle, IntoListener, Serve, Server, listen, serve};
 pub use zocket_macros::Outgoing;
 pub use zocket_protocol::{Codec, ErrorCode, Issue, PathSegment};
 

@@ -16,7 +16,7 @@ pub(crate) async fn listen(scheme: &str) -> std::io::Result<TcpListener> {
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(3000u16);
-    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    let listener = zocket::listen(("127.0.0.1", port)).await?;
     println!("listening on {scheme}://127.0.0.1:{}", listener.local_addr()?.port());
     Ok(listener)
 }

@@ -5,7 +5,7 @@ mod handle;
 mod serve;
 
 pub use handle::Handle;
-pub use serve::{IntoListener, Serve, serve};
+pub use serve::{IntoListener, Serve, listen, serve};
 
 use crate::hub::Hub;
 use crate::instance::{OnConnect, OnDisconnect};

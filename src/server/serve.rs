@@ -45,21 +45,51 @@ impl IntoListener for TcpListener {
 
 impl IntoListener for SocketAddr {
     fn into_listener(self) -> BoxFuture<'static, io::Result<TcpListener>> {
-        Box::pin(TcpListener::bind(self))
+        Box::pin(listen(self))
     }
 }
 
 impl IntoListener for &str {
     fn into_listener(self) -> BoxFuture<'static, io::Result<TcpListener>> {
         let addr = self.to_owned();
-        Box::pin(async move { TcpListener::bind(addr).await })
+        Box::pin(async move { listen(addr).await })
     }
 }
 
 impl IntoListener for String {
     fn into_listener(self) -> BoxFuture<'static, io::Result<TcpListener>> {
-        Box::pin(async move { TcpListener::bind(self).await })
+        Box::pin(async move { listen(self).await })
     }
+}
+
+/// How many connections may wait to be accepted: a burst of clients connecting at once (all of
+/// them reconnecting after a restart, say) is not refused.
+const BACKLOG: u32 = 1024;
+
+/// Binds a TCP listener on `addr` (the first address it resolves to) with room for a burst of
+/// connections waiting to be accepted (tokio's `TcpListener::bind` allows 128).
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// let listener = zocket::listen("127.0.0.1:3000").await?;
+/// println!("listening on {}", listener.local_addr()?);
+/// # Ok(()) }
+/// ```
+pub async fn listen(addr: impl tokio::net::ToSocketAddrs) -> io::Result<TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host(addr).await? {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr).and_then(|()| socket.listen(BACKLOG)) {
+            Ok(listener) => return Ok(listener),
+            Err(error) => last = Some(error),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind")))
 }
 
 /// A server being served; `.await` it. See [`serve`].
