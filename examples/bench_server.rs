@@ -3,7 +3,9 @@
 //! Run: `cargo run --release --example bench_server` (port from `PORT`, default 3000).
 //!
 //! The per-client rate limit is off (a load generator is one client sending as fast as the
-//! server answers); every other limit keeps its default.
+//! server answers), and a client may fall 16 384 frames behind (about a MiB of small frames; Bun
+//! buffers up to its backpressure limit) before it is closed as too slow; every other limit
+//! keeps its default.
 #![allow(missing_docs)]
 
 #[path = "support/run.rs"]
@@ -82,6 +84,7 @@ async fn room_shout(send: Sender<Out>, Input(s): Input<RoomShout>) -> Result<(),
 pub(crate) fn app() -> Server<Headers, Out> {
     let zo = Zocket::<Headers, Out>::new().config(Config {
         rate_limit: None,
+        outbound_queue: 16_384,
         ..Config::default()
     });
     let router = zo
