@@ -74,6 +74,10 @@ where
     // its outbox until the session runs.
     let outbox = Arc::new(Outbox::new(shared.config.outbound_queue));
     shared.hub.register(conn.id.clone(), Slot::new(outbox.clone(), codec));
+    if shared.lifecycle.shutdown.is_cancelled() {
+        // A shutdown that told every registered client may have missed this one.
+        outbox.shut_down();
+    }
     Ok(Admitted {
         conn,
         outbox,

@@ -131,20 +131,14 @@ where
     // Kept small between writes: a burst's large batch is freed after it is written.
     let mut batch: Vec<Frame> = Vec::new();
 
-    // Created once: every connection waits on the same shutdown signal, and registering with
-    // it on every turn of the loop would make them all contend for its lock.
-    let shutdown = shared.lifecycle.shutdown.cancelled();
-    tokio::pin!(shutdown);
-
     let end = 'connection: loop {
         let reading = dispatcher.has_room();
         // Unbiased: under a flood of outgoing frames, reading (and so pongs) still gets its turn.
         tokio::select! {
-            () = &mut shutdown => break End::Close(1001, "server shutting down"),
             Some(mut reply) = dispatcher.next_done(), if dispatcher.in_flight() > 0 => {
                 loop {
                     // What each handler pushed (to this client too) goes out before its reply.
-                    if outbox.take(&mut batch, BATCH) == Some(Taken::Overflowed) {
+                    if matches!(outbox.take(&mut batch, BATCH), Some(Taken::Overflowed | Taken::ShutDown)) {
                         break;
                     }
                     batch.extend(reply);
@@ -161,8 +155,12 @@ where
                 }
             }
             taken = std::future::poll_fn(|cx| outbox.poll_take(cx, &mut batch, BATCH)) => {
-                if taken == Taken::Overflowed {
-                    break End::Close(1013, "outbound queue full");
+                match taken {
+                    Taken::Overflowed => break End::Close(1013, "outbound queue full"),
+                    // Heard from the outbox, not from the shared shutdown signal, whose lock every
+                    // connection would take on every turn of its loop.
+                    Taken::ShutDown => break End::Close(1001, "server shutting down"),
+                    Taken::Frames => {}
                 }
                 if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
                     break end;

@@ -147,6 +147,13 @@ impl Hub {
         slot.rooms.iter().map(|room| room.to_string()).collect()
     }
 
+    /// Tells every connected client's connection that the server is shutting down.
+    pub(crate) fn shut_down_all(&self) {
+        for slot in self.registry.read().clients.values() {
+            slot.outbox.shut_down();
+        }
+    }
+
     pub(crate) fn client_count(&self) -> usize {
         self.registry.read().clients.len()
     }

@@ -28,12 +28,15 @@ pub(crate) enum Taken {
     Frames,
     /// The queue overflowed: the client must be closed as too slow.
     Overflowed,
+    /// The server is shutting down: the client must be closed.
+    ShutDown,
 }
 
 #[derive(Debug, Default)]
 struct State {
     frames: VecDeque<Bytes>,
     overflowed: bool,
+    shut_down: bool,
     closed: bool,
 }
 
@@ -83,6 +86,9 @@ impl Outbox {
     /// Moves up to `max` queued frames into `batch`, without waiting; `None` if none.
     pub(crate) fn take(&self, batch: &mut Vec<Bytes>, max: usize) -> Option<Taken> {
         let mut state = self.state.lock();
+        if state.shut_down {
+            return Some(Taken::ShutDown);
+        }
         if state.overflowed {
             return Some(Taken::Overflowed);
         }
@@ -107,6 +113,13 @@ impl Outbox {
             Some(taken) => Poll::Ready(taken),
             None => Poll::Pending,
         }
+    }
+
+    /// Tells the connection the server is shutting down. Each connection hears it from its own
+    /// outbox, so no lock is shared by all of them on every turn of their loops.
+    pub(crate) fn shut_down(&self) {
+        self.state.lock().shut_down = true;
+        self.waker.wake();
     }
 
     /// Refuses every later push and drops what is queued.
@@ -136,6 +149,8 @@ mod tests {
         assert_eq!(outbox.push(&frame), Pushed::Queued);
         assert_eq!(outbox.push(&frame), Pushed::Full);
         assert_eq!(outbox.take(&mut batch, 10), Some(Taken::Overflowed));
+        outbox.shut_down();
+        assert_eq!(outbox.take(&mut batch, 10), Some(Taken::ShutDown));
         outbox.close();
         assert_eq!(outbox.push(&frame), Pushed::Closed);
     }

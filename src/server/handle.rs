@@ -71,6 +71,8 @@ impl<O> Handle<O> {
     /// when every connection has finished.
     pub async fn shutdown(&self) {
         self.lifecycle.shutdown.cancel();
+        // After the cancel: a client admitted later sees it (see `admit`).
+        self.hub.shut_down_all();
         self.lifecycle.connections.close();
         self.lifecycle.connections.wait().await;
     }
