@@ -222,7 +222,14 @@ async fn write<IO: AsyncRead + AsyncWrite + Unpin>(
     if batch.is_empty() {
         return Ok(());
     }
-    let result = timeout(limit, socket.write(batch)).await;
+    // Most writes complete at once: the deadline's timer is armed only for one that waits.
+    let result = {
+        let mut writing = std::pin::pin!(socket.write(batch));
+        match futures_util::poll!(writing.as_mut()) {
+            std::task::Poll::Ready(written) => Ok(written),
+            std::task::Poll::Pending => timeout(limit, writing).await,
+        }
+    };
     if batch.capacity() > KEPT_BATCH {
         *batch = Vec::new();
     }
