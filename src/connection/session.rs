@@ -175,8 +175,9 @@ where
                         Ok(Incoming::Data(bytes)) => dispatcher.dispatch(bytes),
                         Ok(Incoming::Ping(payload)) => {
                             let pong = frame::control(opcode::PONG, &payload);
-                            if timeout(config.write_timeout, socket.write_one(pong)).await.map_or(true, |r| r.is_err()) {
-                                break 'connection End::Gone("pong failed");
+                            batch.push(pong);
+                            if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
+                                break 'connection end;
                             }
                         }
                         Ok(Incoming::Pong) => {}
@@ -200,8 +201,9 @@ where
                     break End::Close(1001, "heartbeat timeout");
                 }
                 let ping = frame::control(opcode::PING, &[]);
-                if timeout(config.write_timeout, socket.write_one(ping)).await.map_or(true, |r| r.is_err()) {
-                    break End::Gone("ping failed");
+                batch.push(ping);
+                if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
+                    break end;
                 }
             }
         }
