@@ -82,11 +82,7 @@ async fn room_shout(send: Sender<Out>, Input(s): Input<RoomShout>) -> Result<(),
 
 /// The bench server.
 pub(crate) fn app() -> Server<Headers, Out> {
-    let zo = Zocket::<Headers, Out>::new().config(Config {
-        rate_limit: None,
-        outbound_queue: 16_384,
-        ..Config::default()
-    });
+    let zo = Zocket::<Headers, Out>::new().config(Config::default().rate_limit(None).outbound_queue(16_384));
     let router = zo
         .router()
         .route("bench.echo", echo)

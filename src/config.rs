@@ -4,37 +4,43 @@ use std::time::Duration;
 
 /// Limits and timings applied to every connection of a server.
 ///
+/// Built from the defaults with one setter per limit, so new limits are never a breaking change:
+///
 /// ```
+/// use std::time::Duration;
 /// use zocket::{Config, RateLimit};
-/// let config = Config { rate_limit: Some(RateLimit { burst: 50, per_second: 20 }), ..Config::default() };
-/// assert_eq!(config.max_message_size, 1024 * 1024);
+/// let config = Config::default()
+///     .rate_limit(Some(RateLimit::new(50, 20)))
+///     .write_timeout(Duration::from_secs(5));
+/// # let _ = config;
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// The largest message a client may send, in bytes. A larger one, up to twice this size,
     /// gets a `PAYLOAD_TOO_LARGE` error and the connection stays open; anything larger closes
     /// the connection with code 1009 without being read. Default 1 MiB.
-    pub max_message_size: usize,
+    pub(crate) max_message_size: usize,
     /// How many calls of one connection may run at once; past it the server stops reading
     /// that connection until one finishes. Default 256.
-    pub max_in_flight: usize,
+    pub(crate) max_in_flight: usize,
     /// How many bytes of messages one connection may have in flight (read, not yet answered);
     /// past it the server stops reading that connection until calls finish. Default 8 MiB.
-    pub max_in_flight_bytes: usize,
+    pub(crate) max_in_flight_bytes: usize,
     /// How many frames may wait to be written to one client. A client that lets its queue
     /// fill up is disconnected with code 1013, never buffered without limit. Default 1024.
-    pub outbound_queue: usize,
+    pub(crate) outbound_queue: usize,
     /// How long one write to a client may take before it counts as dead. Default 10 s.
-    pub write_timeout: Duration,
+    pub(crate) write_timeout: Duration,
     /// Messages a client may send per second, with bursts; `None` turns the limit off.
     /// A message over the limit gets a `RATE_LIMITED` error. Default 1000/s, bursts of 1000.
-    pub rate_limit: Option<RateLimit>,
+    pub(crate) rate_limit: Option<RateLimit>,
     /// How many rooms one client may be in at once; a join past it fails with `FORBIDDEN`.
     /// Default 256.
-    pub max_rooms_per_client: usize,
+    pub(crate) max_rooms_per_client: usize,
     /// Server pings to find dead connections; `None` turns them off. Default: a ping every
     /// 30 s, and a client silent for 75 s is closed.
-    pub heartbeat: Option<Heartbeat>,
+    pub(crate) heartbeat: Option<Heartbeat>,
 }
 
 impl Default for Config {
@@ -59,6 +65,70 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The largest message a client may send, in bytes. A larger one, up to twice this size,
+    /// gets a `PAYLOAD_TOO_LARGE` error and the connection stays open; anything larger closes
+    /// the connection with code 1009 without being read. Default 1 MiB.
+    #[must_use]
+    pub fn max_message_size(mut self, max_message_size: usize) -> Self {
+        self.max_message_size = max_message_size;
+        self
+    }
+
+    /// How many calls of one connection may run at once; past it the server stops reading
+    /// that connection until one finishes. Default 256.
+    #[must_use]
+    pub fn max_in_flight(mut self, max_in_flight: usize) -> Self {
+        self.max_in_flight = max_in_flight;
+        self
+    }
+
+    /// How many bytes of messages one connection may have in flight (read, not yet answered);
+    /// past it the server stops reading that connection until calls finish. Default 8 MiB.
+    #[must_use]
+    pub fn max_in_flight_bytes(mut self, max_in_flight_bytes: usize) -> Self {
+        self.max_in_flight_bytes = max_in_flight_bytes;
+        self
+    }
+
+    /// How many frames may wait to be written to one client. A client that lets its queue
+    /// fill up is disconnected with code 1013, never buffered without limit. Default 1024.
+    #[must_use]
+    pub fn outbound_queue(mut self, outbound_queue: usize) -> Self {
+        self.outbound_queue = outbound_queue;
+        self
+    }
+
+    /// How long one write to a client may take before it counts as dead. Default 10 s.
+    #[must_use]
+    pub fn write_timeout(mut self, write_timeout: Duration) -> Self {
+        self.write_timeout = write_timeout;
+        self
+    }
+
+    /// Messages a client may send per second, with bursts; `None` turns the limit off.
+    /// A message over the limit gets a `RATE_LIMITED` error. Default 1000/s, bursts of 1000.
+    #[must_use]
+    pub fn rate_limit(mut self, rate_limit: Option<RateLimit>) -> Self {
+        self.rate_limit = rate_limit;
+        self
+    }
+
+    /// How many rooms one client may be in at once; a join past it fails with `FORBIDDEN`.
+    /// Default 256.
+    #[must_use]
+    pub fn max_rooms_per_client(mut self, max_rooms_per_client: usize) -> Self {
+        self.max_rooms_per_client = max_rooms_per_client;
+        self
+    }
+
+    /// Server pings to find dead connections; `None` turns them off. Default: a ping every
+    /// 30 s, and a client silent for 75 s is closed.
+    #[must_use]
+    pub fn heartbeat(mut self, heartbeat: Option<Heartbeat>) -> Self {
+        self.heartbeat = heartbeat;
+        self
+    }
+
     /// Panics on values that cannot work: zero sizes, an empty rate limit, a zero heartbeat.
     #[track_caller]
     pub(crate) fn check(&self) {
@@ -93,6 +163,7 @@ impl Config {
 
 /// A token bucket: `burst` messages at once, refilled at `per_second`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RateLimit {
     /// How many messages may arrive back to back.
     pub burst: u32,
@@ -102,11 +173,26 @@ pub struct RateLimit {
 
 /// When to ping and when to give up on a silent client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Heartbeat {
     /// Time between pings.
     pub interval: Duration,
     /// A client that sends nothing (not even a pong) for this long is closed with code 1001.
     pub timeout: Duration,
+}
+
+impl RateLimit {
+    /// `burst` messages back to back, `per_second` over time.
+    pub fn new(burst: u32, per_second: u32) -> Self {
+        Self { burst, per_second }
+    }
+}
+
+impl Heartbeat {
+    /// A ping every `interval`; a client silent for `timeout` is closed.
+    pub fn new(interval: Duration, timeout: Duration) -> Self {
+        Self { interval, timeout }
+    }
 }
 
 #[cfg(test)]
@@ -121,24 +207,13 @@ mod tests {
     #[test]
     #[should_panic(expected = "non-zero interval")]
     fn a_zero_heartbeat_is_refused() {
-        let heartbeat = Some(Heartbeat {
-            interval: Duration::ZERO,
-            timeout: Duration::from_secs(1),
-        });
-        Config {
-            heartbeat,
-            ..Config::default()
-        }
-        .check();
+        let heartbeat = Some(Heartbeat::new(Duration::ZERO, Duration::from_secs(1)));
+        Config::default().heartbeat(heartbeat).check();
     }
 
     #[test]
     #[should_panic(expected = "outbound_queue must be at least 1")]
     fn an_empty_queue_is_refused() {
-        Config {
-            outbound_queue: 0,
-            ..Config::default()
-        }
-        .check();
+        Config::default().outbound_queue(0).check();
     }
 }

@@ -101,14 +101,7 @@ fn count_into<C>(
 
 /// A rate limit of bursts of 5, refilled at 1 a second.
 fn burst_of_five() -> Config {
-    let rate_limit = Some(RateLimit {
-        burst: 5,
-        per_second: 1,
-    });
-    Config {
-        rate_limit,
-        ..Config::default()
-    }
+    Config::default().rate_limit(Some(RateLimit::new(5, 1)))
 }
 
 fn url(addr: std::net::SocketAddr) -> String {
@@ -143,10 +136,7 @@ async fn over_the_rate_limit_messages_get_rate_limited_errors() {
 
 #[tokio::test]
 async fn oversized_messages_get_payload_too_large_or_close_1009() {
-    let config = Config {
-        max_message_size: 1024,
-        ..Config::default()
-    };
+    let config = Config::default().max_message_size(1024);
     let (addr, _) = start(server(config)).await;
     let mut c = Client::connect(&url(addr)).await;
     let err = c.err("sleep", json!({"delayMs": 1, "pad": "x".repeat(1500)})).await;
@@ -168,10 +158,7 @@ async fn oversized_messages_get_payload_too_large_or_close_1009() {
 
 #[tokio::test]
 async fn a_client_that_does_not_read_is_disconnected_not_buffered() {
-    let config = Config {
-        outbound_queue: 4,
-        ..Config::default()
-    };
+    let config = Config::default().outbound_queue(4);
     let (addr, handle) = start(server(config)).await;
     let mut slow = Client::connect(&url(addr)).await;
     let mut healthy = Client::connect(&url(addr)).await;
@@ -202,14 +189,8 @@ async fn a_client_that_does_not_read_is_disconnected_not_buffered() {
 
 #[tokio::test]
 async fn silent_clients_are_closed_by_the_heartbeat_and_live_ones_stay() {
-    let heartbeat = Heartbeat {
-        interval: Duration::from_millis(100),
-        timeout: Duration::from_millis(350),
-    };
-    let config = Config {
-        heartbeat: Some(heartbeat),
-        ..Config::default()
-    };
+    let heartbeat = Heartbeat::new(Duration::from_millis(100), Duration::from_millis(350));
+    let config = Config::default().heartbeat(Some(heartbeat));
     let (addr, _) = start(server(config)).await;
     let mut live = Client::connect(&url(addr)).await;
     let mut mute = Client::connect(&url(addr)).await;
@@ -292,19 +273,13 @@ async fn third_call_waits(config: Config, payload: Value) {
 
 #[tokio::test]
 async fn calls_in_flight_are_bounded_per_connection() {
-    let config = Config {
-        max_in_flight: 2,
-        ..Config::default()
-    };
+    let config = Config::default().max_in_flight(2);
     third_call_waits(config, json!({"delayMs": 300})).await;
 }
 
 #[tokio::test]
 async fn bytes_in_flight_are_bounded_per_connection() {
-    let config = Config {
-        max_in_flight_bytes: 1000,
-        ..Config::default()
-    };
+    let config = Config::default().max_in_flight_bytes(1000);
     third_call_waits(config, json!({"delayMs": 300, "pad": "p".repeat(600)})).await;
 }
 
@@ -499,15 +474,8 @@ async fn pushes_precede_their_replies_when_many_calls_finish_together() {
 
 #[tokio::test]
 async fn a_paused_reader_is_not_taken_for_a_silent_client() {
-    let heartbeat = Heartbeat {
-        interval: Duration::from_millis(100),
-        timeout: Duration::from_millis(300),
-    };
-    let config = Config {
-        max_in_flight: 1,
-        heartbeat: Some(heartbeat),
-        ..Config::default()
-    };
+    let heartbeat = Heartbeat::new(Duration::from_millis(100), Duration::from_millis(300));
+    let config = Config::default().max_in_flight(1).heartbeat(Some(heartbeat));
     let (addr, _) = start(server(config)).await;
     let mut c = Client::connect(&url(addr)).await;
     // While this call runs the server reads nothing from the socket, pongs included.
