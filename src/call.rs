@@ -1,7 +1,7 @@
 //! [`Call`]: one incoming message on its way to a handler.
 
-use crate::hub::{Frame, Hub};
-use crate::{CallError, ClientId, Rooms, Sender, transport};
+use crate::hub::{self, Hub, Message};
+use crate::{CallError, ClientId, Rooms, Sender};
 use bytes::Bytes;
 use serde::Serialize;
 use std::{fmt, marker::PhantomData, sync::Arc};
@@ -75,10 +75,10 @@ impl<C, O> Call<C, O> {
     }
 
     /// Encodes the success reply, when the client waits for one.
-    pub(crate) fn encode_reply<T: Serialize>(&self, value: &T) -> Result<Option<Frame>, CallError> {
+    pub(crate) fn encode_reply<T: Serialize>(&self, value: &T) -> Result<Option<Message>, CallError> {
         match &self.rpc_id {
             None => Ok(None),
-            Some(id) => transport::encode(self.codec, |out| self.codec.write_reply(out, id, value))
+            Some(id) => hub::encode(|out| self.codec.write_reply(out, id, value))
                 .map(Some)
                 .map_err(|error| {
                     tracing::error!(%error, route = %self.route, "reply does not serialize");

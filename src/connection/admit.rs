@@ -96,7 +96,7 @@ impl<C: Send + Sync + 'static> Admitted<C> {
         // Up to twice the limit is read so the client gets a PAYLOAD_TOO_LARGE reply; past that
         // the socket refuses it (close 1009) without buffering it.
         let max = shared.config.max_message_size.saturating_mul(2);
-        let socket = Box::new(Socket::new(io, max));
+        let socket = Box::new(Socket::new(io, max, self.codec.is_binary()));
         session::run(socket, self.codec, shared, self.conn, self.outbox).await;
         drop(self.tracked);
     }

@@ -3,9 +3,9 @@
 
 use super::rate::TokenBucket;
 use crate::call::Conn;
-use crate::hub::Frame;
+use crate::hub::{self, Message};
 use crate::server::{Route, Shared};
-use crate::{Call, CallError, ErrorCode, Issue, PathSegment, transport};
+use crate::{Call, CallError, ErrorCode, Issue, PathSegment};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -18,7 +18,7 @@ use tracing::Instrument;
 use zocket_protocol::Codec;
 
 /// A call in flight: resolves to the frame to send back, if any, and the bytes it held.
-type Pending = BoxFuture<'static, (Option<Frame>, usize)>;
+type Pending = BoxFuture<'static, (Option<Message>, usize)>;
 
 pub(super) struct Dispatcher<'a, H, O, C> {
     shared: &'a Shared<H, O, C>,
@@ -27,7 +27,7 @@ pub(super) struct Dispatcher<'a, H, O, C> {
     limiter: Option<TokenBucket>,
     calls: FuturesUnordered<Pending>,
     /// Calls that finished as soon as they started (most do): their replies, not yet taken.
-    done: VecDeque<(Option<Frame>, usize)>,
+    done: VecDeque<(Option<Message>, usize)>,
     /// Bytes of the frames the calls in flight hold.
     held: usize,
 }
@@ -60,7 +60,7 @@ where
     }
 
     /// The next finished call's reply (`Some(None)` when it needs none).
-    pub(super) async fn next_done(&mut self) -> Option<Option<Frame>> {
+    pub(super) async fn next_done(&mut self) -> Option<Option<Message>> {
         let (reply, held) = match self.done.pop_front() {
             Some(done) => done,
             None => self.calls.next().await?,
@@ -179,8 +179,8 @@ fn refuse(codec: Codec, rpc_id: Option<&[u8]>, route: Option<&str>, error: CallE
 }
 
 /// `__rpc_err` when the client waits for a reply, `__error` (naming the route) when not.
-fn error_frame(codec: Codec, rpc_id: Option<&[u8]>, route: Option<&str>, error: CallError) -> Frame {
-    let encoded = transport::encode(codec, |out| {
+fn error_frame(codec: Codec, rpc_id: Option<&[u8]>, route: Option<&str>, error: CallError) -> Message {
+    let encoded = hub::encode(|out| {
         match rpc_id {
             Some(id) => codec.write_rpc_error(out, id, &error.into_payload(None)),
             None => codec.write_error(out, &error.into_payload(route)),

@@ -7,7 +7,7 @@
 
 use super::dispatch::Dispatcher;
 use crate::call::Conn;
-use crate::hub::{Frame, Outbox, Taken};
+use crate::hub::{Message, Outbox, Taken};
 use crate::server::Shared;
 use crate::transport::frame::{self, Violation, opcode};
 use crate::transport::{Incoming, ReadError, Socket};
@@ -129,7 +129,7 @@ where
         (ticker, beat.timeout)
     });
     // Kept small between writes: a burst's large batch is freed after it is written.
-    let mut batch: Vec<Frame> = Vec::new();
+    let mut batch: Vec<Message> = Vec::new();
 
     let end = 'connection: loop {
         let reading = dispatcher.has_room();
@@ -174,8 +174,7 @@ where
                     match next {
                         Ok(Incoming::Data(bytes)) => dispatcher.dispatch(bytes),
                         Ok(Incoming::Ping(payload)) => {
-                            let pong = frame::control(opcode::PONG, &payload);
-                            batch.push(pong);
+                            socket.queue_control(frame::control(opcode::PONG, &payload));
                             if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
                                 break 'connection end;
                             }
@@ -200,8 +199,7 @@ where
                 if last_heard.elapsed() >= timeout_after {
                     break End::Close(1001, "heartbeat timeout");
                 }
-                let ping = frame::control(opcode::PING, &[]);
-                batch.push(ping);
+                socket.queue_control(frame::control(opcode::PING, &[]));
                 if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
                     break end;
                 }
@@ -215,13 +213,14 @@ where
     end
 }
 
-/// Writes a batch with a deadline, then lets its memory go.
+/// Writes the socket's queued control frame, if any, and a batch of messages with a deadline,
+/// then lets the batch's memory go.
 async fn write<IO: AsyncRead + AsyncWrite + Unpin>(
     socket: &mut Socket<IO>,
-    batch: &mut Vec<Frame>,
+    batch: &mut Vec<Message>,
     limit: Duration,
 ) -> Result<(), End> {
-    if batch.is_empty() {
+    if batch.is_empty() && !socket.has_control() {
         return Ok(());
     }
     // Most writes complete at once: the deadline's timer is armed only for one that waits.
@@ -308,7 +307,7 @@ mod tests {
             ctx: (),
         });
         let outbox = Arc::new(Outbox::new(8));
-        let socket = Box::new(Socket::new(io, 1024));
+        let socket = Box::new(Socket::new(io, 1024, false));
         assert!(std::mem::size_of_val(&*socket) <= 256, "the socket holds no buffer");
         let task = run(socket, Codec::Json, server.shared.clone(), conn, outbox);
         let size = std::mem::size_of_val(&task);

@@ -22,7 +22,7 @@ mod reply;
 
 pub use reply::{IntoReply, Json};
 
-use crate::hub::Frame;
+use crate::hub::Message;
 use crate::typescript::{Signature, Types};
 use crate::{Call, CallError, FromCall};
 use std::future::Future;
@@ -46,7 +46,7 @@ pub trait Handler<T, C, O>: Clone + Send + Sync + Sized + 'static {
 
     /// Runs the handler; the encoded reply frame when the client waits for one.
     #[doc(hidden)]
-    fn call(self, call: Call<C, O>) -> impl Future<Output = Result<Option<Frame>, CallError>> + Send;
+    fn call(self, call: Call<C, O>) -> impl Future<Output = Result<Option<Message>, CallError>> + Send;
 }
 
 macro_rules! impl_handler {
@@ -69,7 +69,7 @@ macro_rules! impl_handler {
             }
 
             #[allow(non_snake_case, unused_variables)]
-            fn call(self, call: Call<C, O>) -> impl Future<Output = Result<Option<Frame>, CallError>> + Send {
+            fn call(self, call: Call<C, O>) -> impl Future<Output = Result<Option<Message>, CallError>> + Send {
                 async move {
                     $(let $ty = $ty::from_call(&call).await?;)*
                     let reply = self($($ty),*).await.into_reply()?;

@@ -1,7 +1,7 @@
-//! The hub: who is connected, who is in which room, and delivery of encoded frames to them.
+//! The hub: who is connected, who is in which room, and delivery of encoded messages to them.
 //!
 //! Every send (from handlers, hooks or a server [`Handle`](crate::Handle)) ends here as one
-//! encoded frame whose bytes are shared by all recipients. Locks are held only for the
+//! encoded message whose bytes are shared by all recipients. Locks are held only for the
 //! non-blocking pushes into each client's bounded queue, never across an await.
 
 mod outbox;
@@ -18,28 +18,36 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use zocket_protocol::{Codec, EncodeError};
 
-/// A whole WebSocket frame, ready for the wire and shared by every recipient.
-pub(crate) type Frame = Bytes;
+/// One message encoded for one codec (no WebSocket framing: the connection adds that as it
+/// writes), shared by every recipient that speaks the codec.
+pub(crate) type Message = Bytes;
+
+/// Encodes one message with `write`.
+pub(crate) fn encode(write: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>) -> Result<Message, EncodeError> {
+    let mut out = Vec::with_capacity(128);
+    write(&mut out)?;
+    Ok(Bytes::from(out))
+}
 
 /// One message, encoded on first use for each codec its recipients speak; every recipient of
 /// a codec shares that one encoding.
 pub(crate) struct Encoded<'a> {
-    encode: &'a dyn Fn(Codec) -> Result<Frame, EncodeError>,
-    frames: [OnceCell<Option<Frame>>; 2],
+    encode: &'a dyn Fn(Codec) -> Result<Message, EncodeError>,
+    messages: [OnceCell<Option<Message>>; 2],
     error: OnceCell<EncodeError>,
 }
 
 impl<'a> Encoded<'a> {
-    pub(crate) fn new(encode: &'a dyn Fn(Codec) -> Result<Frame, EncodeError>) -> Self {
+    pub(crate) fn new(encode: &'a dyn Fn(Codec) -> Result<Message, EncodeError>) -> Self {
         Self {
             encode,
-            frames: Default::default(),
+            messages: Default::default(),
             error: OnceCell::new(),
         }
     }
 
-    fn get(&self, codec: Codec) -> Option<&Frame> {
-        self.frames[codec.index()]
+    fn get(&self, codec: Codec) -> Option<&Message> {
+        self.messages[codec.index()]
             .get_or_init(|| match (self.encode)(codec) {
                 Ok(frame) => Some(frame),
                 Err(error) => {
@@ -290,7 +298,7 @@ mod tests {
     struct Rx(Arc<Outbox>);
 
     impl Rx {
-        fn try_recv(&mut self) -> Result<Frame, ()> {
+        fn try_recv(&mut self) -> Result<Message, ()> {
             let mut batch = Vec::new();
             match self.0.take(&mut batch, 1) {
                 Some(Taken::Frames) => Ok(batch.pop().unwrap()),
@@ -306,8 +314,8 @@ mod tests {
         (id, Rx(outbox.clone()), outbox)
     }
 
-    fn frame(bytes: &'static [u8]) -> impl Fn(Codec) -> Result<Frame, EncodeError> {
-        move |_| Ok(Frame::from_static(bytes))
+    fn frame(bytes: &'static [u8]) -> impl Fn(Codec) -> Result<Message, EncodeError> {
+        move |_| Ok(Message::from_static(bytes))
     }
 
     fn boxed(items: &[&str]) -> Vec<Box<str>> {
@@ -401,7 +409,7 @@ mod tests {
         let encodings = std::cell::Cell::new(0);
         let encode = |codec: Codec| {
             encodings.set(encodings.get() + 1);
-            Ok(Frame::from(format!("{codec:?}")))
+            Ok(Message::from(format!("{codec:?}")))
         };
         let mut queues = Vec::new();
         for (name, codec) in [("a", Codec::Json), ("b", Codec::Json), ("c", Codec::MsgPack)] {

@@ -3,7 +3,7 @@
 //! Per-route middleware that refuses calls or enriches the context is an extractor: see
 //! [`FromCall`](crate::FromCall). A layer is the cross-cutting kind: see [`Router::layer`](crate::Router::layer).
 
-use crate::hub::Frame;
+use crate::hub::Message;
 use crate::router::RunFn;
 use crate::{Call, CallError};
 use std::fmt;
@@ -34,7 +34,7 @@ impl<C, O> fmt::Debug for Next<C, O> {
 ///
 /// A layer can refuse a call without running the handler: `return CallError::forbidden("..").into()`.
 #[derive(Debug)]
-pub struct Outcome(Result<Option<Frame>, CallError>);
+pub struct Outcome(Result<Option<Message>, CallError>);
 
 impl Outcome {
     /// Whether the call succeeded.
@@ -47,7 +47,7 @@ impl Outcome {
         self.0.as_ref().err()
     }
 
-    pub(crate) fn into_result(self) -> Result<Option<Frame>, CallError> {
+    pub(crate) fn into_result(self) -> Result<Option<Message>, CallError> {
         self.0
     }
 }

@@ -3,14 +3,14 @@
 mod name;
 
 use crate::handler::Handler;
-use crate::hub::Frame;
+use crate::hub::Message;
 use crate::middleware::{Next, Outcome};
 use crate::typescript::{Signature, Types};
 use crate::{Call, CallError};
 use std::collections::BTreeMap;
 use std::{fmt, future::Future, pin::Pin, sync::Arc};
 
-pub(crate) type BoxReply = Pin<Box<dyn Future<Output = Result<Option<Frame>, CallError>> + Send>>;
+pub(crate) type BoxReply = Pin<Box<dyn Future<Output = Result<Option<Message>, CallError>> + Send>>;
 pub(crate) type RunFn<C, O> = Arc<dyn Fn(Call<C, O>) -> BoxReply + Send + Sync>;
 /// Describes a route's input and reply types for [`typescript`](crate::typescript).
 pub(crate) type DescribeFn = fn(&mut Types) -> Signature;

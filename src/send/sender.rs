@@ -1,8 +1,7 @@
 //! [`Sender`] and the [`Emit`] chain: `send.emit(msg).except(id).to_room("lobby")`.
 
 use super::{Outgoing, PayloadOf};
-use crate::hub::{Delivery, Encoded, Hub, Target, Targets};
-use crate::transport;
+use crate::hub::{self, Delivery, Encoded, Hub, Target, Targets};
 use std::{fmt, marker::PhantomData, sync::Arc};
 use zocket_protocol::{Codec, EncodeError};
 
@@ -96,7 +95,7 @@ impl<O: Outgoing> Emit<'_, O> {
     fn deliver(self, target: Target<'_>) -> Result<Delivery, EmitError> {
         let route = self.message.route();
         let payload = PayloadOf(&self.message);
-        let encode = |codec: Codec| transport::encode(codec, |out| codec.write_event(out, &route, &payload));
+        let encode = |codec: Codec| hub::encode(|out| codec.write_event(out, &route, &payload));
         let message = Encoded::new(&encode);
         let delivery = self.hub.deliver(target, &self.except, &message);
         match message.into_error() {

@@ -6,7 +6,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 /// The longest header a server frame may need (2 bytes, 8 of extended length).
-const MAX_HEADER: usize = 10;
+pub(crate) const MAX_HEADER: usize = 10;
 
 /// Frame opcodes.
 pub(crate) mod opcode {
@@ -59,6 +59,38 @@ impl FrameBuf {
         let mut frame = Bytes::from(bytes);
         frame.advance(start);
         frame
+    }
+}
+
+/// Writes the header of a final, unmasked frame with this opcode and `len` payload bytes into
+/// `out`; returns the header's length. Messages are framed this way as they are written, so the
+/// same message bytes serve every recipient.
+pub(crate) fn header(out: &mut [u8; MAX_HEADER], opcode: u8, len: usize) -> usize {
+    out[0] = 0x80 | opcode;
+    match len {
+        0..=125 => {
+            out[1] = len as u8;
+            2
+        }
+        126..=0xFFFF => {
+            out[1] = 126;
+            out[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            4
+        }
+        _ => {
+            out[1] = 127;
+            out[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+            10
+        }
+    }
+}
+
+/// The length of the header [`header`] writes for `len` payload bytes.
+pub(crate) fn header_len(len: usize) -> usize {
+    match len {
+        0..=125 => 2,
+        126..=0xFFFF => 4,
+        _ => 10,
     }
 }
 

@@ -2,11 +2,11 @@
 //!
 //! An idle connection holds no read buffer: a read lands in a buffer on the stack of the poll
 //! that finds data, and only the bytes read are copied to the heap; a buffer is kept only while
-//! a frame is arriving, and freed once it is consumed. Writes take a batch of shared,
-//! already framed [`Bytes`] and hand them to the kernel in one vectored write.
+//! a frame is arriving, and freed once it is consumed. Writes take a batch of shared message
+//! bytes, frame them on the fly and hand them to the kernel in one vectored write.
 
 use super::frame::{self, Parsed, Violation, opcode};
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::pin::Pin;
@@ -58,6 +58,10 @@ pub(crate) struct Socket<IO> {
     partial: Option<(u8, BytesMut)>,
     /// The largest message accepted; a larger one is refused from its header.
     max_message: usize,
+    /// The opcode of the data frames written: text or binary.
+    opcode: u8,
+    /// A control frame to write ahead of the next messages.
+    control: Option<Bytes>,
 }
 
 impl<IO> std::fmt::Debug for Socket<IO> {
@@ -69,12 +73,16 @@ impl<IO> std::fmt::Debug for Socket<IO> {
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
-    pub(crate) fn new(io: IO, max_message: usize) -> Self {
+    /// A socket over `io` that accepts messages up to `max_message` bytes and writes its
+    /// messages as binary frames if `binary`, text frames if not.
+    pub(crate) fn new(io: IO, max_message: usize, binary: bool) -> Self {
         Self {
             io,
             buf: BytesMut::new(),
             partial: None,
             max_message,
+            opcode: if binary { opcode::BINARY } else { opcode::TEXT },
+            control: None,
         }
     }
 
@@ -179,35 +187,76 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
         Ok(Some(message))
     }
 
-    /// Writes every frame of `frames` (emptying it) and flushes.
-    pub(crate) async fn write(&mut self, frames: &mut Vec<Bytes>) -> io::Result<()> {
+    /// Queues a whole control frame (ping, pong) to go out first with the next
+    /// [`write`](Self::write); it replaces one still waiting, so a flood of pings leaves at
+    /// most one pong pending.
+    pub(crate) fn queue_control(&mut self, frame: Bytes) {
+        self.control = Some(frame);
+    }
+
+    /// Whether [`write`](Self::write) has anything to send.
+    pub(crate) fn has_control(&self) -> bool {
+        self.control.is_some()
+    }
+
+    /// Writes the queued control frame, if any, then every message of `messages` (emptying it)
+    /// as a final data frame of the socket's data opcode, and flushes.
+    ///
+    /// Messages are framed here: each frame's header is built on the stack of the poll that
+    /// writes it, beside the shared message bytes, so a message is never copied.
+    pub(crate) async fn write(&mut self, messages: &mut Vec<Bytes>) -> io::Result<()> {
+        if let Some(control) = self.control.as_deref() {
+            self.io.write_all(control).await?;
+            self.control = None;
+        }
+        let opcode = self.opcode;
         let mut first = 0;
-        while first < frames.len() {
-            // The slices live on the stack of each poll, not in the connection's task.
-            let mut written = std::future::poll_fn(|cx| {
-                let mut slices = [IoSlice::new(&[]); IOV];
-                let count = (frames.len() - first).min(IOV);
-                for (slice, frame) in slices.iter_mut().zip(&frames[first..first + count]) {
-                    *slice = IoSlice::new(frame);
+        // Bytes of `messages[first]`, header included, already written.
+        let mut sent = 0;
+        while first < messages.len() {
+            // Headers and slices live on the stack of each poll, not in the connection's task.
+            let written = std::future::poll_fn(|cx| {
+                let mut heads = [[0u8; frame::MAX_HEADER]; IOV / 2];
+                let count = (messages.len() - first).min(IOV / 2);
+                let mut lens = [0usize; IOV / 2];
+                for ((head, len), message) in heads.iter_mut().zip(&mut lens).zip(&messages[first..first + count]) {
+                    *len = frame::header(head, opcode, message.len());
                 }
-                Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count])
+                let mut slices = [IoSlice::new(&[]); IOV];
+                let mut used = 0;
+                for (i, message) in messages[first..first + count].iter().enumerate() {
+                    let skip = if i == 0 { sent } else { 0 };
+                    let head = &heads[i][..lens[i]];
+                    if skip < head.len() {
+                        slices[used] = IoSlice::new(&head[skip..]);
+                        slices[used + 1] = IoSlice::new(message);
+                        used += 2;
+                    } else {
+                        slices[used] = IoSlice::new(&message[skip - head.len()..]);
+                        used += 1;
+                    }
+                }
+                Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..used])
             })
             .await?;
             if written == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
-            while written > 0 {
-                let frame = &mut frames[first];
-                if written >= frame.len() {
-                    written -= frame.len();
+            let mut left = written;
+            while left > 0 {
+                let len = messages[first].len();
+                let whole = frame::header_len(len) + len - sent;
+                if left >= whole {
+                    left -= whole;
                     first += 1;
+                    sent = 0;
                 } else {
-                    frame.advance(written);
-                    written = 0;
+                    sent += left;
+                    left = 0;
                 }
             }
         }
-        frames.clear();
+        messages.clear();
         self.io.flush().await
     }
 
@@ -234,7 +283,7 @@ mod tests {
     #[tokio::test]
     async fn reads_fragmented_messages_between_control_frames() {
         let (mut client, server) = duplex(1 << 16);
-        let mut socket = Socket::new(server, 1 << 20);
+        let mut socket = Socket::new(server, 1 << 20, false);
         let mut wire = client_frame(false, opcode::TEXT, "héllo ".as_bytes());
         wire.extend(client_frame(true, opcode::PING, b"p"));
         wire.extend(client_frame(true, opcode::CONTINUATION, "wörld".as_bytes()));
@@ -251,7 +300,7 @@ mod tests {
     #[tokio::test]
     async fn refuses_bad_text_and_oversized_messages() {
         let (mut client, server) = duplex(1 << 16);
-        let mut socket = Socket::new(server, 100);
+        let mut socket = Socket::new(server, 100, false);
         client
             .write_all(&client_frame(true, opcode::TEXT, &[0xff, 0xfe]))
             .await
@@ -259,7 +308,7 @@ mod tests {
         assert!(matches!(socket.read().await, Err(ReadError::NotUtf8)));
 
         let (mut client, server) = duplex(1 << 16);
-        let mut socket = Socket::new(server, 100);
+        let mut socket = Socket::new(server, 100, false);
         let mut wire = client_frame(false, opcode::TEXT, &[b'a'; 60]);
         wire.extend(client_frame(true, opcode::CONTINUATION, &[b'a'; 60]));
         client.write_all(&wire).await.unwrap();
@@ -270,17 +319,30 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn writes_a_batch_whole_and_in_order() {
-        let (mut client, server) = duplex(64);
-        let mut socket = Socket::new(server, 100);
-        let frames: Vec<Bytes> = (0..200u8).map(|i| Bytes::from(vec![i; (i as usize) % 7 + 1])).collect();
-        let expected: Vec<u8> = frames.iter().flat_map(|f| f.to_vec()).collect();
+    async fn writes_a_batch_whole_framed_and_in_order() {
+        // A small pipe, so writes stop part-way through headers and payloads alike.
+        let (mut client, server) = duplex(61);
+        let mut socket = Socket::new(server, 100, true);
+        let sizes = (0..200usize)
+            .map(|i| i % 7 + 1)
+            .chain([125, 126, 127, 65_535, 65_536, 70_000]);
+        let messages: Vec<Bytes> = sizes.enumerate().map(|(i, n)| Bytes::from(vec![i as u8; n])).collect();
+        let ping = frame::control(opcode::PING, b"p");
+        // What a frame built whole, header in front, looks like.
+        let mut expected = ping.to_vec();
+        for message in &messages {
+            let mut whole = frame::FrameBuf::new();
+            whole.payload().extend_from_slice(message);
+            expected.extend_from_slice(&whole.finish(opcode::BINARY));
+        }
         let reader = tokio::spawn(async move {
             let mut got = vec![0; expected.len()];
             client.read_exact(&mut got).await.unwrap();
-            assert_eq!(got, expected);
+            assert!(got == expected, "the bytes on the wire differ");
         });
-        let mut batch = frames;
+        let mut batch = messages;
+        socket.queue_control(frame::control(opcode::PONG, b"old"));
+        socket.queue_control(ping);
         socket.write(&mut batch).await.unwrap();
         assert!(batch.is_empty());
         reader.await.unwrap();
