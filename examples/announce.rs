@@ -14,7 +14,7 @@ mod run;
 
 use garde::Validate;
 use serde::Deserialize;
-use zocket::{CallError, ClientId, Input, Outgoing, Reject, Sender, Server, TS, Zocket};
+use zocket::{CallError, ClientId, Disconnected, Handle, Input, Outgoing, Reject, Sender, Server, TS, Zocket};
 
 #[derive(Debug, Deserialize, Validate, TS)]
 pub(crate) struct Headers {
@@ -53,7 +53,7 @@ pub(crate) fn app() -> Server<Headers, Out, Conn> {
                 user_id: headers.authorization,
             })
         })
-        .on_disconnect(|gone, _send| async move {
+        .on_disconnect(|gone: Disconnected<Conn>, _send: Handle<Out>| async move {
             tracing::info!(client_id = %gone.client_id, user_id = ?gone.ctx.user_id, "client disconnected");
         });
     let router = zo.router().route("system.announce", announce);

@@ -19,7 +19,8 @@
 //!   the sender included; `FORBIDDEN` if the caller is not a member;
 //! - `chat.rooms` replies `[{room, members}]` for every room that has members.
 //!
-//! The last 50 messages of each room are kept in memory; a room's history is freed once it has
+//! The nicknames and the rooms' histories are the application state (`State<ChatState>`),
+//! given once to the server. The last 50 messages of each room are kept in memory; a room's history is freed once it has
 //! been empty for ten minutes, and at most 1000 rooms are kept.
 #![allow(missing_docs)]
 
@@ -37,7 +38,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use zocket::{
-    CallError, ClientId, Ctx, Disconnected, Handle, Input, Json, Outgoing, Reject, Rooms, Sender, Server, TS, Zocket,
+    CallError, ClientId, Ctx, Disconnected, Handle, Input, Json, Outgoing, Reject, Rooms, Sender, Server, State, TS,
+    Zocket,
 };
 
 /// Messages kept per room.
@@ -126,11 +128,13 @@ impl Chat {
     }
 }
 
-/// The context of a connection: its nickname, and the shared chat state.
+/// The application state: what every connection shares, given once to the server.
+pub(crate) type ChatState = Arc<Mutex<Chat>>;
+
+/// The context of a connection: its nickname.
 #[derive(Debug)]
 pub(crate) struct Member {
     nick: String,
-    chat: Arc<Mutex<Chat>>,
 }
 
 #[derive(Debug, Deserialize, Validate, TS)]
@@ -167,12 +171,13 @@ fn now_ms() -> u64 {
 
 async fn join(
     me: Ctx<Member>,
+    State(chat): State<ChatState>,
     rooms: Rooms,
     send: Sender<Out>,
     Input(r): Input<RoomName>,
 ) -> Result<Json<Joined>, CallError> {
     let (fresh, history, members) = {
-        let mut chat = me.chat.lock();
+        let mut chat = chat.lock();
         chat.nicks.insert(me.client_id().clone(), me.nick.clone());
         let history = chat.room(&r.room, &rooms)?.history.iter().cloned().collect();
         let fresh = rooms.join(&r.room)?;
@@ -197,12 +202,13 @@ async fn join(
 
 async fn leave(
     me: Ctx<Member>,
+    State(chat): State<ChatState>,
     rooms: Rooms,
     send: Sender<Out>,
     Input(r): Input<RoomName>,
 ) -> Result<Vec<String>, CallError> {
     if rooms.leave(&r.room) {
-        me.chat.lock().touch(&r.room);
+        chat.lock().touch(&r.room);
         send.emit(Out::Left {
             room: r.room.clone(),
             nick: me.nick.clone(),
@@ -212,7 +218,13 @@ async fn leave(
     Ok(rooms.current())
 }
 
-async fn post(me: Ctx<Member>, rooms: Rooms, send: Sender<Out>, Input(p): Input<Post>) -> Result<(), CallError> {
+async fn post(
+    me: Ctx<Member>,
+    State(chat): State<ChatState>,
+    rooms: Rooms,
+    send: Sender<Out>,
+    Input(p): Input<Post>,
+) -> Result<(), CallError> {
     if !rooms.has(&p.room) {
         return Err(CallError::forbidden(format!(
             "Join \"{}\" before sending to it",
@@ -225,7 +237,7 @@ async fn post(me: Ctx<Member>, rooms: Rooms, send: Sender<Out>, Input(p): Input<
         text: p.text,
         ts: now_ms(),
     };
-    let mut chat = me.chat.lock();
+    let mut chat = chat.lock();
     let history = &mut chat.room(&message.room, &rooms)?.history;
     if history.len() == HISTORY {
         history.pop_front();
@@ -237,8 +249,8 @@ async fn post(me: Ctx<Member>, rooms: Rooms, send: Sender<Out>, Input(p): Input<
     Ok(())
 }
 
-async fn list(me: Ctx<Member>, rooms: Rooms) -> Json<Vec<RoomInfo>> {
-    let names: Vec<String> = me.chat.lock().rooms.keys().cloned().collect();
+async fn list(State(chat): State<ChatState>, rooms: Rooms) -> Json<Vec<RoomInfo>> {
+    let names: Vec<String> = chat.lock().rooms.keys().cloned().collect();
     let mut list: Vec<RoomInfo> = (names.into_iter())
         .map(|room| RoomInfo {
             members: rooms.members(&room).len(),
@@ -250,8 +262,8 @@ async fn list(me: Ctx<Member>, rooms: Rooms) -> Json<Vec<RoomInfo>> {
     Json(list)
 }
 
-async fn on_disconnect(gone: Disconnected<Member>, server: Handle<Out>) {
-    let mut chat = gone.ctx.chat.lock();
+async fn on_disconnect(gone: Disconnected<Member>, server: Handle<Out>, State(chat): State<ChatState>) {
+    let mut chat = chat.lock();
     chat.nicks.remove(&gone.client_id);
     for room in gone.rooms {
         chat.touch(&room);
@@ -266,18 +278,10 @@ async fn on_disconnect(gone: Disconnected<Member>, server: Handle<Out>) {
 }
 
 /// The chat's WebSocket server.
-pub(crate) fn app() -> Server<Headers, Out, Member> {
-    let chat = Arc::new(Mutex::new(Chat::new()));
+pub(crate) fn app() -> Server<Headers, Out, Member, ChatState> {
     let zo = Zocket::<Headers, Out>::new()
-        .on_connect(move |headers: Headers, _id: ClientId| {
-            let chat = chat.clone();
-            async move {
-                Ok::<_, Reject>(Member {
-                    nick: headers.nick,
-                    chat,
-                })
-            }
-        })
+        .with_state(Arc::new(Mutex::new(Chat::new())))
+        .on_connect(|headers: Headers, _id: ClientId| async move { Ok::<_, Reject>(Member { nick: headers.nick }) })
         .on_disconnect(on_disconnect);
     let router = zo
         .router()
@@ -297,7 +301,7 @@ pub(crate) fn web_dir() -> PathBuf {
 
 /// The whole site: the page's files from `web` (`index.html` at `/`), the WebSocket at `/ws`.
 /// Files are read on each request, so a rebuilt page needs no restart.
-pub(crate) fn site(server: &Server<Headers, Out, Member>, web: PathBuf) -> axum::Router {
+pub(crate) fn site(server: &Server<Headers, Out, Member, ChatState>, web: PathBuf) -> axum::Router {
     let web = Arc::new(web);
     let root = web.clone();
     axum::Router::new()

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use zocket::{
-    Call, CallError, ClientId, Ctx, FromCall, Handle, Input, Json, Outgoing, Reject, Rooms, Sender, Server, TS, Zocket,
+    Call, CallError, ClientId, Ctx, Disconnected, FromCall, Handle, Input, Json, Outgoing, Reject, Rooms, Sender,
+    Server, TS, Zocket,
 };
 
 /// Connection headers (or query parameters).
@@ -137,8 +138,8 @@ struct Admin {
     is_admin: bool,
 }
 
-impl FromCall<User, Out> for Admin {
-    async fn from_call(call: &Call<User, Out>) -> Result<Self, CallError> {
+impl<S: Send + Sync> FromCall<Out, User, S> for Admin {
+    async fn from_call(call: &Call<Out, User, S>) -> Result<Self, CallError> {
         let user = call.context();
         if user.user_id != "admin-token" {
             return Err(CallError::forbidden("Admins only"));
@@ -210,7 +211,7 @@ async fn direct(user: Ctx<User>, send: Sender<Out>, Input(d): Input<Direct>) -> 
         text: d.text,
         from: user.user_id.clone(),
     })
-    .to(&d.to)?;
+    .to(d.to)?;
     Ok(())
 }
 
@@ -241,7 +242,7 @@ pub(crate) fn app() -> Server<Headers, Out, User> {
                 client_version: headers.client_version,
             })
         })
-        .on_disconnect(|gone, server: Handle<Out>| async move {
+        .on_disconnect(|gone: Disconnected<User>, server: Handle<Out>| async move {
             let left = Out::PresenceLeft {
                 user_id: gone.ctx.user_id.clone(),
                 rooms: gone.rooms,

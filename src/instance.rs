@@ -1,28 +1,29 @@
 //! [`Zocket`]: the instance. Headers, the connection context and its lifecycle hooks.
 
 use crate::call::Conn;
-use crate::server::Server;
-use crate::{ClientId, Config, Ctx, Handle, Outgoing, Router};
-use futures_util::future::BoxFuture;
+use crate::hooks::{ConnectHook, DisconnectHook, OnConnect, OnDisconnect};
+use crate::server::{Parts, Server};
+use crate::{Config, Ctx, Disconnected, Outgoing, Router};
 use garde::Validate;
 use serde::de::DeserializeOwned;
-use std::{fmt, future::Future, sync::Arc};
+use std::{fmt, sync::Arc};
 
-pub(crate) type OnConnect<H, C> = Arc<dyn Fn(H, ClientId) -> BoxFuture<'static, Result<C, Reject>> + Send + Sync>;
-pub(crate) type OnDisconnect<C, O> = Arc<dyn Fn(Disconnected<C>, Handle<O>) -> BoxFuture<'static, ()> + Send + Sync>;
-
-/// A Zocket instance: the headers a client must send (`H`), the context built for each
-/// connection (`C`), and the messages the server sends (`O`).
+/// A Zocket instance: the headers a client must send (`H`), the messages the server sends
+/// (`O`), the context built for each connection (`C`) and the application state (`S`).
 ///
 /// Headers are read from the upgrade request's headers and URL query (a query parameter wins,
 /// since browsers cannot set headers), deserialized into `H` and checked against its `garde`
 /// rules: a client whose headers fail gets HTTP 400 before any upgrade. `on_connect` then
-/// builds the context, or refuses with a [`Reject`] (HTTP 401 or 403).
+/// builds the context, or refuses with a [`Reject`](crate::Reject) (HTTP 401 or 403).
+///
+/// Application state (a database pool, configuration) is given once with
+/// [`with_state`](Zocket::with_state); handlers, extractors and both hooks take it as
+/// [`State`](crate::State).
 ///
 /// ```
 /// use garde::Validate;
 /// use serde::Deserialize;
-/// use zocket::{Outgoing, Reject, Zocket};
+/// use zocket::{ClientId, Outgoing, Reject, Zocket};
 ///
 /// #[derive(Deserialize, Validate)]
 /// struct Headers {
@@ -39,52 +40,82 @@ pub(crate) type OnDisconnect<C, O> = Arc<dyn Fn(Disconnected<C>, Handle<O>) -> B
 /// struct User { id: String }
 ///
 /// let zo = Zocket::<Headers, Out>::new()
-///     .on_connect(|headers: Headers, _id| async move {
+///     .on_connect(|headers: Headers, _id: ClientId| async move {
 ///         if headers.token.starts_with("banned") {
 ///             return Err(Reject::unauthorized("User is banned"));
 ///         }
 ///         Ok(User { id: headers.token })
 ///     })
-///     .on_disconnect(|gone, _send| async move {
+///     .on_disconnect(|gone: zocket::Disconnected<User>, _send: zocket::Handle<Out>| async move {
 ///         println!("{} left {:?}", gone.ctx.id, gone.rooms);
 ///     });
 /// let router = zo.router();
 /// let server = zo.server(router);
 /// ```
-pub struct Zocket<H, O, C = ()> {
-    on_connect: OnConnect<H, C>,
-    on_disconnect: Option<OnDisconnect<C, O>>,
+pub struct Zocket<H, O, C = (), S = ()> {
+    on_connect: OnConnect<H, C, S>,
+    on_disconnect: Option<OnDisconnect<O, C, S>>,
     config: Config,
+    state: S,
 }
 
-impl<H, O> Zocket<H, O, ()>
+impl<H, O> Zocket<H, O, (), ()>
 where
     H: Send + 'static,
     O: 'static,
 {
-    /// An instance whose connections have no context (`()`) until [`on_connect`](Self::on_connect) gives them one.
+    /// An instance whose connections have no context (`()`) until [`on_connect`](Self::on_connect)
+    /// gives them one, and no application state until [`with_state`](Self::with_state).
     pub fn new() -> Self {
         Self {
-            on_connect: Arc::new(|_, _| Box::pin(async { Ok(()) })),
+            on_connect: Arc::new(|_, _, _| Box::pin(async { Ok(()) })),
             on_disconnect: None,
             config: Config::default(),
+            state: (),
         }
     }
 
-    /// Builds each connection's context from its validated headers and its id, before the
+    /// Gives the application state, once for the whole server: handlers, extractors and hooks
+    /// take it (or a part of it, see [`FromRef`](crate::FromRef)) as [`State`](crate::State).
+    /// Set it first, before the hooks, which may take it.
+    #[must_use]
+    pub fn with_state<S>(self, state: S) -> Zocket<H, O, (), S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        // An `on_disconnect` set before this took no state, and keeps working.
+        let on_disconnect = self
+            .on_disconnect
+            .map(|earlier| -> OnDisconnect<O, (), S> { Arc::new(move |gone, server, _| earlier(gone, server, &())) });
+        Zocket {
+            on_connect: Arc::new(|_, _, _| Box::pin(async { Ok(()) })),
+            on_disconnect,
+            config: self.config,
+            state,
+        }
+    }
+}
+
+impl<H, O, S> Zocket<H, O, (), S>
+where
+    H: Send + 'static,
+    O: 'static,
+    S: Send + Sync + 'static,
+{
+    /// Builds each connection's context from its validated headers and its id (and the
+    /// application [`State`](crate::State), if it takes one as a third argument), before the
     /// upgrade. An error refuses the connection with its HTTP status and `{"error": message}`.
     ///
     /// An [`on_disconnect`](Self::on_disconnect) set before this keeps working; it sees the
     /// client's id and rooms, with `()` for the context.
     #[must_use]
-    pub fn on_connect<C, F, Fut>(self, on_connect: F) -> Zocket<H, O, C>
+    pub fn on_connect<C, M, F>(self, on_connect: F) -> Zocket<H, O, C, S>
     where
         C: Send + Sync + 'static,
-        F: Fn(H, ClientId) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<C, Reject>> + Send + 'static,
+        F: ConnectHook<H, C, S, M>,
     {
-        let on_disconnect = self.on_disconnect.map(|earlier| -> OnDisconnect<C, O> {
-            Arc::new(move |gone: Disconnected<C>, server| {
+        let on_disconnect = self.on_disconnect.map(|earlier| -> OnDisconnect<O, C, S> {
+            Arc::new(move |gone: Disconnected<C>, server, state| {
                 let unit = Conn {
                     id: gone.client_id.clone(),
                     ctx: (),
@@ -94,13 +125,14 @@ where
                     ctx: Ctx(Arc::new(unit)),
                     rooms: gone.rooms,
                 };
-                earlier(gone, server)
+                earlier(gone, server, state)
             })
         });
         Zocket {
-            on_connect: Arc::new(move |headers, id| Box::pin(on_connect(headers, id))),
+            on_connect: on_connect.erase(),
             on_disconnect,
             config: self.config,
+            state: self.state,
         }
     }
 }
@@ -115,23 +147,24 @@ where
     }
 }
 
-impl<H, O, C> Zocket<H, O, C>
+impl<H, O, C, S> Zocket<H, O, C, S>
 where
     H: DeserializeOwned + Validate + Send + 'static,
     H::Context: Default,
     O: Outgoing,
     C: Send + Sync + 'static,
+    S: Send + Sync + 'static,
 {
-    /// Runs after a client is gone, with the server's [`Handle`]: the client has already left
-    /// every room, so a broadcast from here reaches the remaining clients. Also runs for every
-    /// client at graceful shutdown.
+    /// Runs after a client is gone, with the server's [`Handle`](crate::Handle) (and the
+    /// application [`State`](crate::State), if it takes one as a third argument): the client
+    /// has already left every room, so a broadcast from here reaches the remaining clients.
+    /// Also runs for every client at graceful shutdown.
     #[must_use]
-    pub fn on_disconnect<F, Fut>(mut self, on_disconnect: F) -> Self
+    pub fn on_disconnect<M, F>(mut self, on_disconnect: F) -> Self
     where
-        F: Fn(Disconnected<C>, Handle<O>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
+        F: DisconnectHook<O, C, S, M>,
     {
-        self.on_disconnect = Some(Arc::new(move |gone, send| Box::pin(on_disconnect(gone, send))));
+        self.on_disconnect = Some(on_disconnect.erase());
         self
     }
 
@@ -146,7 +179,7 @@ where
     }
 
     /// An empty router for this instance's context and outgoing types.
-    pub fn router(&self) -> Router<C, O> {
+    pub fn router(&self) -> Router<O, C, S> {
         Router::new()
     }
 
@@ -154,66 +187,24 @@ where
     /// Panics if two outgoing messages share a route (possible only through nesting).
     #[must_use]
     #[track_caller]
-    pub fn server(self, router: Router<C, O>) -> Server<H, O, C> {
-        Server::new(self.on_connect, self.on_disconnect, self.config, router)
+    pub fn server(self, router: Router<O, C, S>) -> Server<H, O, C, S> {
+        let parts = Parts {
+            on_connect: self.on_connect,
+            on_disconnect: self.on_disconnect,
+            config: self.config,
+            state: self.state,
+        };
+        Server::new(parts, router)
     }
 }
 
-impl<H, O, C> fmt::Debug for Zocket<H, O, C> {
+impl<H, O, C, S> fmt::Debug for Zocket<H, O, C, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Zocket")
             .field("config", &self.config)
             .field("on_disconnect", &self.on_disconnect.is_some())
             .finish_non_exhaustive()
     }
-}
-
-/// A connection refused by `on_connect`: an HTTP status and a message, sent as
-/// `{"error": message}` before any upgrade.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reject {
-    pub(crate) status: u16,
-    pub(crate) message: String,
-}
-
-impl Reject {
-    /// HTTP 401: the client could not be authenticated.
-    pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self {
-            status: 401,
-            message: message.into(),
-        }
-    }
-
-    /// HTTP 403: the client is known but not allowed in.
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self {
-            status: 403,
-            message: message.into(),
-        }
-    }
-
-    /// The HTTP status sent.
-    pub fn status(&self) -> u16 {
-        self.status
-    }
-
-    /// The message sent.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-/// A client that left, as `on_disconnect` receives it.
-#[derive(Debug)]
-#[non_exhaustive]
-pub struct Disconnected<C> {
-    /// Its id.
-    pub client_id: ClientId,
-    /// Its context.
-    pub ctx: Ctx<C>,
-    /// The rooms it was in, sorted.
-    pub rooms: Vec<String>,
 }
 
 /// Outgoing messages of a server that sends none.

@@ -3,8 +3,8 @@
 //! Type-safe WebSocket routing for Rust, wire-compatible with the Zocket v1 JSON protocol.
 //!
 //! - **Incoming routes** are plain async functions whose arguments are extractors
-//!   ([`Ctx`], [`Input`], [`Sender`], [`Rooms`], [`ClientId`], or your own [`FromCall`]
-//!   middleware) and whose return value is the reply.
+//!   ([`Ctx`], [`Input`], [`State`], [`Sender`], [`Rooms`], [`ClientId`], or your own
+//!   [`FromCall`] middleware) and whose return value is the reply.
 //! - **Outgoing messages** are a type deriving [`Outgoing`]: sending anything undeclared does
 //!   not compile.
 //! - **Headers** are a typed struct validated with `garde` before the upgrade; `on_connect`
@@ -51,14 +51,18 @@ mod config;
 mod connection;
 mod error;
 mod extract;
+mod handle;
 mod handler;
+mod hooks;
 mod hub;
 mod instance;
+mod lifecycle;
 mod middleware;
 mod rooms;
 mod router;
 mod send;
 mod server;
+mod state;
 pub mod testing;
 mod transport;
 pub mod typescript;
@@ -68,15 +72,18 @@ pub use call::Call;
 pub use client_id::ClientId;
 pub use config::{Config, Heartbeat, RateLimit};
 pub use error::CallError;
-pub use extract::{Ctx, FromCall, Input};
-pub use handler::{Handler, IntoReply, Json};
-pub use hub::{Delivery, Targets};
-pub use instance::{Disconnected, NoHeaders, NoOutgoing, Reject, Zocket};
-pub use middleware::{Next, Outcome};
+pub use extract::{Ctx, FromCall, FromInput, Input};
+pub use handle::Handle;
+pub use handler::{Handler, IntoReply, Json, Reply};
+pub use hooks::{ConnectHook, DisconnectHook, Disconnected, Reject};
+pub use hub::Delivery;
+pub use instance::{NoHeaders, NoOutgoing, Zocket};
+pub use middleware::Next;
 pub use rooms::Rooms;
 pub use router::Router;
-pub use send::{Emit, EmitError, Outgoing, Sender};
-pub use server::{Handle, IntoListener, Serve, Server, listen, serve};
+pub use send::{ClientIds, Emit, EmitError, Outgoing, RoomNames, Sender};
+pub use server::{IntoListener, Serve, Server, listen, serve};
+pub use state::{FromRef, State};
 pub use zocket_macros::Outgoing;
 pub use zocket_protocol::{Codec, ErrorCode, Issue, PathSegment};
 
@@ -94,6 +101,14 @@ pub use zocket_protocol as protocol;
 #[doc(hidden)]
 pub mod __private {
     pub use serde;
+
+    /// Marks a [`FromInput`](crate::FromInput) implementation that reads the payload.
+    #[derive(Debug)]
+    pub enum ViaInput {}
+
+    /// Marks a [`FromCall`](crate::FromCall) type used as a handler's last argument.
+    #[derive(Debug)]
+    pub enum ViaCall {}
     pub use ts_rs;
 }
 

@@ -45,11 +45,12 @@ use zocket_protocol::{Codec, ErrorPayload, RPC_ERROR, RPC_RESULT};
 /// How long a test client waits for a frame before it panics.
 const WAIT: Duration = Duration::from_secs(10);
 
-impl<H, O, C> Server<H, O, C>
+impl<H, O, C, S> Server<H, O, C, S>
 where
     H: Send + 'static,
     O: Outgoing,
     C: Send + Sync + 'static,
+    S: Send + Sync + 'static,
 {
     /// Connects a client in memory with these (already typed) headers, speaking JSON. It runs
     /// `on_connect` like any client; a refusal comes back as the [`Reject`] (503 while the

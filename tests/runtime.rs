@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use support::{Client, start};
 use zocket::{
-    Call, CallError, Config, Heartbeat, Input, Next, NoHeaders, Outcome, Outgoing, RateLimit, Router, Sender, Server,
-    TS, Zocket,
+    Call, CallError, Config, Heartbeat, Input, Next, NoHeaders, Outgoing, RateLimit, Reply, Router, Sender, Server, TS,
+    Zocket,
 };
 
 #[derive(Debug, Outgoing)]
@@ -73,7 +73,7 @@ async fn to_self(id: zocket::ClientId, send: Sender<Out>) -> Result<&'static str
     Ok("replied")
 }
 
-fn router() -> Router<(), Out> {
+fn router() -> Router<Out> {
     Router::new()
         .route("sleep", sleep)
         .route("ping", ping)
@@ -169,7 +169,7 @@ async fn a_client_that_does_not_read_is_disconnected_not_buffered() {
     for _ in 0..400 {
         dropped += handle
             .emit(Out::Blob { data: blob.clone() })
-            .to(&slow_id)
+            .to(zocket::ClientId::from(slow_id.as_str()))
             .unwrap()
             .dropped;
         if dropped > 0 {
@@ -287,7 +287,7 @@ async fn bytes_in_flight_are_bounded_per_connection() {
 async fn layers_wrap_every_call_and_can_refuse() {
     let seen = Arc::new(parking_lot::Mutex::new(Vec::<(String, bool)>::new()));
     let log = seen.clone();
-    let logging = move |call: Call<(), Out>, next: Next<(), Out>| {
+    let logging = move |call: Call<Out, ()>, next: Next<Out, ()>| {
         let log = log.clone();
         async move {
             let route = call.route().to_owned();
@@ -296,9 +296,9 @@ async fn layers_wrap_every_call_and_can_refuse() {
             outcome
         }
     };
-    async fn no_sleeping(call: Call<(), Out>, next: Next<(), Out>) -> Outcome {
+    async fn no_sleeping(call: Call<Out, ()>, next: Next<Out, ()>) -> Result<Reply, CallError> {
         if call.route() == "sleep" {
-            return CallError::forbidden("no sleeping here").into();
+            return Err(CallError::forbidden("no sleeping here"));
         }
         next.run(call).await
     }
@@ -426,7 +426,7 @@ async fn shutdown_does_not_wait_for_a_slow_on_connect() {
     let gone = Arc::new(AtomicUsize::new(0));
     let hook = count_into(gone.clone());
     let zo = Zocket::<NoHeaders, Out>::new()
-        .on_connect(|_: NoHeaders, _| async {
+        .on_connect(|_: NoHeaders, _: zocket::ClientId| async {
             tokio::time::sleep(Duration::from_secs(60)).await;
             Ok(())
         })
@@ -501,8 +501,8 @@ async fn on_disconnect_set_before_on_connect_still_runs() {
     let hook = count_into(gone.clone());
     let zo = Zocket::<NoHeaders, Out>::new()
         .on_disconnect(hook)
-        .on_connect(|_: NoHeaders, id| async move { Ok(id.to_string()) });
-    let (addr, _) = start(zo.server(Router::<String, Out>::new().route("ping", ping))).await;
+        .on_connect(|_: NoHeaders, id: zocket::ClientId| async move { Ok(id.to_string()) });
+    let (addr, _) = start(zo.server(Router::<Out, String>::new().route("ping", ping))).await;
     let mut c = Client::connect(&url(addr)).await;
     assert_eq!(c.ok("ping", Value::Null).await, "pong");
     c.close().await;

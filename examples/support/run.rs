@@ -28,12 +28,13 @@ pub(crate) async fn ctrl_c() {
 
 /// The whole `main` of a WebSocket example: listens as [`listen`] does and serves the server
 /// `app` builds until ctrl-c, then shuts down gracefully.
-pub(crate) fn serve<H, O, C>(app: fn() -> zocket::Server<H, O, C>) -> std::io::Result<()>
+pub(crate) fn serve<H, O, C, S>(app: fn() -> zocket::Server<H, O, C, S>) -> std::io::Result<()>
 where
     H: serde::de::DeserializeOwned + garde::Validate + Send + 'static,
     H::Context: Default,
     O: zocket::Outgoing,
     C: Send + Sync + 'static,
+    S: Send + Sync + 'static,
 {
     tokio::runtime::Runtime::new()?.block_on(async {
         let listener = listen("ws").await?;
@@ -54,7 +55,7 @@ pub(crate) fn export_ts_path() -> Option<PathBuf> {
 
 /// With `--export-ts PATH` on the command line, writes the TypeScript types of the server `app`
 /// builds to PATH (see `zocket::typescript`) and returns the outcome; otherwise `None`.
-pub(crate) fn export_ts<H, O, C>(app: fn() -> zocket::Server<H, O, C>) -> Option<std::io::Result<()>>
+pub(crate) fn export_ts<H, O, C, S>(app: fn() -> zocket::Server<H, O, C, S>) -> Option<std::io::Result<()>>
 where
     H: zocket::TS + 'static,
     O: zocket::Outgoing,

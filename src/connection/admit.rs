@@ -1,12 +1,11 @@
 //! Admitting a client: its context built by `on_connect`, its place in the hub, then its
 //! session over whatever byte stream carries it (an upgraded HTTP connection, or memory).
 
-use super::session;
+use super::{Shared, session};
 use crate::call::Conn;
 use crate::hub::{Outbox, Slot};
-use crate::server::Shared;
 use crate::transport::Socket;
-use crate::{ClientId, Outgoing, Reject};
+use crate::{ClientId, Ctx, Disconnected, Outgoing, Reject};
 use futures_util::FutureExt;
 use std::{panic::AssertUnwindSafe, sync::Arc};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -36,10 +35,15 @@ pub(crate) struct Admitted<C> {
 
 /// Runs `on_connect` for `headers` (raced against shutdown, panics caught) and registers the
 /// client in the hub, so that it receives what is sent from now on.
-pub(crate) async fn admit<H, O, C>(shared: &Shared<H, O, C>, headers: H, codec: Codec) -> Result<Admitted<C>, Refused>
+pub(crate) async fn admit<H, O, C, S>(
+    shared: &Shared<H, O, C, S>,
+    headers: H,
+    codec: Codec,
+) -> Result<Admitted<C>, Refused>
 where
     O: Outgoing,
     C: Send + Sync + 'static,
+    S: Send + Sync + 'static,
 {
     // Counts as a connection from here on, so a shutdown waits for it; taken before the check,
     // so a shutdown cannot slip in between.
@@ -48,7 +52,8 @@ where
         return Err(Refused::ShuttingDown);
     }
     let id = ClientId::random();
-    let connecting = AssertUnwindSafe(async { (shared.on_connect)(headers, id.clone()).await }).catch_unwind();
+    let connecting =
+        AssertUnwindSafe(async { (shared.on_connect)(headers, id.clone(), &shared.app.state).await }).catch_unwind();
     // A shutdown does not wait for a slow `on_connect`: it is dropped, no context was built,
     // so no `on_disconnect` is owed.
     let connected = tokio::select! {
@@ -66,14 +71,17 @@ where
     let conn = Arc::new(Conn { id, ctx });
     if shared.lifecycle.shutdown.is_cancelled() {
         // Shutdown began while `on_connect` ran: refuse, and balance it with `on_disconnect`.
-        session::farewell(shared, &conn).await;
+        farewell(shared, &conn).await;
         return Err(Refused::ShuttingDown);
     }
     // The client joins the hub before its session starts (for a WebSocket, before the 101 goes
     // out), so a broadcast sent as soon as it sees the socket open reaches it; frames wait in
     // its outbox until the session runs.
     let outbox = Arc::new(Outbox::new(shared.config.outbound_queue));
-    shared.hub.register(conn.id.clone(), Slot::new(outbox.clone(), codec));
+    shared
+        .app
+        .hub
+        .register(conn.id.clone(), Slot::new(outbox.clone(), codec));
     if shared.lifecycle.shutdown.is_cancelled() {
         // A shutdown that told every registered client may have missed this one.
         outbox.shut_down();
@@ -88,9 +96,10 @@ where
 
 impl<C: Send + Sync + 'static> Admitted<C> {
     /// Serves the client over `io` until it leaves.
-    pub(crate) async fn serve<H, O, IO>(self, shared: Arc<Shared<H, O, C>>, io: IO)
+    pub(crate) async fn serve<H, O, S, IO>(self, shared: Arc<Shared<H, O, C, S>>, io: IO)
     where
         O: Outgoing,
+        S: Send + Sync + 'static,
         IO: AsyncRead + AsyncWrite + Unpin + Send,
     {
         // Up to twice the limit is read so the client gets a PAYLOAD_TOO_LARGE reply; past that
@@ -102,11 +111,33 @@ impl<C: Send + Sync + 'static> Admitted<C> {
     }
 
     /// The session never started: the client leaves the hub and `on_disconnect` runs.
-    pub(crate) async fn abandon<H, O>(self, shared: Arc<Shared<H, O, C>>)
+    pub(crate) async fn abandon<H, O, S>(self, shared: Arc<Shared<H, O, C, S>>)
     where
         O: Outgoing,
+        S: Send + Sync + 'static,
     {
-        session::farewell(&shared, &self.conn).await;
+        farewell(&shared, &self.conn).await;
         drop(self.tracked);
+    }
+}
+
+/// Takes a client out of the hub and runs `on_disconnect` for it, panics caught. Runs once for
+/// every connection whose `on_connect` succeeded, whether or not its upgrade did.
+pub(super) async fn farewell<H, O, C, S>(shared: &Shared<H, O, C, S>, conn: &Arc<Conn<C>>)
+where
+    O: Outgoing,
+    C: Send + Sync + 'static,
+{
+    let rooms = shared.app.hub.unregister(&conn.id);
+    if let Some(hook) = &shared.on_disconnect {
+        let gone = Disconnected {
+            client_id: conn.id.clone(),
+            ctx: Ctx(conn.clone()),
+            rooms,
+        };
+        let leaving = hook(gone, shared.handle(), &shared.app.state);
+        if AssertUnwindSafe(leaving).catch_unwind().await.is_err() {
+            tracing::error!("on_disconnect panicked");
+        }
     }
 }

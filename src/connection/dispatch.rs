@@ -2,10 +2,10 @@
 //! handler with panics caught. Every path ends in a reply frame or nothing, never a silent drop.
 
 use super::rate::TokenBucket;
+use super::{Route, Shared};
 use crate::call::Conn;
 use crate::hub::{self, Message};
-use crate::server::{Route, Shared};
-use crate::{Call, CallError, ErrorCode, Issue, PathSegment};
+use crate::{Call, CallError, ErrorCode, Issue, PathSegment, Reply};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -20,8 +20,8 @@ use zocket_protocol::Codec;
 /// A call in flight: resolves to the frame to send back, if any, and the bytes it held.
 type Pending = BoxFuture<'static, (Option<Message>, usize)>;
 
-pub(super) struct Dispatcher<'a, H, O, C> {
-    shared: &'a Shared<H, O, C>,
+pub(super) struct Dispatcher<'a, H, O, C, S> {
+    shared: &'a Shared<H, O, C, S>,
     conn: Arc<Conn<C>>,
     codec: Codec,
     limiter: Option<TokenBucket>,
@@ -32,12 +32,13 @@ pub(super) struct Dispatcher<'a, H, O, C> {
     held: usize,
 }
 
-impl<'a, H, O, C> Dispatcher<'a, H, O, C>
+impl<'a, H, O, C, S> Dispatcher<'a, H, O, C, S>
 where
     O: 'static,
     C: Send + Sync + 'static,
+    S: Send + Sync + 'static,
 {
-    pub(super) fn new(shared: &'a Shared<H, O, C>, conn: Arc<Conn<C>>, codec: Codec) -> Self {
+    pub(super) fn new(shared: &'a Shared<H, O, C, S>, conn: Arc<Conn<C>>, codec: Codec) -> Self {
         Self {
             codec,
             limiter: shared.config.rate_limit.map(TokenBucket::new),
@@ -137,14 +138,14 @@ where
         }
     }
 
-    fn start(&self, route: &Route<C, O>, payload: Option<Bytes>, rpc_id: Option<Bytes>, held: usize) -> Pending {
+    fn start(&self, route: &Route<O, C, S>, payload: Option<Bytes>, rpc_id: Option<Bytes>, held: usize) -> Pending {
         let codec = self.codec;
         let call = Call {
             conn: self.conn.clone(),
-            hub: self.shared.hub.clone(),
+            app: self.shared.app.clone(),
             route: route.name.clone(),
             payload,
-            rpc_id: rpc_id.clone(),
+            expects_reply: rpc_id.is_some(),
             codec,
             _out: PhantomData,
         };
@@ -158,18 +159,34 @@ where
                     tracing::error!("handler panicked");
                     Err(CallError::internal())
                 });
-                let reply = match outcome {
-                    Ok(reply) => reply,
-                    Err(error) => {
-                        tracing::debug!(code = %error.code(), "call failed");
-                        Some(error_frame(codec, rpc_id.as_deref(), Some(&name), error))
-                    }
-                };
-                (reply, held)
+                (answer(codec, rpc_id.as_deref(), &name, outcome), held)
             }
             .instrument(span),
         )
     }
+}
+
+/// The frame a finished call sends back: its encoded reply when the client waits for one,
+/// or its error. Internal causes are logged here, where the error becomes a frame.
+fn answer(codec: Codec, rpc_id: Option<&[u8]>, route: &str, outcome: Result<Reply, CallError>) -> Option<Message> {
+    let error = match outcome {
+        Ok(reply) => {
+            let id = rpc_id?;
+            match hub::encode(|out| reply.write(codec, out, id)) {
+                Ok(message) => return Some(message),
+                Err(error) => {
+                    tracing::error!(%error, "reply does not serialize");
+                    CallError::internal()
+                }
+            }
+        }
+        Err(error) => error,
+    };
+    match std::error::Error::source(&error) {
+        Some(cause) => tracing::error!(code = %error.code(), error = %cause, "call failed"),
+        None => tracing::debug!(code = %error.code(), "call failed"),
+    }
+    Some(error_frame(codec, rpc_id, Some(route), error))
 }
 
 /// A call refused before any handler ran.

@@ -5,7 +5,9 @@ mod admit;
 mod dispatch;
 mod rate;
 mod session;
+mod shared;
 mod upgrade;
 
 pub(crate) use admit::{Refused, admit};
+pub(crate) use shared::{Route, Shared};
 pub(crate) use upgrade::upgrade;

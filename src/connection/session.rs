@@ -5,13 +5,14 @@
 //! full. Replies and pushes are written in batches, one flush per batch, and every write has a
 //! deadline, so a client that stops reading is dropped instead of stalling the server.
 
+use super::Shared;
+use super::admit::farewell;
 use super::dispatch::Dispatcher;
+use crate::Outgoing;
 use crate::call::Conn;
 use crate::hub::{Message, Outbox, Taken};
-use crate::server::Shared;
 use crate::transport::frame::{self, Violation, opcode};
 use crate::transport::{Incoming, ReadError, Socket};
-use crate::{Ctx, Disconnected, Handle, Outgoing};
 use futures_util::FutureExt;
 use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -51,41 +52,17 @@ impl End {
     }
 }
 
-/// Takes a client out of the hub and runs `on_disconnect` for it, panics caught. Runs once for
-/// every connection whose `on_connect` succeeded, whether or not its upgrade did.
-pub(super) async fn farewell<H, O, C>(shared: &Shared<H, O, C>, conn: &Arc<Conn<C>>)
-where
-    O: Outgoing,
-    C: Send + Sync + 'static,
-{
-    let rooms = shared.hub.unregister(&conn.id);
-    if let Some(hook) = &shared.on_disconnect {
-        let gone = Disconnected {
-            client_id: conn.id.clone(),
-            ctx: Ctx(conn.clone()),
-            rooms,
-        };
-        let server = Handle::new(shared.hub.clone(), shared.lifecycle.clone());
-        if AssertUnwindSafe(async { hook(gone, server).await })
-            .catch_unwind()
-            .await
-            .is_err()
-        {
-            tracing::error!("on_disconnect panicked");
-        }
-    }
-}
-
 /// Serves one upgraded connection, already registered in the hub with `outbox`.
-pub(super) async fn run<H, O, C, IO>(
+pub(super) async fn run<H, O, C, S, IO>(
     socket: Box<Socket<IO>>,
     codec: Codec,
-    shared: Arc<Shared<H, O, C>>,
+    shared: Arc<Shared<H, O, C, S>>,
     conn: Arc<Conn<C>>,
     outbox: Arc<Outbox>,
 ) where
     O: Outgoing,
     C: Send + Sync + 'static,
+    S: Send + Sync + 'static,
     IO: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let span = tracing::debug_span!("connection", client_id = %conn.id);
@@ -108,16 +85,17 @@ pub(super) async fn run<H, O, C, IO>(
     .await;
 }
 
-async fn drive<H, O, C, IO>(
+async fn drive<H, O, C, S, IO>(
     mut socket: Box<Socket<IO>>,
     codec: Codec,
-    shared: &Shared<H, O, C>,
+    shared: &Shared<H, O, C, S>,
     conn: &Arc<Conn<C>>,
     outbox: &Outbox,
 ) -> End
 where
     O: Outgoing,
     C: Send + Sync + 'static,
+    S: Send + Sync + 'static,
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     let config = &shared.config;

@@ -1,7 +1,7 @@
 //! The HTTP side of a connection: headers, `on_connect`, and refusals before any upgrade.
 
+use super::Shared;
 use super::admit::{Refused, admit};
-use crate::server::Shared;
 use crate::transport::handshake;
 use crate::{Outgoing, validate};
 use axum::body::Body;
@@ -15,12 +15,13 @@ use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 /// The axum handler of the WebSocket endpoint.
-pub(crate) async fn upgrade<H, O, C>(State(shared): State<Arc<Shared<H, O, C>>>, mut request: Request) -> Response
+pub(crate) async fn upgrade<H, O, C, S>(State(shared): State<Arc<Shared<H, O, C, S>>>, mut request: Request) -> Response
 where
     H: DeserializeOwned + Validate + Send + 'static,
     H::Context: Default,
     O: Outgoing,
     C: Send + Sync + 'static,
+    S: Send + Sync + 'static,
 {
     let accepted = match handshake::check(&request) {
         Ok(accepted) => accepted,

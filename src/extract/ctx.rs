@@ -41,8 +41,8 @@ impl<C: fmt::Debug> fmt::Debug for Ctx<C> {
     }
 }
 
-impl<C: Send + Sync, O> FromCall<C, O> for Ctx<C> {
-    async fn from_call(call: &Call<C, O>) -> Result<Self, CallError> {
+impl<O, C: Send + Sync, S: Send + Sync> FromCall<O, C, S> for Ctx<C> {
+    async fn from_call(call: &Call<O, C, S>) -> Result<Self, CallError> {
         Ok(Ctx(call.conn.clone()))
     }
 }

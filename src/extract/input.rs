@@ -1,7 +1,7 @@
 //! [`Input`]: the call's payload, deserialized and validated before the handler runs.
 
 use crate::typescript::Types;
-use crate::{Call, CallError, FromCall, validate};
+use crate::{Call, CallError, FromInput, validate};
 use garde::Validate;
 use serde::de::DeserializeOwned;
 use ts_rs::TS;
@@ -32,20 +32,18 @@ use ts_rs::TS;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Input<T>(pub T);
 
-impl<C: Send + Sync, O, T> FromCall<C, O> for Input<T>
+impl<O, C, S, T> FromInput<O, C, S> for Input<T>
 where
+    C: Send + Sync,
+    S: Send + Sync,
     T: DeserializeOwned + Validate + TS + Send + 'static,
     T::Context: Default,
 {
-    const READS_INPUT: bool = true;
-
     fn describe_input(types: &mut Types) -> Option<String> {
         Some(types.named::<T>())
     }
 
-    async fn from_call(call: &Call<C, O>) -> Result<Self, CallError> {
-        validate::payload(call.payload())
-            .map(Input)
-            .map_err(CallError::invalid_input)
+    async fn from_input(_call: &Call<O, C, S>, payload: Option<&[u8]>) -> Result<Self, CallError> {
+        validate::payload(payload).map(Input).map_err(CallError::invalid_input)
     }
 }

@@ -5,10 +5,8 @@
 //! non-blocking pushes into each client's bounded queue, never across an await.
 
 mod outbox;
-mod targets;
 
 pub(crate) use outbox::{Outbox, Pushed, Taken};
-pub use targets::Targets;
 
 use crate::ClientId;
 use bytes::Bytes;

@@ -3,26 +3,23 @@
 mod name;
 
 use crate::handler::Handler;
-use crate::hub::Message;
-use crate::middleware::{Next, Outcome};
+use crate::middleware::{self, RunFn};
 use crate::typescript::{Signature, Types};
-use crate::{Call, CallError};
+use crate::{Call, CallError, Next, Reply};
 use std::collections::BTreeMap;
-use std::{fmt, future::Future, pin::Pin, sync::Arc};
+use std::{fmt, future::Future, sync::Arc};
 
-pub(crate) type BoxReply = Pin<Box<dyn Future<Output = Result<Option<Message>, CallError>> + Send>>;
-pub(crate) type RunFn<C, O> = Arc<dyn Fn(Call<C, O>) -> BoxReply + Send + Sync>;
 /// Describes a route's input and reply types for [`typescript`](crate::typescript).
 pub(crate) type DescribeFn = fn(&mut Types) -> Signature;
 
 /// One route's handler, type-erased.
-pub(crate) struct Endpoint<C, O> {
-    pub(crate) run: RunFn<C, O>,
+pub(crate) struct Endpoint<O, C, S> {
+    pub(crate) run: RunFn<O, C, S>,
     pub(crate) reads_input: bool,
     pub(crate) describe: DescribeFn,
 }
 
-impl<C, O> Clone for Endpoint<C, O> {
+impl<O, C, S> Clone for Endpoint<O, C, S> {
     fn clone(&self) -> Self {
         Self {
             run: self.run.clone(),
@@ -34,8 +31,8 @@ impl<C, O> Clone for Endpoint<C, O> {
 
 /// The incoming routes of a server: names like `"chat.message"` bound to handlers.
 ///
-/// `C` is the connection context, `O` the outgoing messages; every handler of a router shares
-/// them. Building a router with a duplicate or malformed route name panics at once, pointing
+/// `O` is the outgoing messages, `C` the connection context, `S` the application state; every
+/// handler of a router shares them. Building a router with a duplicate or malformed route name panics at once, pointing
 /// at the call that did it.
 ///
 /// ```
@@ -50,20 +47,21 @@ impl<C, O> Clone for Endpoint<C, O> {
 /// async fn ping() -> &'static str { "pong" }
 /// async fn secret() -> &'static str { "top secret" }
 ///
-/// let admin = Router::<(), Out>::new().route("secret", secret);
-/// let router = Router::<(), Out>::new()
+/// let admin = Router::<Out>::new().route("secret", secret);
+/// let router = Router::<Out>::new()
 ///     .route("ping", ping)
 ///     .nest("admin", admin);
 /// assert_eq!(router.routes().collect::<Vec<_>>(), ["admin.secret", "ping"]);
 /// ```
-pub struct Router<C, O> {
-    routes: BTreeMap<String, Endpoint<C, O>>,
+pub struct Router<O, C = (), S = ()> {
+    routes: BTreeMap<String, Endpoint<O, C, S>>,
 }
 
-impl<C, O> Router<C, O>
+impl<O, C, S> Router<O, C, S>
 where
-    C: Send + Sync + 'static,
     O: 'static,
+    C: Send + Sync + 'static,
+    S: Send + Sync + 'static,
 {
     /// An empty router.
     pub fn new() -> Self {
@@ -75,9 +73,9 @@ where
     /// Binds `name` (dot-separated segments of letters, digits, `_` and `-`) to `handler`.
     #[track_caller]
     #[must_use]
-    pub fn route<T: 'static, H: Handler<T, C, O>>(mut self, name: &str, handler: H) -> Self {
+    pub fn route<T: 'static, H: Handler<T, O, C, S>>(mut self, name: &str, handler: H) -> Self {
         name::check(name);
-        let run: RunFn<C, O> = Arc::new(move |call| Box::pin(handler.clone().call(call)));
+        let run: RunFn<O, C, S> = Arc::new(move |call| Box::pin(handler.clone().call(call)));
         let endpoint = Endpoint {
             run,
             reads_input: H::READS_INPUT,
@@ -91,7 +89,7 @@ where
     /// `"admin.secret"`).
     #[track_caller]
     #[must_use]
-    pub fn nest(mut self, prefix: &str, other: Router<C, O>) -> Self {
+    pub fn nest(mut self, prefix: &str, other: Router<O, C, S>) -> Self {
         name::check(prefix);
         for (name, endpoint) in other.routes {
             self.insert(format!("{prefix}.{name}"), endpoint);
@@ -102,7 +100,7 @@ where
     /// Adds every route of `other` as it is.
     #[track_caller]
     #[must_use]
-    pub fn merge(mut self, other: Router<C, O>) -> Self {
+    pub fn merge(mut self, other: Router<O, C, S>) -> Self {
         for (name, endpoint) in other.routes {
             self.insert(name, endpoint);
         }
@@ -110,38 +108,32 @@ where
     }
 
     /// Wraps every route added so far in `layer`, which runs around the handler: it sees the
-    /// [`Call`], may refuse it by returning an error [`Outcome`], and calls [`Next::run`] to go on.
-    /// Layers added later wrap the earlier ones.
+    /// [`Call`], may refuse it by returning an error, calls [`Next::run`] to go on, and may
+    /// inspect or replace the [`Reply`] it gets back. Layers added later wrap the earlier ones.
     ///
     /// ```
     /// use std::time::Instant;
-    /// use zocket::{Call, Next, Router};
+    /// use zocket::{Call, CallError, Next, Reply, Router};
     ///
-    /// async fn timed<C, O>(call: Call<C, O>, next: Next<C, O>) -> zocket::Outcome {
+    /// async fn timed<O, C, S>(call: Call<O, C, S>, next: Next<O, C, S>) -> Result<Reply, CallError> {
     ///     let route = call.route().to_owned();
     ///     let started = Instant::now();
-    ///     let outcome = next.run(call).await;
-    ///     tracing::info!(%route, ok = outcome.is_ok(), took = ?started.elapsed());
-    ///     outcome
+    ///     let result = next.run(call).await;
+    ///     tracing::info!(%route, ok = result.is_ok(), took = ?started.elapsed());
+    ///     result
     /// }
     ///
     /// async fn ping() {}
-    /// let router = Router::<(), ()>::new().route("ping", ping).layer(timed);
+    /// let router = Router::<()>::new().route("ping", ping).layer(timed);
     /// ```
     #[must_use]
     pub fn layer<F, Fut>(mut self, layer: F) -> Self
     where
-        F: Fn(Call<C, O>, Next<C, O>) -> Fut + Clone + Send + Sync + 'static,
-        Fut: Future<Output = Outcome> + Send + 'static,
+        F: Fn(Call<O, C, S>, Next<O, C, S>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<Reply, CallError>> + Send + 'static,
     {
         for endpoint in self.routes.values_mut() {
-            let inner = endpoint.run.clone();
-            let layer = layer.clone();
-            endpoint.run = Arc::new(move |call| {
-                let next = Next::new(inner.clone());
-                let outcome = layer(call, next);
-                Box::pin(async move { outcome.await.into_result() })
-            });
+            endpoint.run = middleware::wrap(endpoint.run.clone(), layer.clone());
         }
         self
     }
@@ -151,12 +143,12 @@ where
         self.routes.keys().map(String::as_str)
     }
 
-    pub(crate) fn into_endpoints(self) -> impl Iterator<Item = (String, Endpoint<C, O>)> {
+    pub(crate) fn into_endpoints(self) -> impl Iterator<Item = (String, Endpoint<O, C, S>)> {
         self.routes.into_iter()
     }
 
     #[track_caller]
-    fn insert(&mut self, name: String, endpoint: Endpoint<C, O>) {
+    fn insert(&mut self, name: String, endpoint: Endpoint<O, C, S>) {
         if self.routes.contains_key(&name) {
             panic!("zocket: the route \"{name}\" is defined twice");
         }
@@ -164,17 +156,18 @@ where
     }
 }
 
-impl<C, O> Default for Router<C, O>
+impl<O, C, S> Default for Router<O, C, S>
 where
-    C: Send + Sync + 'static,
     O: 'static,
+    C: Send + Sync + 'static,
+    S: Send + Sync + 'static,
 {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<C, O> fmt::Debug for Router<C, O> {
+impl<O, C, S> fmt::Debug for Router<O, C, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Router")
             .field("routes", &self.routes.keys().collect::<Vec<_>>())

@@ -2,7 +2,9 @@
 
 mod outgoing;
 mod sender;
+mod targets;
 
 pub use outgoing::Outgoing;
 pub(crate) use outgoing::PayloadOf;
 pub use sender::{Emit, EmitError, Sender};
+pub use targets::{ClientIds, RoomNames};

@@ -1,7 +1,7 @@
 //! [`Sender`] and the [`Emit`] chain: `send.emit(msg).except(id).to_room("lobby")`.
 
-use super::{Outgoing, PayloadOf};
-use crate::hub::{self, Delivery, Encoded, Hub, Target, Targets};
+use super::{ClientIds, Outgoing, PayloadOf, RoomNames};
+use crate::hub::{self, Delivery, Encoded, Hub, Target};
 use std::{fmt, marker::PhantomData, sync::Arc};
 use zocket_protocol::{Codec, EncodeError};
 
@@ -70,20 +70,20 @@ pub struct Emit<'a, O> {
 
 impl<O: Outgoing> Emit<'_, O> {
     /// Leaves these clients out (for example the sender itself).
-    pub fn except(mut self, ids: impl Targets) -> Self {
-        self.except.extend(ids.into_targets());
+    pub fn except(mut self, ids: impl ClientIds) -> Self {
+        self.except.extend(ids.into_ids());
         self
     }
 
     /// Sends to these clients. Unknown ids are skipped.
-    pub fn to(self, ids: impl Targets) -> Result<Delivery, EmitError> {
-        let ids = ids.into_targets();
+    pub fn to(self, ids: impl ClientIds) -> Result<Delivery, EmitError> {
+        let ids = ids.into_ids();
         self.deliver(Target::Clients(&ids))
     }
 
     /// Sends to every member of these rooms; a member of several gets one copy.
-    pub fn to_room(self, rooms: impl Targets) -> Result<Delivery, EmitError> {
-        let rooms = rooms.into_targets();
+    pub fn to_room(self, rooms: impl RoomNames) -> Result<Delivery, EmitError> {
+        let rooms = rooms.into_names();
         self.deliver(Target::Rooms(&rooms))
     }
 

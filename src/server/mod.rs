@@ -1,44 +1,19 @@
 //! [`Server`]: an instance with its routes, mounted into axum or served standalone, and its
 //! [`Handle`] for pushes from outside any handler.
 
-mod handle;
 mod serve;
 
-pub use handle::Handle;
 pub use serve::{IntoListener, Serve, listen, serve};
 
+use crate::call::App;
+use crate::connection::{Route, Shared};
+use crate::hooks::{OnConnect, OnDisconnect};
 use crate::hub::Hub;
-use crate::instance::{OnConnect, OnDisconnect};
-use crate::router::Endpoint;
-use crate::{Config, Router};
+use crate::lifecycle::Lifecycle;
+use crate::{Config, Handle, Router};
 use garde::Validate;
 use serde::de::DeserializeOwned;
-use std::{collections::HashMap, fmt, sync::Arc};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-
-/// A route in the table the connections dispatch on.
-pub(crate) struct Route<C, O> {
-    pub(crate) name: Arc<str>,
-    pub(crate) endpoint: Endpoint<C, O>,
-}
-
-/// Stopping: the signal every connection watches, and the connections still running.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Lifecycle {
-    pub(crate) shutdown: CancellationToken,
-    pub(crate) connections: TaskTracker,
-}
-
-/// Everything the connections of one server share.
-pub(crate) struct Shared<H, O, C> {
-    pub(crate) hub: Arc<Hub>,
-    pub(crate) routes: HashMap<Box<str>, Route<C, O>>,
-    pub(crate) on_connect: OnConnect<H, C>,
-    pub(crate) on_disconnect: Option<OnDisconnect<C, O>>,
-    pub(crate) config: Config,
-    pub(crate) lifecycle: Lifecycle,
-}
+use std::{fmt, sync::Arc};
 
 /// A Zocket instance with its routes: mount it into an axum app with
 /// [`method_router`](Self::method_router), or run it with [`serve`]. Cheap to clone.
@@ -55,24 +30,34 @@ pub(crate) struct Shared<H, O, C> {
 /// zocket::serve("127.0.0.1:3000", server).await
 /// # }
 /// ```
-pub struct Server<H, O, C = ()> {
-    pub(crate) shared: Arc<Shared<H, O, C>>,
+pub struct Server<H, O, C = (), S = ()> {
+    pub(crate) shared: Arc<Shared<H, O, C, S>>,
 }
 
-impl<H, O, C> Server<H, O, C>
+/// What a [`Zocket`](crate::Zocket) instance hands its server.
+pub(crate) struct Parts<H, O, C, S> {
+    pub(crate) on_connect: OnConnect<H, C, S>,
+    pub(crate) on_disconnect: Option<OnDisconnect<O, C, S>>,
+    pub(crate) config: Config,
+    pub(crate) state: S,
+}
+
+impl<H, O, C, S> Server<H, O, C, S>
 where
     H: DeserializeOwned + Validate + Send + 'static,
     H::Context: Default,
     O: crate::Outgoing,
     C: Send + Sync + 'static,
+    S: Send + Sync + 'static,
 {
     #[track_caller]
-    pub(crate) fn new(
-        on_connect: OnConnect<H, C>,
-        on_disconnect: Option<OnDisconnect<C, O>>,
-        config: Config,
-        router: Router<C, O>,
-    ) -> Self {
+    pub(crate) fn new(parts: Parts<H, O, C, S>, router: Router<O, C, S>) -> Self {
+        let Parts {
+            on_connect,
+            on_disconnect,
+            config,
+            state,
+        } = parts;
         let mut outgoing = O::routes();
         outgoing.sort_unstable();
         if let Some(pair) = outgoing.windows(2).find(|pair| pair[0] == pair[1]) {
@@ -91,7 +76,10 @@ where
             .collect();
         Self {
             shared: Arc::new(Shared {
-                hub: Arc::new(Hub::new(config.max_rooms_per_client)),
+                app: Arc::new(App {
+                    hub: Arc::new(Hub::new(config.max_rooms_per_client)),
+                    state,
+                }),
                 routes,
                 on_connect,
                 on_disconnect,
@@ -103,15 +91,15 @@ where
 
     /// A handle to push messages, inspect rooms and shut down, from anywhere.
     pub fn handle(&self) -> Handle<O> {
-        Handle::new(self.shared.hub.clone(), self.shared.lifecycle.clone())
+        self.shared.handle()
     }
 
     /// The WebSocket endpoint as an axum route, to mount at any path of any app.
-    pub fn method_router<S>(&self) -> axum::routing::MethodRouter<S>
+    pub fn method_router<A>(&self) -> axum::routing::MethodRouter<A>
     where
-        S: Clone + Send + Sync + 'static,
+        A: Clone + Send + Sync + 'static,
     {
-        axum::routing::get(crate::connection::upgrade::<H, O, C>).with_state(self.shared.clone())
+        axum::routing::get(crate::connection::upgrade::<H, O, C, S>).with_state(self.shared.clone())
     }
 
     /// An axum app serving the WebSocket endpoint at `/`.
@@ -120,7 +108,7 @@ where
     }
 }
 
-impl<H, O, C> Clone for Server<H, O, C> {
+impl<H, O, C, S> Clone for Server<H, O, C, S> {
     fn clone(&self) -> Self {
         Self {
             shared: self.shared.clone(),
@@ -128,7 +116,7 @@ impl<H, O, C> Clone for Server<H, O, C> {
     }
 }
 
-impl<H, O, C> fmt::Debug for Server<H, O, C> {
+impl<H, O, C, S> fmt::Debug for Server<H, O, C, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut routes: Vec<_> = self.shared.routes.keys().collect();
         routes.sort();

@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 ///     .await
 /// # }
 /// ```
-pub fn serve<H, O, C>(listener: impl IntoListener, server: Server<H, O, C>) -> Serve<H, O, C> {
+pub fn serve<H, O, C, S>(listener: impl IntoListener, server: Server<H, O, C, S>) -> Serve<H, O, C, S> {
     Serve {
         listener: listener.into_listener(),
         server,
@@ -94,13 +94,13 @@ pub async fn listen(addr: impl tokio::net::ToSocketAddrs) -> io::Result<TcpListe
 
 /// A server being served; `.await` it. See [`serve`].
 #[must_use = "a server does nothing until awaited"]
-pub struct Serve<H, O, C> {
+pub struct Serve<H, O, C, S> {
     listener: BoxFuture<'static, io::Result<TcpListener>>,
-    server: Server<H, O, C>,
+    server: Server<H, O, C, S>,
     signal: Option<BoxFuture<'static, ()>>,
 }
 
-impl<H, O, C> Serve<H, O, C> {
+impl<H, O, C, S> Serve<H, O, C, S> {
     /// Shuts down gracefully when `signal` resolves (for example `tokio::signal::ctrl_c()`).
     pub fn with_graceful_shutdown<F>(mut self, signal: F) -> Self
     where
@@ -111,12 +111,13 @@ impl<H, O, C> Serve<H, O, C> {
     }
 }
 
-impl<H, O, C> IntoFuture for Serve<H, O, C>
+impl<H, O, C, S> IntoFuture for Serve<H, O, C, S>
 where
     H: DeserializeOwned + Validate + Send + 'static,
     H::Context: Default,
     O: Outgoing,
     C: Send + Sync + 'static,
+    S: Send + Sync + 'static,
 {
     type Output = io::Result<()>;
     type IntoFuture = BoxFuture<'static, io::Result<()>>;
@@ -145,7 +146,7 @@ where
     }
 }
 
-impl<H, O, C> fmt::Debug for Serve<H, O, C> {
+impl<H, O, C, S> fmt::Debug for Serve<H, O, C, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Serve")
             .field("server", &self.server)

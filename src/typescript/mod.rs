@@ -78,7 +78,7 @@ const APP_ROUTER: &str = "AppRouter";
 ///
 /// Deterministic: the same server always renders the same text (types and routes sorted by
 /// name). Panics if two different Rust types would be declared under one TypeScript name.
-pub fn export<H, O, C>(server: &Server<H, O, C>) -> String
+pub fn export<H, O, C, S>(server: &Server<H, O, C, S>) -> String
 where
     H: TS + 'static,
     O: Outgoing,
@@ -95,7 +95,7 @@ where
 
 /// Writes [`export`]'s module to `path`, creating its parent directories. The file is left
 /// untouched (not even its modification time) when it already holds the same text.
-pub fn write<H, O, C>(server: &Server<H, O, C>, path: impl AsRef<Path>) -> std::io::Result<()>
+pub fn write<H, O, C, S>(server: &Server<H, O, C, S>, path: impl AsRef<Path>) -> std::io::Result<()>
 where
     H: TS + 'static,
     O: Outgoing,
@@ -111,7 +111,7 @@ where
     std::fs::write(path, text)
 }
 
-impl<H, O, C> Server<H, O, C>
+impl<H, O, C, S> Server<H, O, C, S>
 where
     H: TS + 'static,
     O: Outgoing,
@@ -136,17 +136,14 @@ pub struct Signature {
 }
 
 impl Signature {
-    /// From the input types the handler's extractors describe (`None` for those that describe
-    /// none), whether any of them reads the payload, and the reply's type.
-    pub fn new(inputs: &[Option<String>], reads_input: bool, output: String) -> Self {
-        let described: Vec<&str> = inputs.iter().flatten().map(String::as_str).collect();
-        let input = match (described.as_slice(), reads_input) {
-            ([], false) => "void".to_owned(),
-            // An extractor reads the payload but says nothing of its shape.
-            ([], true) => "unknown".to_owned(),
-            ([one], _) => (*one).to_owned(),
-            // Several extractors read the same payload: it must satisfy all of them.
-            (many, _) => many.join(" & "),
+    /// From the input type the handler's payload extractor describes (`None` if it describes
+    /// none), whether the handler reads the payload, and the reply's type.
+    pub fn new(input: Option<String>, reads_input: bool, output: String) -> Self {
+        let input = match (input, reads_input) {
+            (_, false) => "void".to_owned(),
+            (Some(input), true) => input,
+            // The handler reads the payload but says nothing of its shape.
+            (None, true) => "unknown".to_owned(),
         };
         Self { input, output }
     }

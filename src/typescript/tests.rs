@@ -1,7 +1,7 @@
 // Types that exist only to be described.
 #![allow(dead_code)]
 
-use crate::{Call, CallError, ClientId, FromCall, Input, Json, NoHeaders, Outgoing, TS, Zocket};
+use crate::{Call, CallError, ClientId, FromInput, Input, Json, NoHeaders, Outgoing, TS, Zocket};
 use garde::Validate;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -68,15 +68,14 @@ async fn ping() {}
 async fn me(id: ClientId) -> ClientId {
     id
 }
-async fn pages(Input(_): Input<Join>, Input(_): Input<Paged>) -> Result<Vec<Room>, CallError> {
+async fn pages(_id: ClientId, Input(_): Input<Paged>) -> Result<Vec<Room>, CallError> {
     Ok(vec![])
 }
 
 /// Reads the payload, but says nothing of its type.
 struct Raw;
-impl<C: Send + Sync, O> FromCall<C, O> for Raw {
-    const READS_INPUT: bool = true;
-    async fn from_call(_: &Call<C, O>) -> Result<Self, CallError> {
+impl<O, C: Send + Sync, S: Send + Sync> FromInput<O, C, S> for Raw {
+    async fn from_input(_: &Call<O, C, S>, _: Option<&[u8]>) -> Result<Self, CallError> {
         Ok(Raw)
     }
 }
@@ -93,7 +92,7 @@ fn server() -> crate::Server<Headers, Out> {
         .route("rooms", pages)
         .nest("me", zo.router().route("id", me).route("raw", raw))
         // Layers wrap the handlers, and keep their types.
-        .layer(|call, next: crate::Next<(), Out>| next.run(call));
+        .layer(|call, next: crate::Next<Out>| next.run(call));
     zo.server(router)
 }
 
@@ -127,7 +126,7 @@ export type AppRouter = {
     "me.id": { input: void, output: string },
     "me.raw": { input: unknown, output: number | null },
     "ping": { input: void, output: null },
-    "rooms": { input: Join & Paged, output: Array<Room> },
+    "rooms": { input: Paged, output: Array<Room> },
     "rooms.join": { input: Join, output: Room },
   },
   /** Server-to-client messages: the payload of each. */

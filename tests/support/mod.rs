@@ -13,12 +13,13 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub const WAIT: Duration = Duration::from_secs(5);
 
 /// Serves `server` on 127.0.0.1 with a free port; returns the address and a handle.
-pub async fn start<H, O, C>(server: zocket::Server<H, O, C>) -> (SocketAddr, zocket::Handle<O>)
+pub async fn start<H, O, C, S>(server: zocket::Server<H, O, C, S>) -> (SocketAddr, zocket::Handle<O>)
 where
     H: serde::de::DeserializeOwned + garde::Validate + Send + 'static,
     H::Context: Default,
     O: zocket::Outgoing,
     C: Send + Sync + 'static,
+    S: Send + Sync + 'static,
 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -7,5 +7,5 @@ struct Admin;
 async fn handler(_user: Ctx<Admin>) {}
 
 fn main() {
-    let _ = Router::<User, ()>::new().route("x", handler);
+    let _ = Router::<(), User>::new().route("x", handler);
 }

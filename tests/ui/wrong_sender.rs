@@ -16,5 +16,5 @@ enum Other {
 async fn handler(_send: Sender<Other>) {}
 
 fn main() {
-    let _ = Router::<(), Out>::new().route("x", handler);
+    let _ = Router::<Out, ()>::new().route("x", handler);
 }

@@ -1,7 +1,7 @@
 //! [`Handle`]: pushes, rooms and shutdown from outside any handler (cron jobs, HTTP routes).
 
-use super::Lifecycle;
 use crate::hub::Hub;
+use crate::lifecycle::Lifecycle;
 use crate::{ClientId, Emit, Outgoing, Rooms, Sender};
 use std::{fmt, sync::Arc};
 
