@@ -1,7 +1,9 @@
-//! Compile-time checks on route strings and nest prefixes.
+//! Compile-time checks on route strings and nest prefixes, with the protocol's one rule
+//! ([`zocket_protocol::check_route_name`]), which the server's router applies too.
 
-/// Checks a route (or nest prefix): dot-separated, non-empty segments of ASCII letters,
-/// digits, `_` or `-`, none of them starting with `__`.
+use zocket_protocol::RouteNameError;
+
+/// Checks a route (or nest prefix) against the rule.
 ///
 /// `what` names the string in messages ("route" or "nest prefix"). On failure, returns a
 /// message meant to be shown at the string literal.
@@ -9,37 +11,14 @@ pub(crate) fn validate(value: &str, what: &str) -> Result<(), String> {
     const RULE: &str = "routes are dot-separated segments of ASCII letters, digits, `_` or `-`, \
                         e.g. \"chat.message\"";
 
-    if value.is_empty() {
-        return Err(format!("{what} must not be empty; {RULE}"));
-    }
-    for segment in value.split('.') {
-        if segment.is_empty() {
-            return Err(format!(
-                "{what} \"{value}\" has an empty segment (check for a leading, trailing or \
-                 doubled `.`); {RULE}"
-            ));
-        }
-        if let Some(bad) = segment
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
-        {
-            return Err(format!("{what} \"{value}\" contains {}; {RULE}", describe_char(bad)));
-        }
-        if segment.starts_with("__") {
-            return Err(format!(
-                "{what} \"{value}\": segment `{segment}` starts with `__`, which is reserved \
-                 for protocol frames (like `__rpc_res`)"
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn describe_char(c: char) -> String {
-    if c.is_whitespace() || c.is_control() {
-        format!("the character {c:?}")
-    } else {
-        format!("the character `{c}`")
+    match zocket_protocol::check_route_name(value) {
+        Ok(()) => Ok(()),
+        Err(RouteNameError::Empty) => Err(format!("{what} must not be empty; {RULE}")),
+        Err(RouteNameError::Reserved(segment)) => Err(format!(
+            "{what} \"{value}\": segment `{segment}` starts with `__`, which is reserved \
+             for protocol frames (like `__rpc_res`)"
+        )),
+        Err(why) => Err(format!("{what} \"{value}\": {why}; {RULE}")),
     }
 }
 
@@ -75,7 +54,10 @@ mod tests {
         let msg = validate("chat.__rpc_res", "route").unwrap_err();
         assert!(msg.contains("`__rpc_res`") && msg.contains("reserved"), "{msg}");
         let msg = validate("chat..x", "nest prefix").unwrap_err();
-        assert!(msg.starts_with("nest prefix \"chat..x\" has an empty segment"), "{msg}");
+        assert!(
+            msg.starts_with("nest prefix \"chat..x\": it has an empty segment"),
+            "{msg}"
+        );
         let msg = validate("chat message", "route").unwrap_err();
         assert!(msg.contains("the character ' '"), "{msg}");
     }

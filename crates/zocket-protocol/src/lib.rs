@@ -23,9 +23,11 @@ mod codec;
 mod error;
 pub mod json;
 pub mod msgpack;
+mod route_name;
 
 pub use codec::{Codec, EncodeError};
 pub use error::{ErrorCode, ErrorPayload, Issue, PathSegment};
+pub use route_name::{RouteNameError, check_route_name};
 
 use std::borrow::Cow;
 
