@@ -38,7 +38,7 @@ fn codecs(c: &mut Criterion) {
     let reply = json!({"seq": 12345, "data": "0123456789abcdef0123456789abcdef"});
     let mut group = c.benchmark_group("encode_reply");
     group.throughput(Throughput::Elements(1));
-    for codec in Codec::ALL {
+    for &codec in Codec::ALL {
         let mut out = Vec::with_capacity(256);
         group.bench_function(format!("{codec:?}").to_lowercase(), |b| {
             b.iter(|| {
@@ -64,7 +64,7 @@ fn dispatch(c: &mut Criterion) {
     let rt = runtime();
     let server = rt.block_on(async { bench_server::app() });
     let mut group = c.benchmark_group("dispatch");
-    for codec in Codec::ALL {
+    for &codec in Codec::ALL {
         let client = rt.block_on(server.test_client_with(headers(), codec)).unwrap();
         let client = tokio::sync::Mutex::new(client);
         group.throughput(Throughput::Elements(1));

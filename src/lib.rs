@@ -43,6 +43,8 @@
 //! }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 extern crate self as zocket;
 
 mod call;
@@ -63,6 +65,8 @@ mod router;
 mod send;
 mod server;
 mod state;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 mod transport;
 pub mod typescript;

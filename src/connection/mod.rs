@@ -8,6 +8,7 @@ mod session;
 mod shared;
 mod upgrade;
 
+#[cfg(feature = "testing")]
 pub(crate) use admit::{Refused, admit};
 pub(crate) use shared::{Route, Shared};
 pub(crate) use upgrade::upgrade;

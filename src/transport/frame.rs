@@ -210,6 +210,7 @@ fn unmask(data: &mut [u8], mask: [u8; 4]) {
 }
 
 /// A client's frame (masked with `mask`), as a browser would send it: for test clients.
+#[cfg(any(test, feature = "testing"))]
 pub(crate) fn client_frame(fin: bool, opcode: u8, mask: [u8; 4], payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 14);
     out.push((u8::from(fin) << 7) | opcode);

@@ -1,15 +1,19 @@
 //! [`Codec`]: the encoding of a connection's frames, chosen once when it opens.
 
-use crate::{BadFrame, ErrorPayload, Incoming, json, msgpack};
+#[cfg(feature = "msgpack")]
+use crate::msgpack;
+use crate::{BadFrame, ErrorPayload, Incoming, json};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::fmt;
 
 /// How a connection's frames are encoded. JSON is the default and the only codec the original
-/// client speaks; MessagePack is chosen by a client that offers the WebSocket subprotocol
-/// [`Codec::MSGPACK_SUBPROTOCOL`].
+/// client speaks; MessagePack (with the `msgpack` feature, on by default) is chosen by a client
+/// that offers the WebSocket subprotocol [`Codec::MSGPACK_SUBPROTOCOL`]. Non-exhaustive, so the
+/// feature adds its variant without breaking a `match`.
 ///
 /// ```
+/// # #[cfg(feature = "msgpack")] {
 /// use zocket_protocol::Codec;
 ///
 /// assert_eq!(Codec::from_subprotocols("x, zocket.v1.msgpack"), Codec::MsgPack);
@@ -20,13 +24,16 @@ use std::fmt;
 /// let msg = Codec::MsgPack.decode(&out).unwrap();
 /// assert_eq!(msg.route, "system.tick");
 /// assert_eq!(Codec::MsgPack.payload_to_json(msg.payload.unwrap()).unwrap().as_ref(), b"7");
+/// # }
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Codec {
     /// Zocket v1 JSON in text frames.
     #[default]
     Json,
     /// The same frames as MessagePack maps (string keys) in binary frames.
+    #[cfg(feature = "msgpack")]
     MsgPack,
 }
 
@@ -35,23 +42,29 @@ impl Codec {
     pub const MSGPACK_SUBPROTOCOL: &'static str = "zocket.v1.msgpack";
     /// The WebSocket subprotocol a client may offer to ask for JSON explicitly.
     pub const JSON_SUBPROTOCOL: &'static str = "zocket.v1.json";
-    /// Every codec, the default first.
-    pub const ALL: [Codec; 2] = [Codec::Json, Codec::MsgPack];
+    /// Every codec built in, the default first.
+    pub const ALL: &'static [Codec] = &[
+        Codec::Json,
+        #[cfg(feature = "msgpack")]
+        Codec::MsgPack,
+    ];
 
     /// The codec for a `Sec-WebSocket-Protocol` request header (a comma-separated list):
     /// MessagePack when offered, JSON otherwise.
     pub fn from_subprotocols(offered: &str) -> Self {
+        #[cfg(feature = "msgpack")]
         if offered.split(',').any(|name| name.trim() == Self::MSGPACK_SUBPROTOCOL) {
-            Self::MsgPack
-        } else {
-            Self::Json
+            return Self::MsgPack;
         }
+        let _ = offered;
+        Self::Json
     }
 
     /// The subprotocol to confirm in the handshake response, given what the client offered.
     pub fn subprotocol(self, offered: &str) -> Option<&'static str> {
         let name = match self {
             Self::Json => Self::JSON_SUBPROTOCOL,
+            #[cfg(feature = "msgpack")]
             Self::MsgPack => Self::MSGPACK_SUBPROTOCOL,
         };
         offered.split(',').any(|offer| offer.trim() == name).then_some(name)
@@ -59,7 +72,7 @@ impl Codec {
 
     /// Whether frames go in binary WebSocket messages (text otherwise).
     pub const fn is_binary(self) -> bool {
-        matches!(self, Self::MsgPack)
+        !matches!(self, Self::Json)
     }
 
     /// A small index for per-codec tables.
@@ -71,6 +84,7 @@ impl Codec {
     pub fn decode(self, frame: &[u8]) -> Result<Incoming<'_>, BadFrame<'_>> {
         match self {
             Self::Json => json::decode(frame),
+            #[cfg(feature = "msgpack")]
             Self::MsgPack => msgpack::decode(frame),
         }
     }
@@ -84,6 +98,7 @@ impl Codec {
     ) -> Result<(), EncodeError> {
         match self {
             Self::Json => json::write_event(out, route, payload),
+            #[cfg(feature = "msgpack")]
             Self::MsgPack => msgpack::write_event(out, route, payload),
         }
     }
@@ -97,6 +112,7 @@ impl Codec {
     ) -> Result<(), EncodeError> {
         match self {
             Self::Json => json::write_reply(out, rpc_id, payload),
+            #[cfg(feature = "msgpack")]
             Self::MsgPack => msgpack::write_reply(out, rpc_id, payload),
         }
     }
@@ -105,6 +121,7 @@ impl Codec {
     pub fn write_rpc_error(self, out: &mut Vec<u8>, rpc_id: &[u8], error: &ErrorPayload) {
         match self {
             Self::Json => json::write_rpc_error(out, rpc_id, error),
+            #[cfg(feature = "msgpack")]
             Self::MsgPack => msgpack::write_rpc_error(out, rpc_id, error),
         }
     }
@@ -113,6 +130,7 @@ impl Codec {
     pub fn write_error(self, out: &mut Vec<u8>, error: &ErrorPayload) {
         match self {
             Self::Json => json::write_error(out, error),
+            #[cfg(feature = "msgpack")]
             Self::MsgPack => msgpack::write_error(out, error),
         }
     }
@@ -122,6 +140,7 @@ impl Codec {
     pub fn payload_to_json(self, payload: &[u8]) -> Result<Cow<'_, [u8]>, EncodeError> {
         match self {
             Self::Json => Ok(Cow::Borrowed(payload)),
+            #[cfg(feature = "msgpack")]
             Self::MsgPack => msgpack::to_json(payload).map(Cow::Owned),
         }
     }
@@ -156,6 +175,7 @@ impl From<serde_json::Error> for EncodeError {
     }
 }
 
+#[cfg(feature = "msgpack")]
 impl From<rmp_serde::encode::Error> for EncodeError {
     fn from(error: rmp_serde::encode::Error) -> Self {
         Self::new(error)

@@ -22,6 +22,7 @@
 mod codec;
 mod error;
 pub mod json;
+#[cfg(feature = "msgpack")]
 pub mod msgpack;
 mod route_name;
 
