@@ -68,7 +68,8 @@ mod state;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
-mod transport;
+#[doc(hidden)]
+pub mod transport;
 pub mod typescript;
 mod validate;
 

@@ -11,8 +11,8 @@ use super::dispatch::Dispatcher;
 use crate::Outgoing;
 use crate::call::Conn;
 use crate::hub::{Message, Outbox, Taken};
-use crate::transport::frame::{self, Violation, opcode};
-use crate::transport::{Incoming, ReadError, Socket};
+use crate::transport::frame::{self, opcode};
+use crate::transport::{Closing, Incoming, ReadError, Socket, Violation};
 use futures_util::FutureExt;
 use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -39,15 +39,16 @@ enum End {
     /// The server closes with this code and reason.
     Close(u16, &'static str),
     /// The client sent something unreadable (too big, not UTF-8, not WebSocket): the server
-    /// closes with this code and reason, and can read nothing more.
-    Refuse(u16, &'static str),
+    /// fails the connection with the violation's code, and can read nothing more.
+    Refuse(Violation),
 }
 
 impl End {
     fn reason(self) -> &'static str {
         match self {
             Self::ClientClosed(_) => "client closed",
-            Self::Gone(reason) | Self::Close(_, reason) | Self::Refuse(_, reason) => reason,
+            Self::Gone(reason) | Self::Close(_, reason) => reason,
+            Self::Refuse(violation) => violation.reason(),
         }
     }
 }
@@ -150,14 +151,14 @@ where
                 // Messages that came in the same read are handled in the same turn.
                 while let Some(next) = message.take() {
                     match next {
-                        Ok(Incoming::Data(bytes)) => dispatcher.dispatch(bytes),
+                        Ok(Incoming::Text(bytes) | Incoming::Binary(bytes)) => dispatcher.dispatch(bytes),
                         Ok(Incoming::Ping(payload)) => {
                             socket.queue_control(frame::control(opcode::PONG, &payload));
                             if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
                                 break 'connection end;
                             }
                         }
-                        Ok(Incoming::Pong) => {}
+                        Ok(Incoming::Pong(_)) => {}
                         Ok(Incoming::Close(code)) => break 'connection End::ClientClosed(code),
                         Err(error) => break 'connection classify(error),
                     }
@@ -184,7 +185,13 @@ where
             }
         }
     };
-    finish(&mut socket, end, config.write_timeout).await;
+    let closing = match end {
+        End::ClientClosed(code) => Closing::Echo(code),
+        End::Close(code, reason) => Closing::Close(code, reason),
+        End::Refuse(violation) => Closing::Fail(violation),
+        End::Gone(_) => Closing::Gone,
+    };
+    socket.close(closing, config.write_timeout.min(CLOSE_GRACE)).await;
     // Messages already read still run, though their replies can no longer be sent: a message
     // sent just before closing is not lost. Calls still running after the grace are dropped.
     let _ = timeout(CLOSE_GRACE, async { while dispatcher.next_done().await.is_some() {} }).await;
@@ -219,47 +226,10 @@ async fn write<IO: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Completes the closing handshake where one is due, within [`CLOSE_GRACE`]: after a server
-/// close, waits for the client's close so the frame is not lost to a TCP reset.
-async fn finish<IO: AsyncRead + AsyncWrite + Unpin>(socket: &mut Socket<IO>, end: End, limit: Duration) {
-    let closing = async {
-        match end {
-            End::Close(code, reason) | End::Refuse(code, reason) => {
-                if socket.write_one(frame::close(code, reason)).await.is_err() {
-                    return;
-                }
-                if matches!(end, End::Refuse(..)) {
-                    // Nothing more can be read, yet the client may still be sending (the rest of
-                    // an oversized message, say): dropping the socket now would reset the
-                    // connection and lose the close frame. Linger for the grace period instead.
-                    std::future::pending::<()>().await;
-                }
-                while let Ok(message) = socket.read().await {
-                    if matches!(message, Incoming::Close(_)) {
-                        break;
-                    }
-                }
-            }
-            End::ClientClosed(code) => {
-                // The reply to the client's close echoes its code.
-                let reply = match code {
-                    Some(code) => frame::close(code, ""),
-                    None => frame::control(opcode::CLOSE, &[]),
-                };
-                let _ = socket.write_one(reply).await;
-            }
-            End::Gone(_) => {}
-        }
-    };
-    let _ = timeout(limit.min(CLOSE_GRACE), closing).await;
-}
-
-/// Maps a read error to the close code it deserves.
+/// Maps a read error to how the connection ends.
 fn classify(error: ReadError) -> End {
     match error {
-        ReadError::Violation(Violation::TooBig) => End::Refuse(1009, "message too big"),
-        ReadError::NotUtf8 => End::Refuse(1007, "invalid UTF-8"),
-        ReadError::Violation(Violation::Protocol(reason)) => End::Refuse(1002, reason),
+        ReadError::Violation(violation) => End::Refuse(violation),
         ReadError::Io(error) => {
             tracing::debug!(%error, "read failed");
             End::Gone("read failed")

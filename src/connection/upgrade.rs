@@ -25,7 +25,7 @@ where
 {
     let accepted = match handshake::check(&request) {
         Ok(accepted) => accepted,
-        Err((status, message)) => return json_response(status, &json!({ "error": message })),
+        Err(refusal) => return refusal.into_response(),
     };
     let headers: H = match validate::value(&collect(request.headers(), request.uri().query())) {
         Ok(headers) => headers,
@@ -36,7 +36,7 @@ where
             );
         }
     };
-    let admitted = match admit(&shared, headers, accepted.codec).await {
+    let admitted = match admit(&shared, headers, accepted.codec()).await {
         Ok(admitted) => admitted,
         Err(Refused::ShuttingDown) => return shutting_down(),
         Err(Refused::Rejected(reject)) => {

@@ -3,7 +3,8 @@
 //! A server's frames are never masked, so a frame's wire bytes are the same for every
 //! recipient: an outgoing message is framed once and the same [`Bytes`] are written to each.
 
-use bytes::{Buf, Bytes, BytesMut};
+use super::close::Violation;
+use bytes::{Buf, Bytes};
 
 /// The longest header a server frame may need (2 bytes, 8 of extended length).
 pub(crate) const MAX_HEADER: usize = 10;
@@ -104,6 +105,7 @@ pub(crate) fn control(opcode: u8, payload: &[u8]) -> Bytes {
 
 /// A close frame with this code and reason (cut to fit a control frame).
 pub(crate) fn close(code: u16, reason: &str) -> Bytes {
+    debug_assert!(super::close::is_valid(code), "{code} must never be sent");
     let mut payload = code.to_be_bytes().to_vec();
     let mut end = reason.len().min(123);
     while !reason.is_char_boundary(end) {
@@ -113,91 +115,78 @@ pub(crate) fn close(code: u16, reason: &str) -> Bytes {
     control(opcode::CLOSE, &payload)
 }
 
-/// One frame read from a client, unmasked.
-#[derive(Debug)]
-pub(crate) struct Frame {
+/// The header of a frame read from a client.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Head {
     pub(crate) fin: bool,
     pub(crate) opcode: u8,
-    pub(crate) payload: BytesMut,
+    /// The payload's length.
+    pub(crate) len: usize,
+    pub(crate) mask: [u8; 4],
 }
 
-/// Why a client's bytes are not acceptable; each maps to a close code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Violation {
-    /// Not a valid frame for a server to receive (1002).
-    Protocol(&'static str),
-    /// Larger than the connection accepts (1009).
-    TooBig,
-}
-
-/// What [`parse`] found at the front of `buf`.
+/// What [`Head::parse`] found at the front of a buffer.
 #[derive(Debug)]
 pub(crate) enum Parsed {
-    /// A whole frame, taken out of the buffer.
-    Frame(Frame),
+    /// A whole header, this many bytes long.
+    Head(Head, usize),
     /// Not enough bytes yet; at least this many in all are needed.
     Need(usize),
 }
 
-/// Takes the first frame out of `buf` if it is complete. `max_payload` bounds one data frame's
-/// payload, checked from its header before any of it is read.
-pub(crate) fn parse(buf: &mut BytesMut, max_payload: usize) -> Result<Parsed, Violation> {
-    if buf.len() < 2 {
-        return Ok(Parsed::Need(2));
-    }
-    let (b0, b1) = (buf[0], buf[1]);
-    let fin = b0 & 0x80 != 0;
-    let opcode = b0 & 0x0F;
-    if b0 & 0x70 != 0 {
-        return Err(Violation::Protocol("reserved bits set"));
-    }
-    if b1 & 0x80 == 0 {
-        return Err(Violation::Protocol("client frames must be masked"));
-    }
-    let is_control = opcode & 0x8 != 0;
-    match opcode {
-        opcode::CONTINUATION | opcode::TEXT | opcode::BINARY | opcode::CLOSE | opcode::PING | opcode::PONG => {}
-        _ => return Err(Violation::Protocol("unknown opcode")),
-    }
-    let (len, ext) = match b1 & 0x7F {
-        126 => {
-            if buf.len() < 4 {
-                return Ok(Parsed::Need(4));
-            }
-            (u16::from_be_bytes([buf[2], buf[3]]) as u64, 2)
+impl Head {
+    /// Reads the header at the front of `buf` if it is all there, checking what can be checked
+    /// from the header alone: reserved bits, masking, opcode, control frames whole and short.
+    /// Limits on data frames and the order of frames are the caller's.
+    pub(crate) fn parse(buf: &[u8]) -> Result<Parsed, Violation> {
+        let [b0, b1, ..] = *buf else {
+            return Ok(Parsed::Need(2));
+        };
+        let fin = b0 & 0x80 != 0;
+        let opcode = b0 & 0x0F;
+        if b0 & 0x70 != 0 {
+            return Err(Violation::Protocol("reserved bits set"));
         }
-        127 => {
-            if buf.len() < 10 {
-                return Ok(Parsed::Need(10));
-            }
-            let len = u64::from_be_bytes(buf[2..10].try_into().expect("8 bytes"));
-            if len >> 63 != 0 {
-                return Err(Violation::Protocol("frame length out of range"));
-            }
-            (len, 8)
+        if b1 & 0x80 == 0 {
+            return Err(Violation::Protocol("client frames must be masked"));
         }
-        short => (u64::from(short), 0),
-    };
-    if is_control && (!fin || len > 125) {
-        return Err(Violation::Protocol("control frames must be whole and short"));
+        match opcode {
+            opcode::CONTINUATION | opcode::TEXT | opcode::BINARY => {}
+            opcode::CLOSE | opcode::PING | opcode::PONG => {
+                if !fin || b1 & 0x7F > 125 {
+                    return Err(Violation::Protocol("control frames must be whole and short"));
+                }
+            }
+            _ => return Err(Violation::Protocol("unknown opcode")),
+        }
+        let (len, ext) = match b1 & 0x7F {
+            126 => match buf.get(2..4) {
+                Some(bytes) => (u64::from(u16::from_be_bytes([bytes[0], bytes[1]])), 2),
+                None => return Ok(Parsed::Need(4)),
+            },
+            127 => match buf.get(2..10) {
+                Some(bytes) => (u64::from_be_bytes(bytes.try_into().expect("8 bytes")), 8),
+                None => return Ok(Parsed::Need(10)),
+            },
+            short => (u64::from(short), 0),
+        };
+        if len >> 63 != 0 {
+            return Err(Violation::Protocol("frame length out of range"));
+        }
+        let header = 2 + ext + 4;
+        let Some(mask) = buf.get(header - 4..header) else {
+            return Ok(Parsed::Need(header));
+        };
+        // Past `usize` (on 32-bit targets) is past any limit too.
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        let mask = mask.try_into().expect("4 bytes");
+        Ok(Parsed::Head(Head { fin, opcode, len, mask }, header))
     }
-    if len > max_payload as u64 {
-        return Err(Violation::TooBig);
-    }
-    let header = 2 + ext + 4;
-    let total = header + len as usize;
-    if buf.len() < total {
-        return Ok(Parsed::Need(total));
-    }
-    let mask: [u8; 4] = buf[header - 4..header].try_into().expect("4 bytes");
-    buf.advance(header);
-    let mut payload = buf.split_to(len as usize);
-    unmask(&mut payload, mask);
-    Ok(Parsed::Frame(Frame { fin, opcode, payload }))
 }
 
-/// XORs `data` with the client's masking key.
-fn unmask(data: &mut [u8], mask: [u8; 4]) {
+/// XORs `data`, the bytes of a payload from byte `offset` on, with the client's masking key.
+pub(crate) fn unmask(data: &mut [u8], mask: [u8; 4], offset: usize) {
+    let mask: [u8; 4] = std::array::from_fn(|i| mask[(i + offset) % 4]);
     let wide = u64::from_ne_bytes([mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3]]);
     let mut chunks = data.chunks_exact_mut(8);
     for chunk in &mut chunks {
@@ -253,46 +242,60 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn parses_and_unmasks_frames_of_every_length() {
+    fn reads_headers_of_every_length_and_unmasks_from_any_offset() {
         for len in [0, 1, 7, 8, 9, 125, 126, 1000, 65535, 65536, 70_000] {
             let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let wire = client_frame(true, opcode::BINARY, &payload);
-            let mut buf = BytesMut::from(&wire[..wire.len() - 1]);
-            assert!(matches!(parse(&mut buf, 1 << 20), Ok(Parsed::Need(n)) if n == wire.len()));
-            buf.extend_from_slice(&wire[wire.len() - 1..]);
-            let Ok(Parsed::Frame(frame)) = parse(&mut buf, 1 << 20) else {
-                panic!("a whole frame of {len}")
+            let header = wire.len() - len;
+            assert!(matches!(Head::parse(&wire[..header - 1]), Ok(Parsed::Need(n)) if n <= header));
+            let Ok(Parsed::Head(head, size)) = Head::parse(&wire) else {
+                panic!("a whole header for {len}")
             };
-            assert_eq!(&frame.payload[..], &payload[..]);
-            assert!(buf.is_empty());
+            assert_eq!(
+                (head.len, size, head.fin, head.opcode),
+                (len, header, true, opcode::BINARY)
+            );
+            // Unmasked in two pieces cut anywhere, as a payload arriving in two reads is.
+            let mut body = wire[header..].to_vec();
+            let cut = len / 3;
+            let (first, second) = body.split_at_mut(cut);
+            unmask(first, head.mask, 0);
+            unmask(second, head.mask, cut);
+            assert_eq!(body, payload);
         }
     }
 
     #[test]
-    fn refuses_what_a_server_must_not_accept() {
-        let cases: [(Vec<u8>, Violation); 5] = [
-            (
-                vec![0x81, 0x01, b'a'],
-                Violation::Protocol("client frames must be masked"),
-            ),
-            (client_frame(true, 0x3, b""), Violation::Protocol("unknown opcode")),
+    fn refuses_headers_a_server_must_not_accept() {
+        let cases: [(Vec<u8>, &str); 5] = [
+            (vec![0x81, 0x01, b'a'], "client frames must be masked"),
+            (client_frame(true, 0x3, b""), "unknown opcode"),
             (
                 client_frame(false, opcode::PING, b""),
-                Violation::Protocol("control frames must be whole and short"),
+                "control frames must be whole and short",
             ),
-            (client_frame(true, opcode::TEXT, &[b'a'; 300]), Violation::TooBig),
+            (
+                client_frame(true, opcode::PING, &[0; 126]),
+                "control frames must be whole and short",
+            ),
             (
                 {
                     let mut f = client_frame(true, opcode::TEXT, b"a");
                     f[0] |= 0x40;
                     f
                 },
-                Violation::Protocol("reserved bits set"),
+                "reserved bits set",
             ),
         ];
         for (wire, expected) in cases {
-            let mut buf = BytesMut::from(&wire[..]);
-            assert_eq!(parse(&mut buf, 200).unwrap_err(), expected);
+            assert_eq!(Head::parse(&wire).unwrap_err(), Violation::Protocol(expected));
         }
+        let mut huge = vec![0x82, 0xFF];
+        huge.extend_from_slice(&(1u64 << 63).to_be_bytes());
+        huge.extend_from_slice(&[0; 4]);
+        assert_eq!(
+            Head::parse(&huge).unwrap_err(),
+            Violation::Protocol("frame length out of range")
+        );
     }
 }

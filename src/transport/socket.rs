@@ -5,8 +5,10 @@
 //! a frame is arriving, and freed once it is consumed. Writes take a batch of shared message
 //! bytes, frame them on the fly and hand them to the kernel in one vectored write.
 
-use super::frame::{self, Parsed, Violation, opcode};
-use bytes::{Bytes, BytesMut};
+use super::close::Violation;
+use super::decode::{Decoder, Incoming};
+use super::frame::{self, opcode};
+use bytes::Bytes;
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::pin::Pin;
@@ -19,26 +21,11 @@ const STACK_READ: usize = 4096;
 /// Frames per vectored write at most.
 const IOV: usize = 64;
 
-/// A whole message (or control frame) from the client.
-#[derive(Debug)]
-pub(crate) enum Incoming {
-    /// A text or binary message; text is valid UTF-8.
-    Data(Bytes),
-    /// A ping, to answer with a pong carrying the same bytes.
-    Ping(Bytes),
-    /// A pong.
-    Pong,
-    /// The client is closing, with this code if it gave one.
-    Close(Option<u16>),
-}
-
 /// Why reading stopped.
 #[derive(Debug)]
-pub(crate) enum ReadError {
-    /// The client broke the protocol (close 1002) or sent too much (close 1009).
+pub enum ReadError {
+    /// The client broke a rule; the connection is failed with the violation's close code.
     Violation(Violation),
-    /// A text message that is not UTF-8 (close 1007).
-    NotUtf8,
     /// The connection failed or ended.
     Io(io::Error),
 }
@@ -51,13 +38,9 @@ impl From<Violation> for ReadError {
 
 /// The server end of a WebSocket connection over any byte stream.
 pub(crate) struct Socket<IO> {
-    io: IO,
-    /// Bytes read and not yet parsed; empty (and unallocated) between frames.
-    buf: BytesMut,
-    /// A fragmented message being assembled: its opcode and the bytes so far.
-    partial: Option<(u8, BytesMut)>,
-    /// The largest message accepted; a larger one is refused from its header.
-    max_message: usize,
+    pub(super) io: IO,
+    /// What was read and not yet taken as messages; holds no buffer between frames.
+    decoder: Decoder,
     /// The opcode of the data frames written: text or binary.
     opcode: u8,
     /// A control frame to write ahead of the next messages.
@@ -67,7 +50,7 @@ pub(crate) struct Socket<IO> {
 impl<IO> std::fmt::Debug for Socket<IO> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Socket")
-            .field("buffered", &self.buf.len())
+            .field("decoder", &self.decoder)
             .finish_non_exhaustive()
     }
 }
@@ -78,9 +61,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
     pub(crate) fn new(io: IO, max_message: usize, binary: bool) -> Self {
         Self {
             io,
-            buf: BytesMut::new(),
-            partial: None,
-            max_message,
+            decoder: Decoder::new(max_message),
             opcode: if binary { opcode::BINARY } else { opcode::TEXT },
             control: None,
         }
@@ -89,102 +70,42 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
     /// The next message. Cancel-safe: dropping the future loses nothing already read.
     pub(crate) async fn read(&mut self) -> Result<Incoming, ReadError> {
         loop {
-            match self.parse()? {
-                Ok(message) => return Ok(message),
-                Err(total) => self.fill(total).await?,
+            if let Some(message) = self.decoder.decode()? {
+                return Ok(message);
             }
+            self.fill(self.decoder.wanted()).await?;
         }
     }
 
     /// The next message if it was already read (a client that pipelines sends several per
     /// read), without waiting.
     pub(crate) fn read_buffered(&mut self) -> Option<Result<Incoming, ReadError>> {
-        match self.parse() {
-            Ok(Ok(message)) => Some(Ok(message)),
-            Ok(Err(_)) => None,
-            Err(error) => Some(Err(error)),
-        }
+        self.decoder.decode().map_err(ReadError::from).transpose()
     }
 
-    /// A whole message from what is buffered, or how many bytes in all the next frame needs.
-    fn parse(&mut self) -> Result<Result<Incoming, usize>, ReadError> {
-        loop {
-            let room = self.max_message - self.partial.as_ref().map_or(0, |(_, bytes)| bytes.len());
-            match frame::parse(&mut self.buf, room)? {
-                Parsed::Frame(frame) => {
-                    if self.buf.is_empty() {
-                        // Between frames nothing is kept: an idle connection holds no buffer.
-                        self.buf = BytesMut::new();
-                    }
-                    if let Some(message) = self.assemble(frame)? {
-                        return Ok(Ok(message));
-                    }
-                }
-                Parsed::Need(total) => return Ok(Err(total)),
-            }
-        }
-    }
-
+    /// Reads at least one byte towards `total` buffered bytes in all.
     async fn fill(&mut self, total: usize) -> Result<(), ReadError> {
-        let wanted = total - self.buf.len();
+        let buf = self.decoder.buffer();
+        let wanted = total.saturating_sub(buf.len()).max(1);
         let read = if wanted <= STACK_READ {
             // The buffer lives on this poll's stack, never in the connection's task.
             std::future::poll_fn(|cx| {
                 let mut stack = [MaybeUninit::<u8>::uninit(); STACK_READ];
                 let mut read = ReadBuf::uninit(&mut stack);
                 ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
-                self.buf.extend_from_slice(read.filled());
+                buf.extend_from_slice(read.filled());
                 Poll::Ready(Ok::<_, io::Error>(read.filled().len()))
             })
             .await
             .map_err(ReadError::Io)?
         } else {
-            self.buf.reserve(wanted);
-            self.io.read_buf(&mut self.buf).await.map_err(ReadError::Io)?
+            buf.reserve(wanted);
+            self.io.read_buf(buf).await.map_err(ReadError::Io)?
         };
         if read == 0 {
             return Err(ReadError::Io(io::ErrorKind::UnexpectedEof.into()));
         }
         Ok(())
-    }
-
-    fn assemble(&mut self, frame: frame::Frame) -> Result<Option<Incoming>, ReadError> {
-        let message = match frame.opcode {
-            opcode::TEXT | opcode::BINARY => {
-                if self.partial.is_some() {
-                    return Err(Violation::Protocol("a new message began before the last one ended").into());
-                }
-                if !frame.fin {
-                    self.partial = Some((frame.opcode, frame.payload));
-                    return Ok(None);
-                }
-                data(frame.opcode, frame.payload)?
-            }
-            opcode::CONTINUATION => {
-                let Some((first, mut bytes)) = self.partial.take() else {
-                    return Err(Violation::Protocol("a continuation with no message to continue").into());
-                };
-                bytes.extend_from_slice(&frame.payload);
-                if !frame.fin {
-                    self.partial = Some((first, bytes));
-                    return Ok(None);
-                }
-                data(first, bytes)?
-            }
-            opcode::PING => Incoming::Ping(frame.payload.freeze()),
-            opcode::PONG => Incoming::Pong,
-            _ => {
-                if frame.payload.len() == 1 {
-                    return Err(Violation::Protocol("a close frame with half a code").into());
-                }
-                let code = frame
-                    .payload
-                    .get(..2)
-                    .map(|code| u16::from_be_bytes([code[0], code[1]]));
-                Incoming::Close(code)
-            }
-        };
-        Ok(Some(message))
     }
 
     /// Queues a whole control frame (ping, pong) to go out first with the next
@@ -267,13 +188,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
     }
 }
 
-fn data(opcode: u8, bytes: BytesMut) -> Result<Incoming, ReadError> {
-    if opcode == opcode::TEXT && std::str::from_utf8(&bytes).is_err() {
-        return Err(ReadError::NotUtf8);
-    }
-    Ok(Incoming::Data(bytes.freeze()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,10 +205,10 @@ mod tests {
         wire.extend(client_frame(true, opcode::CLOSE, &1000u16.to_be_bytes()));
         client.write_all(&wire).await.unwrap();
         assert!(matches!(socket.read().await.unwrap(), Incoming::Ping(p) if &p[..] == b"p"));
-        assert!(matches!(socket.read().await.unwrap(), Incoming::Data(d) if &d[..] == "héllo wörld".as_bytes()));
-        assert!(matches!(socket.read().await.unwrap(), Incoming::Data(d) if d.len() == 2000));
+        assert!(matches!(socket.read().await.unwrap(), Incoming::Text(d) if &d[..] == "héllo wörld".as_bytes()));
+        assert!(matches!(socket.read().await.unwrap(), Incoming::Binary(d) if d.len() == 2000));
         assert!(matches!(socket.read().await.unwrap(), Incoming::Close(Some(1000))));
-        assert!(socket.buf.capacity() == 0, "no buffer kept between messages");
+        assert_eq!(socket.decoder.held(), 0, "no buffer kept between messages");
     }
 
     #[tokio::test]
@@ -305,7 +219,7 @@ mod tests {
             .write_all(&client_frame(true, opcode::TEXT, &[0xff, 0xfe]))
             .await
             .unwrap();
-        assert!(matches!(socket.read().await, Err(ReadError::NotUtf8)));
+        assert!(matches!(socket.read().await, Err(ReadError::Violation(Violation::NotUtf8))));
 
         let (mut client, server) = duplex(1 << 16);
         let mut socket = Socket::new(server, 100, false);
@@ -316,6 +230,19 @@ mod tests {
             socket.read().await,
             Err(ReadError::Violation(Violation::TooBig))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_large_frame_arriving_in_pieces_is_read_whole() {
+        let (mut client, server) = duplex(1000);
+        let mut socket = Socket::new(server, 1 << 20, true);
+        let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let wire = client_frame(true, opcode::BINARY, &payload);
+        let writer = tokio::spawn(async move { client.write_all(&wire).await.map(|()| client) });
+        assert!(matches!(socket.read().await.unwrap(), Incoming::Binary(d) if d[..] == payload[..]));
+        assert_eq!(socket.decoder.held(), 0);
+        drop(writer.await.unwrap().unwrap());
+        assert!(matches!(socket.read().await, Err(ReadError::Io(_))), "the end of the stream");
     }
 
     #[tokio::test]
