@@ -56,12 +56,13 @@ pub(crate) fn parse(payload: &[u8]) -> Result<Option<u16>, Violation> {
         [] => Ok(None),
         [_] => Err(Violation::Protocol("a close frame with half a code")),
         [high, low, ref reason @ ..] => {
+            // The reason first, as tungstenite does: a frame wrong twice fails the same way.
+            if std::str::from_utf8(reason).is_err() {
+                return Err(Violation::NotUtf8);
+            }
             let code = u16::from_be_bytes([high, low]);
             if !is_valid(code) {
                 return Err(Violation::Protocol("invalid close code"));
-            }
-            if std::str::from_utf8(reason).is_err() {
-                return Err(Violation::NotUtf8);
             }
             Ok(Some(code))
         }
@@ -171,7 +172,7 @@ mod tests {
         );
         assert_eq!(parse(b"\x03\xed"), Err(Violation::Protocol("invalid close code")));
         assert_eq!(parse(b"\x03\xe8\xce"), Err(Violation::NotUtf8));
-        // An invalid code is a protocol error even with an invalid reason.
-        assert_eq!(parse(b"\x03\xee\xff"), Err(Violation::Protocol("invalid close code")));
+        // Wrong twice: the reason is judged first.
+        assert_eq!(parse(b"\x03\xee\xff"), Err(Violation::NotUtf8));
     }
 }

@@ -136,7 +136,8 @@ pub(crate) enum Parsed {
 
 impl Head {
     /// Reads the header at the front of `buf` if it is all there, checking what can be checked
-    /// from the header alone: reserved bits, masking, opcode, control frames whole and short.
+    /// from the header alone, as soon as its bytes are there: reserved bits, masking, opcode,
+    /// control frames whole and at most 125 bytes.
     /// Limits on data frames and the order of frames are the caller's.
     pub(crate) fn parse(buf: &[u8]) -> Result<Parsed, Violation> {
         let [b0, b1, ..] = *buf else {
@@ -153,7 +154,7 @@ impl Head {
         match opcode {
             opcode::CONTINUATION | opcode::TEXT | opcode::BINARY => {}
             opcode::CLOSE | opcode::PING | opcode::PONG => {
-                if !fin || b1 & 0x7F > 125 {
+                if !fin {
                     return Err(Violation::Protocol("control frames must be whole and short"));
                 }
             }
@@ -172,6 +173,11 @@ impl Head {
         };
         if len >> 63 != 0 {
             return Err(Violation::Protocol("frame length out of range"));
+        }
+        // The length's value, however it is encoded (tungstenite does not insist on the
+        // shortest encoding either).
+        if opcode & 0x8 != 0 && len > 125 {
+            return Err(Violation::Protocol("control frames must be whole and short"));
         }
         let header = 2 + ext + 4;
         let Some(mask) = buf.get(header - 4..header) else {
@@ -290,6 +296,9 @@ pub(crate) mod tests {
         for (wire, expected) in cases {
             assert_eq!(Head::parse(&wire).unwrap_err(), Violation::Protocol(expected));
         }
+        // A control frame's length is judged by its value, not by how it is encoded.
+        let long_encoded = [0x8A, 0xFE, 0, 5, 1, 2, 3, 4];
+        assert!(matches!(Head::parse(&long_encoded), Ok(Parsed::Head(head, 8)) if head.len == 5));
         let mut huge = vec![0x82, 0xFF];
         huge.extend_from_slice(&(1u64 << 63).to_be_bytes());
         huge.extend_from_slice(&[0; 4]);
