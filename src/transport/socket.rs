@@ -219,7 +219,10 @@ mod tests {
             .write_all(&client_frame(true, opcode::TEXT, &[0xff, 0xfe]))
             .await
             .unwrap();
-        assert!(matches!(socket.read().await, Err(ReadError::Violation(Violation::NotUtf8))));
+        assert!(matches!(
+            socket.read().await,
+            Err(ReadError::Violation(Violation::NotUtf8))
+        ));
 
         let (mut client, server) = duplex(1 << 16);
         let mut socket = Socket::new(server, 100, false);
@@ -242,7 +245,10 @@ mod tests {
         assert!(matches!(socket.read().await.unwrap(), Incoming::Binary(d) if d[..] == payload[..]));
         assert_eq!(socket.decoder.held(), 0);
         drop(writer.await.unwrap().unwrap());
-        assert!(matches!(socket.read().await, Err(ReadError::Io(_))), "the end of the stream");
+        assert!(
+            matches!(socket.read().await, Err(ReadError::Io(_))),
+            "the end of the stream"
+        );
     }
 
     #[tokio::test]
