@@ -24,14 +24,12 @@ pub fn check(data: &[u8]) {
     let Ok(incoming) = decoded else {
         return;
     };
-    if let Some(payload) = incoming.payload {
-        if let Ok(json) = codec.payload_to_json(payload) {
-            assert!(
-                serde_json::from_slice::<IgnoredAny>(&json).is_ok(),
-                "a payload converts to valid JSON: {:?}",
-                String::from_utf8_lossy(&json)
-            );
-        }
+    if let Some(Ok(json)) = incoming.payload.map(|payload| codec.payload_to_json(payload)) {
+        assert!(
+            serde_json::from_slice::<IgnoredAny>(&json).is_ok(),
+            "a payload converts to valid JSON: {:?}",
+            String::from_utf8_lossy(&json)
+        );
     }
     if let Some(rpc_id) = incoming.rpc_id {
         let mut reply = Vec::new();
