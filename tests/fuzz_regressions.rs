@@ -12,6 +12,8 @@ mod frames;
 #[path = "../fuzz/src/handshake.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod handshake;
+// The protocol target decodes MessagePack frames too.
+#[cfg(feature = "msgpack")]
 #[path = "../fuzz/src/protocol.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod protocol;
@@ -51,6 +53,7 @@ fn handshake_inputs_pass() {
     replay("handshake", handshake::check);
 }
 
+#[cfg(feature = "msgpack")]
 #[test]
 fn protocol_inputs_pass() {
     replay("protocol", protocol::check);
