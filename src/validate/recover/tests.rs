@@ -403,7 +403,7 @@ struct Even(u32);
 impl TryFrom<u32> for Even {
     type Error = String;
     fn try_from(n: u32) -> Result<Self, String> {
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             Ok(Even(n))
         } else {
             Err(format!("{n} is odd"))
