@@ -80,9 +80,10 @@ async fn room_shout(send: Sender<Out>, Input(s): Input<RoomShout>) -> Result<(),
     Ok(())
 }
 
-/// The bench server.
+/// The bench server; with `REDIS_URL` set (and `--features redis`), one node of a cluster.
 pub(crate) fn app() -> Server<Headers, Out> {
     let zo = Zocket::<Headers, Out>::new().config(Config::default().rate_limit(None).outbound_queue(16_384));
+    let zo = run::join_cluster_from_env(zo);
     let router = zo
         .router()
         .route("bench.echo", echo)

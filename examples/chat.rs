@@ -8,7 +8,9 @@
 //! esbuild into `examples/chat/dist`, which the server serves (`CHAT_WEB_DIR` overrides it).
 //!
 //! Run: `scripts/chat` (builds the page, then `cargo run --example chat`; port from `PORT`,
-//! default 3000) and open <http://127.0.0.1:3000> in two browser windows.
+//! default 3000) and open <http://127.0.0.1:3000> in two browser windows. On two nodes:
+//! `scripts/chat-cluster` runs a redis-server and the chat on ports 3000 and 3001 with
+//! `REDIS_URL` set; a page on each chats as if on one server.
 //!
 //! Protocol (connect to `/ws?nick=NAME`, 1 to 24 characters, else HTTP 400):
 //! - `chat.join {room}` replies `{room, history: [{room, from, text, ts}], members: [nick]}`
@@ -277,12 +279,22 @@ async fn on_disconnect(gone: Disconnected<Member>, server: Handle<Out>, State(ch
     }
 }
 
-/// The chat's WebSocket server.
+/// The chat's WebSocket server; with `REDIS_URL` set, one node of a cluster (messages, joins
+/// and leaves reach every node; each node keeps its own history and nicknames, so a join
+/// replies with this node's history and members only).
 pub(crate) fn app() -> Server<Headers, Out, Member, ChatState> {
+    app_with(run::join_cluster_from_env)
+}
+
+/// The chat's WebSocket server, with `cluster` applied to the instance (to join a cluster).
+pub(crate) fn app_with(
+    cluster: impl FnOnce(Zocket<Headers, Out, Member, ChatState>) -> Zocket<Headers, Out, Member, ChatState>,
+) -> Server<Headers, Out, Member, ChatState> {
     let zo = Zocket::<Headers, Out>::new()
         .with_state(Arc::new(Mutex::new(Chat::new())))
         .on_connect(|headers: Headers, _id: ClientId| async move { Ok::<_, Reject>(Member { nick: headers.nick }) })
         .on_disconnect(on_disconnect);
+    let zo = cluster(zo);
     let router = zo
         .router()
         .route("chat.join", join)

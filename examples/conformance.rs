@@ -4,6 +4,9 @@
 //! Run: `cargo run --example conformance` (port from `PORT`, default 3000). With
 //! `-- --export-ts PATH` it writes its TypeScript types to PATH instead (the committed copy is
 //! `clients/typescript/test/conformance.gen.ts`, which the TypeScript client's tests use).
+//!
+//! With `REDIS_URL` set (and built with `--features redis`) it is one node of a cluster: every
+//! conformance node on the same Redis reaches the clients of every other.
 #![allow(missing_docs)]
 
 #[path = "support/run.rs"]
@@ -230,8 +233,16 @@ async fn panic() {
     panic!("fail.panic was called");
 }
 
-/// The conformance server. Spawns the tick pusher, so call it inside a tokio runtime.
+/// The conformance server, one node of a cluster when `REDIS_URL` is set. Spawns the tick
+/// pusher, so call it inside a tokio runtime.
 pub(crate) fn app() -> Server<Headers, Out, User> {
+    app_with(run::join_cluster_from_env)
+}
+
+/// The conformance server, with `cluster` applied to the instance (to join a cluster).
+pub(crate) fn app_with(
+    cluster: impl FnOnce(Zocket<Headers, Out, User>) -> Zocket<Headers, Out, User>,
+) -> Server<Headers, Out, User> {
     let zo = Zocket::<Headers, Out>::new()
         .on_connect(|headers: Headers, _id: ClientId| async move {
             if headers.token.starts_with("banned") {
@@ -251,6 +262,7 @@ pub(crate) fn app() -> Server<Headers, Out, User> {
                 tracing::error!(%error, "presence.left not sent");
             }
         });
+    let zo = cluster(zo);
 
     // `admin.pushTick` hands `n` to this task, which pushes from outside any handler.
     let (ticks, mut tick_rx) = mpsc::channel::<i64>(64);

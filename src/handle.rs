@@ -2,7 +2,7 @@
 
 use crate::hub::Hub;
 use crate::lifecycle::Lifecycle;
-use crate::{ClientId, Emit, Outgoing, Rooms, Sender};
+use crate::{ClientId, Cluster, Emit, Outgoing, Rooms, Sender};
 use std::{fmt, sync::Arc};
 
 /// A cheap, cloneable handle to a running server: the seed's `handlers.send`.
@@ -51,17 +51,24 @@ impl<O> Handle<O> {
         Rooms::new(self.hub.clone(), client.clone())
     }
 
-    /// The ids of every member of `room`, unordered.
+    /// The ids of every member of `room` on this node, unordered (across a cluster:
+    /// [`Cluster::room_members`](crate::Cluster::room_members)).
     pub fn members(&self, room: &str) -> Vec<ClientId> {
         self.hub.members(room)
     }
 
-    /// Every room that has members, sorted.
+    /// Every room that has members on this node, sorted.
     pub fn room_names(&self) -> Vec<String> {
         self.hub.room_names()
     }
 
-    /// How many clients are connected.
+    /// The cluster this server is a node of: cluster-wide rooms and clients. A server
+    /// without a backplane is a cluster of one, answered from memory.
+    pub fn cluster(&self) -> Cluster {
+        Cluster::new(self.hub.clone())
+    }
+
+    /// How many clients are connected to this node.
     pub fn client_count(&self) -> usize {
         self.hub.client_count()
     }
@@ -75,6 +82,10 @@ impl<O> Handle<O> {
         self.hub.shut_down_all();
         self.lifecycle.connections.close();
         self.lifecycle.connections.wait().await;
+        // What the departing clients' `on_disconnect` sent to other nodes leaves first.
+        if let Some(node) = self.hub.node() {
+            node.flush().await;
+        }
     }
 
     /// Resolves once shutdown has begun.

@@ -1,6 +1,7 @@
 //! [`Zocket`]: the instance. Headers, the connection context and its lifecycle hooks.
 
 use crate::call::Conn;
+use crate::cluster::Backplane;
 use crate::hooks::{ConnectHook, DisconnectHook, OnConnect, OnDisconnect};
 use crate::server::{Parts, Server};
 use crate::{Config, Ctx, Disconnected, Outgoing, Router};
@@ -57,6 +58,7 @@ pub struct Zocket<H, O, C = (), S = ()> {
     on_disconnect: Option<OnDisconnect<O, C, S>>,
     config: Config,
     state: S,
+    backplane: Option<Arc<dyn Backplane>>,
 }
 
 impl<H, O> Zocket<H, O, (), ()>
@@ -72,6 +74,7 @@ where
             on_disconnect: None,
             config: Config::default(),
             state: (),
+            backplane: None,
         }
     }
 
@@ -92,6 +95,7 @@ where
             on_disconnect,
             config: self.config,
             state,
+            backplane: self.backplane,
         }
     }
 }
@@ -133,6 +137,7 @@ where
             on_disconnect,
             config: self.config,
             state: self.state,
+            backplane: self.backplane,
         }
     }
 }
@@ -178,6 +183,16 @@ where
         self
     }
 
+    /// Makes the server one node of many: every send also reaches the clients of the other
+    /// servers on the same `backplane` (see [`cluster`](crate::cluster)), for example
+    /// `.backplane(RedisBackplane::new("redis://127.0.0.1:6379")?)` with the `redis` feature.
+    /// The server must then be built inside a tokio runtime, which runs the backplane.
+    #[must_use]
+    pub fn backplane(mut self, backplane: impl Backplane) -> Self {
+        self.backplane = Some(Arc::new(backplane));
+        self
+    }
+
     /// An empty router for this instance's context and outgoing types.
     pub fn router(&self) -> Router<O, C, S> {
         Router::new()
@@ -194,7 +209,7 @@ where
             config: self.config,
             state: self.state,
         };
-        Server::new(parts, router)
+        Server::new(parts, self.backplane, router)
     }
 }
 
@@ -203,6 +218,7 @@ impl<H, O, C, S> fmt::Debug for Zocket<H, O, C, S> {
         f.debug_struct("Zocket")
             .field("config", &self.config)
             .field("on_disconnect", &self.on_disconnect.is_some())
+            .field("backplane", &self.backplane)
             .finish_non_exhaustive()
     }
 }

@@ -49,6 +49,7 @@ extern crate self as zocket;
 
 mod call;
 mod client_id;
+pub mod cluster;
 mod config;
 mod connection;
 mod error;
@@ -82,6 +83,7 @@ pub use handle::Handle;
 pub use handler::{Handler, IntoReply, Json, Reply};
 pub use hooks::{ConnectHook, DisconnectHook, Disconnected, Reject};
 pub use hub::Delivery;
+pub use hub::{Cluster, Location};
 pub use instance::{NoHeaders, NoOutgoing, Zocket};
 pub use middleware::Next;
 pub use rooms::Rooms;

@@ -42,7 +42,8 @@ impl Rooms {
         self.hub.is_member(&self.id, room)
     }
 
-    /// The ids of every member of `room` (any room, not only the client's), unordered.
+    /// The ids of every member of `room` (any room, not only the client's) on this node,
+    /// unordered; across every node of a cluster, see [`Cluster::room_members`](crate::Cluster::room_members).
     pub fn members(&self, room: &str) -> Vec<ClientId> {
         self.hub.members(room)
     }

@@ -42,6 +42,37 @@ where
     })
 }
 
+/// With `REDIS_URL` set (`redis://127.0.0.1:6379`), makes the server one node of the cluster of
+/// every server on that Redis; the example must be built with `--features redis`.
+pub(crate) fn join_cluster_from_env<H, O, C, S>(zo: zocket::Zocket<H, O, C, S>) -> zocket::Zocket<H, O, C, S>
+where
+    H: serde::de::DeserializeOwned + garde::Validate + Send + 'static,
+    H::Context: Default,
+    O: zocket::Outgoing,
+    C: Send + Sync + 'static,
+    S: Send + Sync + 'static,
+{
+    let Ok(url) = std::env::var("REDIS_URL") else {
+        return zo;
+    };
+    #[cfg(feature = "redis")]
+    {
+        match zocket::cluster::RedisBackplane::new(&url) {
+            Ok(backplane) => zo.backplane(backplane),
+            Err(error) => {
+                eprintln!("REDIS_URL={url}: {error}");
+                std::process::exit(2);
+            }
+        }
+    }
+    #[cfg(not(feature = "redis"))]
+    {
+        let _ = zo;
+        eprintln!("REDIS_URL={url} is set, but this build has no Redis backplane: build with --features redis");
+        std::process::exit(2);
+    }
+}
+
 /// The path given as `--export-ts PATH` on the command line, if any.
 pub(crate) fn export_ts_path() -> Option<PathBuf> {
     let mut args = std::env::args_os().skip(1);

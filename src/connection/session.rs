@@ -66,7 +66,9 @@ pub(super) async fn run<H, O, C, S, IO>(
     S: Send + Sync + 'static,
     IO: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let span = tracing::debug_span!("connection", client_id = %conn.id);
+    let node = shared.app.hub.node().map(|node| node.id().clone());
+    let span =
+        tracing::debug_span!("connection", client_id = %conn.id, node = node.as_ref().map(tracing::field::display));
     async move {
         tracing::debug!(?codec, "connected");
         // Handler panics are caught per call; this catches the runtime's own, so that whatever

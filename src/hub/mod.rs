@@ -4,11 +4,15 @@
 //! encoded message whose bytes are shared by all recipients. Locks are held only for the
 //! non-blocking pushes into each client's bounded queue, never across an await.
 
+mod cluster;
 mod outbox;
+mod questions;
 
 pub(crate) use outbox::{Outbox, Pushed, Taken};
+pub use questions::{Cluster, Location};
 
 use crate::ClientId;
+use crate::cluster::node::Node;
 use bytes::Bytes;
 use parking_lot::RwLock;
 use std::cell::OnceCell;
@@ -108,7 +112,7 @@ struct Registry {
 }
 
 /// Where a frame goes.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum Target<'a> {
     /// Everyone.
     All,
@@ -123,6 +127,8 @@ pub(crate) enum Target<'a> {
 pub(crate) struct Hub {
     registry: RwLock<Registry>,
     max_rooms_per_client: usize,
+    /// This server's seat in a cluster, if it is one node of many (see `cluster.rs`).
+    node: Option<Arc<Node>>,
 }
 
 /// A client already is in as many rooms as it may be.
@@ -134,6 +140,7 @@ impl Hub {
         Self {
             registry: RwLock::default(),
             max_rooms_per_client,
+            node: None,
         }
     }
 
@@ -148,7 +155,9 @@ impl Hub {
             return Vec::new();
         };
         for room in &slot.rooms {
-            remove_member(&mut registry.rooms, room, id);
+            if remove_member(&mut registry.rooms, room, id) {
+                self.room_closed(room);
+            }
         }
         slot.rooms.iter().map(|room| room.to_string()).collect()
     }
@@ -179,7 +188,10 @@ impl Hub {
         }
         let name: Arc<str> = match registry.rooms.get_key_value(room) {
             Some((name, _)) => name.clone(),
-            None => room.into(),
+            None => {
+                self.room_opened(room);
+                room.into()
+            }
         };
         slot.rooms.insert(name.clone());
         registry.rooms.entry(name).or_default().insert(id.clone());
@@ -196,7 +208,9 @@ impl Hub {
         if !slot.rooms.remove(room) {
             return false;
         }
-        remove_member(&mut registry.rooms, room, id);
+        if remove_member(&mut registry.rooms, room, id) {
+            self.room_closed(room);
+        }
         true
     }
 
@@ -235,8 +249,24 @@ impl Hub {
             .unwrap_or_default()
     }
 
-    /// Pushes `frame` into the queue of every client `target` names, skipping `except`.
+    /// Pushes `frame` into the queue of every client `target` names, skipping `except`, and
+    /// in a cluster publishes it for the clients of other nodes.
     pub(crate) fn deliver(&self, target: Target<'_>, except: &[Box<str>], frame: &Encoded<'_>) -> Delivery {
+        match &self.node {
+            None => self.deliver_here(target, except, frame, None),
+            Some(node) => self.deliver_everywhere(node, target, except, frame),
+        }
+    }
+
+    /// Delivers to this server's clients only; the ids of `Target::Clients` not found here go
+    /// to `missing`, if given.
+    fn deliver_here(
+        &self,
+        target: Target<'_>,
+        except: &[Box<str>],
+        frame: &Encoded<'_>,
+        mut missing: Option<&mut Vec<Box<str>>>,
+    ) -> Delivery {
         let registry = self.registry.read();
         let mut delivery = Delivery::default();
         let skip = |id: &str| except.iter().any(|e| &**e == id);
@@ -254,8 +284,9 @@ impl Hub {
                     if skip(id) || !seen.insert(&**id) {
                         continue;
                     }
-                    if let Some(slot) = registry.clients.get(&**id) {
-                        slot.push(frame, &mut delivery);
+                    match registry.clients.get(&**id) {
+                        Some(slot) => slot.push(frame, &mut delivery),
+                        None => missing.iter_mut().for_each(|missing| missing.push(id.clone())),
                     }
                 }
             }
@@ -280,13 +311,16 @@ impl Hub {
     }
 }
 
-fn remove_member(rooms: &mut HashMap<Arc<str>, HashSet<ClientId>>, room: &str, id: &ClientId) {
+/// Removes `id` from `room`; `true` if that freed the room.
+fn remove_member(rooms: &mut HashMap<Arc<str>, HashSet<ClientId>>, room: &str, id: &ClientId) -> bool {
     if let Some(members) = rooms.get_mut(room) {
         members.remove(id);
         if members.is_empty() {
             rooms.remove(room);
+            return true;
         }
     }
+    false
 }
 
 #[cfg(test)]

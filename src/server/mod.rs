@@ -6,6 +6,8 @@ mod serve;
 pub use serve::{IntoListener, Serve, listen, serve};
 
 use crate::call::App;
+use crate::cluster::node::Node;
+use crate::cluster::{Backplane, NodeId};
 use crate::connection::{Route, Shared};
 use crate::hooks::{OnConnect, OnDisconnect};
 use crate::hub::Hub;
@@ -51,7 +53,11 @@ where
     S: Send + Sync + 'static,
 {
     #[track_caller]
-    pub(crate) fn new(parts: Parts<H, O, C, S>, router: Router<O, C, S>) -> Self {
+    pub(crate) fn new(
+        parts: Parts<H, O, C, S>,
+        backplane: Option<Arc<dyn Backplane>>,
+        router: Router<O, C, S>,
+    ) -> Self {
         let Parts {
             on_connect,
             on_disconnect,
@@ -77,7 +83,13 @@ where
         Self {
             shared: Arc::new(Shared {
                 app: Arc::new(App {
-                    hub: Arc::new(Hub::new(config.max_rooms_per_client)),
+                    hub: match backplane {
+                        None => Arc::new(Hub::new(config.max_rooms_per_client)),
+                        Some(backplane) => {
+                            let node = Node::new(NodeId::random(), backplane);
+                            Hub::clustered(config.max_rooms_per_client, node)
+                        }
+                    },
                     state,
                 }),
                 routes,

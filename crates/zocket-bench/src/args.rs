@@ -11,7 +11,9 @@ Prints one JSON line of results on stdout; progress goes to stderr.
 USAGE: zocket-bench --url ws://127.0.0.1:3001/ --scenario rpc|broadcast|rooms|idle [OPTIONS]
 
 OPTIONS (defaults per scenario: rpc / broadcast / rooms / idle)
-  --pid PID              server process to read CPU time and RSS from (/proc/PID)
+  --url URL,URL,...      several nodes of one app (a cluster): client i connects to URL i mod N,
+                         the broadcast sender to the first
+  --pid PID[,PID...]     server processes to read CPU time and RSS from (/proc/PID), summed
   --clients N            connections (50 / 1000 / 1000 / 5000)
   --in-flight N          rpc: calls in flight per client (1)
   --duration SECS        measured time (10; idle: none)
@@ -60,10 +62,14 @@ impl Scenario {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Args {
     pub(crate) url: String,
+    /// Every server URL (`--url` split at commas).
+    pub(crate) urls: Vec<String>,
     pub(crate) scenario: Scenario,
     pub(crate) codec: Codec,
     pub(crate) label: String,
     pub(crate) pid: Option<u32>,
+    /// Every server pid (`--pid` split at commas); `pid` is the first.
+    pub(crate) pids: Vec<u32>,
     pub(crate) clients: usize,
     pub(crate) in_flight: usize,
     pub(crate) duration: f64,
@@ -82,7 +88,7 @@ pub(crate) struct Args {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Command {
     /// Run a scenario.
-    Run(Args),
+    Run(Box<Args>),
     /// Print [`USAGE`].
     Help,
 }
@@ -94,6 +100,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
     let mut codec = Codec::Json;
     let mut label = None;
     let mut pid = None;
+    let mut pids = Vec::new();
     let (mut clients, mut in_flight, mut duration, mut warmup, mut rate) = (None, None, None, None, None);
     let (mut rooms, mut drain, mut settle, mut concurrency) = (None, None, None, None);
     let (mut connect_timeout, mut threads, mut deadline) = (None, None, None);
@@ -132,7 +139,14 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
                 }
             }
             "--label" => label = Some(value()?),
-            "--pid" => pid = Some(number(&flag, &value()?)?),
+            "--pid" => {
+                let list = value()?;
+                pids = list
+                    .split(',')
+                    .map(|p| number(&flag, p))
+                    .collect::<Result<Vec<u32>, _>>()?;
+                pid = pids.first().copied();
+            }
             "--clients" => clients = Some(positive(&flag, &value()?)?),
             "--in-flight" => in_flight = Some(positive(&flag, &value()?)?),
             "--duration" => duration = Some(seconds(&flag, &value()?)?),
@@ -150,8 +164,9 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
     }
 
     let url = url.ok_or("--url is required")?;
-    if !url.starts_with("ws://") {
-        return Err(format!("--url must be a ws:// URL, got {url:?}"));
+    let urls: Vec<String> = url.split(',').map(str::to_owned).collect();
+    if let Some(bad) = urls.iter().find(|url| !url.starts_with("ws://")) {
+        return Err(format!("--url must be a ws:// URL, got {bad:?}"));
     }
     let scenario = scenario.ok_or("--scenario is required")?;
     let (default_clients, default_rate) = match scenario {
@@ -186,12 +201,14 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
     // Setup: waves of `concurrency` connections, each bounded by the connect timeout (and a join).
     let setup = (clients.div_ceil(concurrency) as f64 * 2.0 * connect_timeout).min(300.0);
     let deadline = deadline.unwrap_or(setup + warmup + duration + drain + settle + 30.0);
-    Ok(Command::Run(Args {
+    Ok(Command::Run(Box::new(Args {
         label: label.unwrap_or_else(|| url.clone()),
         url,
+        urls,
         scenario,
         codec,
         pid,
+        pids,
         clients,
         in_flight: in_flight.unwrap_or(1),
         duration,
@@ -204,7 +221,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
         connect_timeout,
         threads: threads.unwrap_or(2),
         deadline,
-    }))
+    })))
 }
 
 fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
@@ -233,7 +250,7 @@ mod tests {
 
     fn run(line: &str) -> Result<Args, String> {
         match parse(line.split_whitespace().map(String::from))? {
-            Command::Run(args) => Ok(args),
+            Command::Run(args) => Ok(*args),
             Command::Help => Err("help".into()),
         }
     }
@@ -272,6 +289,14 @@ mod tests {
 
     #[test]
     fn mistakes_are_reported() {
+        let cluster = run("--url ws://a:1/,ws://b:2/ --scenario broadcast --pid 5,6").unwrap();
+        assert_eq!(cluster.urls, ["ws://a:1/", "ws://b:2/"]);
+        assert_eq!((cluster.pid, cluster.pids), (Some(5), vec![5, 6]));
+        assert!(
+            run("--url ws://a/,http://b/ --scenario rpc")
+                .unwrap_err()
+                .contains("ws://")
+        );
         assert!(run("--scenario rpc").unwrap_err().contains("--url"));
         assert!(run("--url ws://h/").unwrap_err().contains("--scenario"));
         assert!(run("--url http://h/ --scenario rpc").unwrap_err().contains("ws://"));

@@ -47,16 +47,17 @@ struct Stats {
 /// Runs `broadcast` (`rooms` is `None`) or `rooms`.
 pub(crate) async fn run(
     args: &Args,
-    target: &Target,
+    targets: &[Target],
     probe: &Probe,
     rooms: Option<usize>,
 ) -> Result<(Outcome, Usage), String> {
     let n = args.clients;
-    let codec = target.codec;
+    let codec = targets[0].codec;
     let timeout = Duration::from_secs_f64(args.connect_timeout);
     let setup_start = now_ms();
     let conns = conn::open_all(n, args.concurrency, "connections", |i| async move {
-        let mut ws = target.connect().await?;
+        // Spread over the nodes; client 0 (the broadcast sender) on the first.
+        let mut ws = targets[i % targets.len()].connect().await?;
         if let Some(rooms) = rooms {
             let room = room_of(i, rooms);
             let join = frame::encode(codec, "bench.join", &[("room", Value::Str(&room))], Some("join"));

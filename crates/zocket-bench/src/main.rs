@@ -63,14 +63,18 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: &Args) -> Result<serde_json::Value, String> {
-    let probe = Probe::new(args.pid, procfs::ticks_per_second());
+    let probe = Probe::new(&args.pids, procfs::ticks_per_second());
     probe.check()?;
-    let target = Target::resolve(&args.url, args.codec, Duration::from_secs_f64(args.connect_timeout)).await?;
+    let mut targets = Vec::with_capacity(args.urls.len());
+    for url in &args.urls {
+        targets.push(Target::resolve(url, args.codec, Duration::from_secs_f64(args.connect_timeout)).await?);
+    }
+    let target = &targets[0];
     let (outcome, usage) = match args.scenario {
-        Scenario::Rpc => rpc::run(args, &target, &probe).await?,
-        Scenario::Broadcast => fanout::run(args, &target, &probe, None).await?,
-        Scenario::Rooms => fanout::run(args, &target, &probe, Some(args.rooms)).await?,
-        Scenario::Idle => idle::run(args, &target, &probe).await?,
+        Scenario::Rpc => rpc::run(args, target, &probe).await?,
+        Scenario::Broadcast => fanout::run(args, &targets, &probe, None).await?,
+        Scenario::Rooms => fanout::run(args, &targets, &probe, Some(args.rooms)).await?,
+        Scenario::Idle => idle::run(args, target, &probe).await?,
     };
     Ok(report::to_json(args, &outcome, &usage))
 }

@@ -38,7 +38,8 @@ pub(crate) struct Outcome {
 /// CPU and memory readings at the start and end of the measured window.
 #[derive(Debug, Clone)]
 pub(crate) struct Probe {
-    server: Option<Proc>,
+    /// The server processes, summed (several nodes of one app).
+    servers: Vec<Proc>,
     me: Proc,
     ticks_per_s: f64,
 }
@@ -77,10 +78,10 @@ pub(crate) struct Usage {
 }
 
 impl Probe {
-    /// Reads the server `pid` (if given) and this process.
-    pub(crate) fn new(pid: Option<u32>, ticks_per_s: f64) -> Self {
+    /// Reads the server `pids` (none, one, or every node of a cluster) and this process.
+    pub(crate) fn new(pids: &[u32], ticks_per_s: f64) -> Self {
         Self {
-            server: pid.map(|pid| Proc::new(Some(pid), ticks_per_s)),
+            servers: pids.iter().map(|&pid| Proc::new(Some(pid), ticks_per_s)).collect(),
             me: Proc::new(None, ticks_per_s),
             ticks_per_s,
         }
@@ -88,16 +89,32 @@ impl Probe {
 
     /// Fails if a server pid was given but cannot be read.
     pub(crate) fn check(&self) -> Result<(), String> {
-        match &self.server {
-            Some(server) if server.sample().is_none() => Err("cannot read the server's /proc entry (--pid)".into()),
-            _ => Ok(()),
+        match self.servers.iter().any(|server| server.sample().is_none()) {
+            true => Err("cannot read a server's /proc entry (--pid)".into()),
+            false => Ok(()),
         }
+    }
+
+    /// The servers' CPU time and RSS, summed; `None` without servers or if one is unreadable.
+    fn server_sample(&self) -> Option<Sample> {
+        if self.servers.is_empty() {
+            return None;
+        }
+        self.servers
+            .iter()
+            .try_fold(Sample { cpu_s: 0.0, rss_kib: 0 }, |sum, server| {
+                let one = server.sample()?;
+                Some(Sample {
+                    cpu_s: sum.cpu_s + one.cpu_s,
+                    rss_kib: sum.rss_kib + one.rss_kib,
+                })
+            })
     }
 
     /// Readings at the start of the window.
     pub(crate) fn start(&self) -> Start {
         Start {
-            server: self.server.as_ref().and_then(Proc::sample),
+            server: self.server_sample(),
             me: self.me.sample(),
             load: procfs::loadavg_1m(),
             machine_busy_s: procfs::machine_busy_s(self.ticks_per_s),
@@ -107,7 +124,7 @@ impl Probe {
 
     /// Usage from `start` to now.
     pub(crate) fn finish(&self, start: Start) -> Usage {
-        let server = self.server.as_ref().and_then(Proc::sample);
+        let server = self.server_sample();
         let me = self.me.sample();
         let busy = start
             .machine_busy_s
@@ -193,6 +210,8 @@ pub(crate) fn to_json(args: &Args, out: &Outcome, usage: &Usage) -> Value {
         "errors": out.errors,
         "disconnects": out.disconnects,
         "server_pid": args.pid,
+        "servers": args.urls.len(),
+        "server_pids": args.pids,
         "server_cpu_s": usage.server_cpu_s.map(r3),
         "work_per_server_cpu_s": work_per_cpu,
         "server_rss_before_kib": usage.server_rss_before_kib,
@@ -215,7 +234,7 @@ mod tests {
 
     fn args(line: &str) -> Args {
         match parse(line.split_whitespace().map(String::from)).unwrap() {
-            Command::Run(a) => a,
+            Command::Run(a) => *a,
             Command::Help => unreachable!(),
         }
     }
@@ -291,7 +310,7 @@ mod tests {
 
     #[test]
     fn probing_this_process_measures_cpu() {
-        let probe = Probe::new(Some(std::process::id()), crate::procfs::ticks_per_second());
+        let probe = Probe::new(&[std::process::id()], crate::procfs::ticks_per_second());
         probe.check().unwrap();
         let start = probe.start();
         let t = std::time::Instant::now();
@@ -304,6 +323,6 @@ mod tests {
         assert!(usage.server_cpu_s.unwrap() > 0.0, "{usage:?}");
         assert!(usage.generator_cpu_s.unwrap() > 0.0, "{usage:?}");
         assert!(usage.other_cpu_s.unwrap() >= 0.0, "{usage:?}");
-        assert!(Probe::new(Some(u32::MAX), 100.0).check().is_err());
+        assert!(Probe::new(&[u32::MAX], 100.0).check().is_err());
     }
 }
