@@ -55,7 +55,12 @@ impl Node {
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
-        let url = line.trim().strip_prefix("listening on ").expect(&line).to_owned() + "/";
+        let Some(url) = line.trim().strip_prefix("listening on ") else {
+            let mut why = String::new();
+            let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut why);
+            panic!("{} did not start ({why}): is it built with --features redis?", binary().display());
+        };
+        let url = url.to_owned() + "/";
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = BufReader::new(child.stderr.take().unwrap());
         let sink = log.clone();
