@@ -58,7 +58,10 @@ impl Node {
         let Some(url) = line.trim().strip_prefix("listening on ") else {
             let mut why = String::new();
             let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut why);
-            panic!("{} did not start ({why}): is it built with --features redis?", binary().display());
+            panic!(
+                "{} did not start ({why}): is it built with --features redis?",
+                binary().display()
+            );
         };
         let url = url.to_owned() + "/";
         let log = Arc::new(Mutex::new(String::new()));
