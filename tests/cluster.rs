@@ -21,7 +21,7 @@ use redis::Redis;
 use serde_json::{Value, json};
 use std::time::Duration;
 use support::{Client, start};
-use zocket::cluster::RedisBackplane;
+use zocket::cluster::{ClusterError, RedisBackplane};
 use zocket::{ClientId, Handle, Location};
 
 const QUIET: Duration = Duration::from_millis(300);
@@ -197,6 +197,28 @@ async fn cluster_questions_span_every_node() {
     ada.event("presence.left").await;
     assert_eq!(cluster.room_members("lobby", ASK).await.unwrap(), [ada_id]);
     assert!(!cluster.is_connected(&bob_id, ASK).await.unwrap());
+
+    // A subscriber that never answers (a stuck node): the question times out, and says so.
+    let mut mute = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port().to_string(), "SUBSCRIBE", "zocket:all"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    redis.await_subscribers("zocket:all", 3).await;
+    let started = std::time::Instant::now();
+    let answer = cluster.room_members("lobby", Duration::from_millis(300)).await;
+    assert_eq!(
+        answer,
+        Err(ClusterError::Timeout {
+            answered: 1,
+            expected: 2
+        })
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let _ = mute.kill();
+    let _ = mute.wait();
+    redis.await_subscribers("zocket:all", 2).await;
+    assert_eq!(cluster.room_size("lobby", ASK).await.unwrap(), 1);
 
     // With Redis gone, a question fails at once instead of answering from half the cluster.
     let mut redis = redis;
