@@ -135,7 +135,7 @@ impl Node {
             }
             Err(error) => {
                 let seen = self.malformed.fetch_add(1, Ordering::Relaxed);
-                if seen % 1000 == 0 {
+                if seen.is_multiple_of(1000) {
                     tracing::warn!(node = %self.id, channel, %error, skipped = seen + 1, "skipping a malformed publication");
                 }
                 return;

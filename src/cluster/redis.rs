@@ -171,7 +171,7 @@ impl Backplane for RedisBackplane {
             .queue
             .try_send(Job::Publish(shared.channel(channel), message))
             .is_err()
-            && shared.dropped.fetch_add(1, Ordering::Relaxed) % 10_000 == 0
+            && shared.dropped.fetch_add(1, Ordering::Relaxed).is_multiple_of(10_000)
         {
             tracing::warn!("Redis is not keeping up: cross-node publications dropped");
         }
