@@ -41,6 +41,20 @@ pub struct Config {
     /// Server pings to find dead connections; `None` turns them off. Default: a ping every
     /// 30 s, and a client silent for 75 s is closed.
     pub(crate) heartbeat: Option<Heartbeat>,
+    /// How many bytes of frames may wait to be written to one client. Default 8 MiB.
+    pub(crate) outbound_queue_bytes: usize,
+    /// How long a connected socket may take to send its HTTP request head. Default 10 s.
+    pub(crate) header_read_timeout: Duration,
+    /// How long `on_connect` may run. Default 10 s.
+    pub(crate) on_connect_timeout: Duration,
+    /// How long `on_disconnect` may run. Default 10 s.
+    pub(crate) on_disconnect_timeout: Duration,
+    /// How many WebSocket connections may be open at once. Default 10 000.
+    pub(crate) max_connections: usize,
+    /// How long one message may take to arrive once its first byte has. Default 30 s.
+    pub(crate) message_timeout: Duration,
+    /// The origins a browser may connect from (normalized); `None` allows every origin.
+    pub(crate) allowed_origins: Option<Vec<String>>,
 }
 
 impl Default for Config {
@@ -60,6 +74,13 @@ impl Default for Config {
                 interval: Duration::from_secs(30),
                 timeout: Duration::from_secs(75),
             }),
+            outbound_queue_bytes: 8 * 1024 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            on_connect_timeout: Duration::from_secs(10),
+            on_disconnect_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            message_timeout: Duration::from_secs(30),
+            allowed_origins: None,
         }
     }
 }
@@ -129,6 +150,108 @@ impl Config {
         self
     }
 
+    /// How many bytes of frames may wait to be written to one client, on top of the frame
+    /// count of [`outbound_queue`](Self::outbound_queue): a client that stops reading large
+    /// messages is disconnected with code 1013 once this much waits for it, so it cannot pin
+    /// the server's memory. A single message larger than this is still queued for a client
+    /// with nothing waiting. Default 8 MiB.
+    #[must_use]
+    pub fn outbound_queue_bytes(mut self, outbound_queue_bytes: usize) -> Self {
+        self.outbound_queue_bytes = outbound_queue_bytes;
+        self
+    }
+
+    /// How long a connected socket may take to send its HTTP request head (the upgrade
+    /// request), and how long a kept-alive HTTP connection may sit idle before its next one.
+    /// A slower socket is closed, so sockets that trickle a request byte by byte (slowloris)
+    /// cannot pile up. Applies to [`serve`](crate::serve); an app that mounts the endpoint into
+    /// its own HTTP server sets its own. Default 10 s.
+    #[must_use]
+    pub fn header_read_timeout(mut self, header_read_timeout: Duration) -> Self {
+        self.header_read_timeout = header_read_timeout;
+        self
+    }
+
+    /// How long `on_connect` may take; past it the client gets HTTP 503
+    /// `{"error": "Connection setup timed out"}` and no context is kept. Default 10 s.
+    #[must_use]
+    pub fn on_connect_timeout(mut self, on_connect_timeout: Duration) -> Self {
+        self.on_connect_timeout = on_connect_timeout;
+        self
+    }
+
+    /// How long `on_disconnect` may take; past it the hook is dropped (and a warning logged),
+    /// so a hook that hangs cannot keep a graceful shutdown waiting forever. Default 10 s.
+    #[must_use]
+    pub fn on_disconnect_timeout(mut self, on_disconnect_timeout: Duration) -> Self {
+        self.on_disconnect_timeout = on_disconnect_timeout;
+        self
+    }
+
+    /// How many WebSocket connections may be open at once (counted from the upgrade request
+    /// that passed its checks until the connection's `on_disconnect` has run). One more gets
+    /// HTTP 503 `{"error": "Server is full"}` before any upgrade. Default 10 000.
+    #[must_use]
+    pub fn max_connections(mut self, max_connections: usize) -> Self {
+        self.max_connections = max_connections;
+        self
+    }
+
+    /// How long one message may take to arrive once its first byte has, across all of its
+    /// fragments: a client that starts a message and then trickles it (holding its buffer) is
+    /// closed with code 1008. Default 30 s, enough for the largest message at 64 KiB/s.
+    #[must_use]
+    pub fn message_timeout(mut self, message_timeout: Duration) -> Self {
+        self.message_timeout = message_timeout;
+        self
+    }
+
+    /// The origins browsers may connect from, such as `"https://app.example"` (scheme, host and
+    /// port; a default port may be left out; `"null"` for sandboxed pages). An upgrade whose
+    /// `Origin` header is not listed gets HTTP 403 `{"error": "Origin not allowed"}` before any
+    /// upgrade, which stops other sites' pages from opening WebSockets with your users' cookies
+    /// (cross-site WebSocket hijacking). A request without an `Origin` header is not from a
+    /// browser page and is allowed: authenticate such clients in `on_connect`. Default: every
+    /// origin is allowed. Panics on an entry that is not an origin.
+    ///
+    /// ```
+    /// let config = zocket::Config::default().allowed_origins(["https://app.example", "http://localhost:3000"]);
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    #[track_caller]
+    pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let origins = origins.into_iter().map(|origin| {
+            let origin = origin.as_ref();
+            normalize_origin(origin).unwrap_or_else(|| panic!("zocket: {origin:?} is not an origin"))
+        });
+        self.allowed_origins = Some(origins.collect());
+        self
+    }
+
+    /// Allows upgrades from every origin (the default), undoing
+    /// [`allowed_origins`](Self::allowed_origins).
+    #[must_use]
+    pub fn allow_any_origin(mut self) -> Self {
+        self.allowed_origins = None;
+        self
+    }
+
+    /// Whether an upgrade with this `Origin` header value may proceed.
+    pub(crate) fn origin_allowed(&self, origin: &[u8]) -> bool {
+        let Some(allowed) = &self.allowed_origins else {
+            return true;
+        };
+        let Some(origin) = std::str::from_utf8(origin).ok().and_then(normalize_origin) else {
+            return false;
+        };
+        allowed.contains(&origin)
+    }
+
     /// Panics on values that cannot work: zero sizes, an empty rate limit, a zero heartbeat.
     #[track_caller]
     pub(crate) fn check(&self) {
@@ -137,15 +260,23 @@ impl Config {
             ("max_in_flight", self.max_in_flight),
             ("max_in_flight_bytes", self.max_in_flight_bytes),
             ("outbound_queue", self.outbound_queue),
+            ("outbound_queue_bytes", self.outbound_queue_bytes),
             ("max_rooms_per_client", self.max_rooms_per_client),
+            ("max_connections", self.max_connections),
         ];
         for (name, value) in positive {
             assert!(value > 0, "zocket: Config::{name} must be at least 1");
         }
-        assert!(
-            !self.write_timeout.is_zero(),
-            "zocket: Config::write_timeout must not be zero"
-        );
+        let durations = [
+            ("write_timeout", self.write_timeout),
+            ("header_read_timeout", self.header_read_timeout),
+            ("on_connect_timeout", self.on_connect_timeout),
+            ("on_disconnect_timeout", self.on_disconnect_timeout),
+            ("message_timeout", self.message_timeout),
+        ];
+        for (name, value) in durations {
+            assert!(!value.is_zero(), "zocket: Config::{name} must not be zero");
+        }
         if let Some(rate) = self.rate_limit {
             assert!(
                 rate.burst > 0 && rate.per_second > 0,
@@ -159,6 +290,32 @@ impl Config {
             );
         }
     }
+}
+
+/// An origin as browsers serialize it (`scheme://host[:port]`, lower case, default port left
+/// out), or `None` if `origin` is not one. `"null"` (sandboxed or local pages) stays as is.
+fn normalize_origin(origin: &str) -> Option<String> {
+    let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+    if origin == "null" {
+        return Some(origin);
+    }
+    let (scheme, authority) = origin.split_once("://")?;
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    let authority_ok = !authority.is_empty()
+        && !authority.contains(|c: char| c.is_ascii_whitespace() || c.is_ascii_control() || "/?#@".contains(c));
+    if !scheme_ok || !authority_ok {
+        return None;
+    }
+    let default_port = match scheme {
+        "http" | "ws" => Some(":80"),
+        "https" | "wss" => Some(":443"),
+        _ => None,
+    };
+    Some(match default_port.and_then(|port| authority.strip_suffix(port)) {
+        Some(host) => format!("{scheme}://{host}"),
+        None => origin,
+    })
 }
 
 /// A token bucket: `burst` messages at once, refilled at `per_second`.
@@ -209,6 +366,43 @@ mod tests {
     fn a_zero_heartbeat_is_refused() {
         let heartbeat = Some(Heartbeat::new(Duration::ZERO, Duration::from_secs(1)));
         Config::default().heartbeat(heartbeat).check();
+    }
+
+    #[test]
+    fn origins_match_as_browsers_send_them() {
+        let config = Config::default().allowed_origins(["HTTPS://App.Example:443/", "http://localhost:3000", "null"]);
+        assert!(config.origin_allowed(b"https://app.example"));
+        assert!(config.origin_allowed(b"http://localhost:3000"));
+        assert!(config.origin_allowed(b"null"));
+        for refused in [
+            &b"https://evil.example"[..],
+            b"https://app.example.evil.example",
+            b"http://app.example",
+            b"http://localhost:3001",
+            b"",
+            b"\xff",
+            b"https://app.example/path",
+        ] {
+            assert!(
+                !config.origin_allowed(refused),
+                "{:?}",
+                String::from_utf8_lossy(refused)
+            );
+        }
+        assert!(Config::default().origin_allowed(b"https://anything.example"));
+        assert!(config.allow_any_origin().origin_allowed(b"https://evil.example"));
+    }
+
+    #[test]
+    #[should_panic(expected = "is not an origin")]
+    fn a_url_with_a_path_is_not_an_origin() {
+        let _ = Config::default().allowed_origins(["https://app.example/login"]);
+    }
+
+    #[test]
+    #[should_panic(expected = "message_timeout must not be zero")]
+    fn a_zero_message_timeout_is_refused() {
+        Config::default().message_timeout(Duration::ZERO).check();
     }
 
     #[test]

@@ -60,6 +60,7 @@ mod hooks;
 mod hub;
 mod instance;
 mod lifecycle;
+mod metrics;
 mod middleware;
 mod rooms;
 mod router;

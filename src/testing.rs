@@ -31,7 +31,7 @@
 //! # }
 //! ```
 
-use crate::connection::{Refused, admit};
+use crate::connection::{Refused, reserve};
 use crate::transport::frame::{self, opcode};
 use crate::{Outgoing, Reject, Server};
 use bytes::{Buf, Bytes, BytesMut};
@@ -61,19 +61,9 @@ where
 
     /// [`test_client`](Self::test_client), speaking `codec`.
     pub async fn test_client_with(&self, headers: H, codec: Codec) -> Result<TestClient, Reject> {
-        let admitted = admit(&self.shared, headers, codec)
+        let admitted = async { reserve(&self.shared)?.admit(&self.shared, headers, codec).await }
             .await
-            .map_err(|refused| match refused {
-                Refused::Rejected(reject) => reject,
-                Refused::ShuttingDown => Reject {
-                    status: 503,
-                    message: "Server is shutting down".into(),
-                },
-                Refused::Panicked => Reject {
-                    status: 500,
-                    message: "Internal server error".into(),
-                },
-            })?;
+            .map_err(Refused::into_reject)?;
         let id = admitted.conn.id.clone();
         let (client, server) = tokio::io::duplex(64 * 1024);
         tokio::spawn(admitted.serve(self.shared.clone(), server));

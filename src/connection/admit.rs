@@ -1,9 +1,11 @@
-//! Admitting a client: its context built by `on_connect`, its place in the hub, then its
-//! session over whatever byte stream carries it (an upgraded HTTP connection, or memory).
+//! Admitting a client: a place among the connections, its context built by `on_connect`, its
+//! place in the hub, then its session over whatever byte stream carries it (an upgraded HTTP
+//! connection, or memory).
 
 use super::{Shared, session};
 use crate::call::Conn;
 use crate::hub::{Outbox, Slot};
+use crate::metrics::{OpenConnection, Refusal};
 use crate::transport::Socket;
 use crate::{ClientId, Ctx, Disconnected, Outgoing, Reject};
 use futures_util::FutureExt;
@@ -17,10 +19,65 @@ use zocket_protocol::Codec;
 pub(crate) enum Refused {
     /// The server is shutting down.
     ShuttingDown,
+    /// `max_connections` are open.
+    Full,
     /// `on_connect` refused it.
     Rejected(Reject),
+    /// `on_connect` did not finish within `on_connect_timeout`.
+    TimedOut,
     /// `on_connect` panicked.
     Panicked,
+}
+
+impl Refused {
+    /// The HTTP status and message the client gets.
+    pub(crate) fn into_reject(self) -> Reject {
+        let (status, message) = match self {
+            Self::Rejected(reject) => return reject,
+            Self::ShuttingDown => (503, "Server is shutting down"),
+            Self::Full => (503, "Server is full"),
+            Self::TimedOut => (503, "Connection setup timed out"),
+            Self::Panicked => (500, "Internal server error"),
+        };
+        Reject {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// Its `reason` label in the refusal metrics and log.
+    pub(crate) fn reason(&self) -> Refusal {
+        match self {
+            Self::ShuttingDown => Refusal::ShuttingDown,
+            Self::Full => Refusal::Full,
+            Self::Rejected(_) => Refusal::Rejected,
+            Self::TimedOut => Refusal::ConnectTimeout,
+            Self::Panicked => Refusal::ConnectPanicked,
+        }
+    }
+}
+
+/// A place among the server's connections, held from before `on_connect` until the session
+/// ends and `on_disconnect` has run.
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    /// Keeps a shutdown waiting for this connection, and counts it against `max_connections`.
+    tracked: TaskTrackerToken,
+}
+
+/// Takes a place among the connections, unless the server is shutting down or full.
+pub(crate) fn reserve<H, O, C, S>(shared: &Shared<H, O, C, S>) -> Result<Reservation, Refused> {
+    // Counts as a connection from here on, so a shutdown waits for it; taken before the
+    // checks, so a shutdown cannot slip in between, and two upgrades racing for the last place
+    // cannot both take it.
+    let tracked = shared.lifecycle.connections.token();
+    if shared.lifecycle.shutdown.is_cancelled() {
+        return Err(Refused::ShuttingDown);
+    }
+    if shared.lifecycle.connections.len() > shared.config.max_connections {
+        return Err(Refused::Full);
+    }
+    Ok(Reservation { tracked })
 }
 
 /// A client with its context, registered in the hub, waiting for its session to start.
@@ -29,13 +86,32 @@ pub(crate) struct Admitted<C> {
     pub(crate) conn: Arc<Conn<C>>,
     outbox: Arc<Outbox>,
     codec: Codec,
-    /// Keeps a shutdown waiting for this connection.
+    /// Counted among the open connections while it lives.
+    _open: OpenConnection,
     tracked: TaskTrackerToken,
 }
 
-/// Runs `on_connect` for `headers` (raced against shutdown, panics caught) and registers the
-/// client in the hub, so that it receives what is sent from now on.
-pub(crate) async fn admit<H, O, C, S>(
+impl Reservation {
+    /// Runs `on_connect` for `headers` (raced against shutdown and its deadline, panics
+    /// caught) and registers the client in the hub, so that it receives what is sent from now
+    /// on.
+    pub(crate) async fn admit<H, O, C, S>(
+        self,
+        shared: &Shared<H, O, C, S>,
+        headers: H,
+        codec: Codec,
+    ) -> Result<Admitted<C>, Refused>
+    where
+        O: Outgoing,
+        C: Send + Sync + 'static,
+        S: Send + Sync + 'static,
+    {
+        admit(self.tracked, shared, headers, codec).await
+    }
+}
+
+async fn admit<H, O, C, S>(
+    tracked: TaskTrackerToken,
     shared: &Shared<H, O, C, S>,
     headers: H,
     codec: Codec,
@@ -45,27 +121,25 @@ where
     C: Send + Sync + 'static,
     S: Send + Sync + 'static,
 {
-    // Counts as a connection from here on, so a shutdown waits for it; taken before the check,
-    // so a shutdown cannot slip in between.
-    let tracked = shared.lifecycle.connections.token();
-    if shared.lifecycle.shutdown.is_cancelled() {
-        return Err(Refused::ShuttingDown);
-    }
     let id = ClientId::random();
     let connecting =
         AssertUnwindSafe(async { (shared.on_connect)(headers, id.clone(), &shared.app.state).await }).catch_unwind();
-    // A shutdown does not wait for a slow `on_connect`: it is dropped, no context was built,
-    // so no `on_disconnect` is owed.
+    // Neither a shutdown nor the deadline waits for a slow `on_connect`: it is dropped, no
+    // context was built, so no `on_disconnect` is owed.
     let connected = tokio::select! {
-        connected = connecting => connected,
+        connected = tokio::time::timeout(shared.config.on_connect_timeout, connecting) => connected,
         () = shared.lifecycle.shutdown.cancelled() => return Err(Refused::ShuttingDown),
     };
     let ctx = match connected {
-        Ok(Ok(ctx)) => ctx,
-        Ok(Err(reject)) => return Err(Refused::Rejected(reject)),
-        Err(_) => {
+        Ok(Ok(Ok(ctx))) => ctx,
+        Ok(Ok(Err(reject))) => return Err(Refused::Rejected(reject)),
+        Ok(Err(_)) => {
             tracing::error!("on_connect panicked");
             return Err(Refused::Panicked);
+        }
+        Err(_) => {
+            tracing::warn!(limit = ?shared.config.on_connect_timeout, "on_connect timed out");
+            return Err(Refused::TimedOut);
         }
     };
     let conn = Arc::new(Conn { id, ctx });
@@ -77,7 +151,10 @@ where
     // The client joins the hub before its session starts (for a WebSocket, before the 101 goes
     // out), so a broadcast sent as soon as it sees the socket open reaches it; frames wait in
     // its outbox until the session runs.
-    let outbox = Arc::new(Outbox::new(shared.config.outbound_queue));
+    let outbox = Arc::new(Outbox::new(
+        shared.config.outbound_queue,
+        shared.config.outbound_queue_bytes,
+    ));
     shared
         .app
         .hub
@@ -90,6 +167,7 @@ where
         conn,
         outbox,
         codec,
+        _open: OpenConnection::new(),
         tracked,
     })
 }
@@ -105,7 +183,8 @@ impl<C: Send + Sync + 'static> Admitted<C> {
         // Up to twice the limit is read so the client gets a PAYLOAD_TOO_LARGE reply; past that
         // the socket refuses it (close 1009) without buffering it.
         let max = shared.config.max_message_size.saturating_mul(2);
-        let socket = Box::new(Socket::new(io, max, self.codec.is_binary()));
+        let mut socket = Box::new(Socket::new(io, max, self.codec.is_binary()));
+        socket.set_message_timeout(shared.config.message_timeout);
         session::run(socket, self.codec, shared, self.conn, self.outbox).await;
         drop(self.tracked);
     }
@@ -121,7 +200,8 @@ impl<C: Send + Sync + 'static> Admitted<C> {
     }
 }
 
-/// Takes a client out of the hub and runs `on_disconnect` for it, panics caught. Runs once for
+/// Takes a client out of the hub and runs `on_disconnect` for it, panics caught and within
+/// `on_disconnect_timeout` (so a hook that hangs cannot hold up a shutdown). Runs once for
 /// every connection whose `on_connect` succeeded, whether or not its upgrade did.
 pub(super) async fn farewell<H, O, C, S>(shared: &Shared<H, O, C, S>, conn: &Arc<Conn<C>>)
 where
@@ -136,8 +216,11 @@ where
             rooms,
         };
         let leaving = hook(gone, shared.handle(), &shared.app.state);
-        if AssertUnwindSafe(leaving).catch_unwind().await.is_err() {
-            tracing::error!("on_disconnect panicked");
+        let limit = shared.config.on_disconnect_timeout;
+        match tokio::time::timeout(limit, AssertUnwindSafe(leaving).catch_unwind()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => tracing::error!("on_disconnect panicked"),
+            Err(_) => tracing::warn!(?limit, "on_disconnect timed out and was dropped"),
         }
     }
 }

@@ -1,11 +1,12 @@
 //! From a frame to a running call: decode, rate-limit, route, check the payload, and run the
 //! handler with panics caught. Every path ends in a reply frame or nothing, never a silent drop.
 
-use super::rate::TokenBucket;
+use super::rate::{RateGuard, Verdict};
 use super::{Route, Shared};
 use crate::call::Conn;
 use crate::hub::{self, Message};
-use crate::{Call, CallError, ErrorCode, Issue, PathSegment, Reply};
+use crate::metrics::{self, RouteMetrics};
+use crate::{Call, CallError, ErrorCode, Issue, PathSegment, Reply, transport};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -24,7 +25,9 @@ pub(super) struct Dispatcher<'a, H, O, C, S> {
     shared: &'a Shared<H, O, C, S>,
     conn: Arc<Conn<C>>,
     codec: Codec,
-    limiter: Option<TokenBucket>,
+    limiter: Option<RateGuard>,
+    /// Set when the client floods: reading waits until this instant.
+    throttled: Option<tokio::time::Instant>,
     calls: FuturesUnordered<Pending>,
     /// Calls that finished as soon as they started (most do): their replies, not yet taken.
     done: VecDeque<(Option<Message>, usize)>,
@@ -41,7 +44,8 @@ where
     pub(super) fn new(shared: &'a Shared<H, O, C, S>, conn: Arc<Conn<C>>, codec: Codec) -> Self {
         Self {
             codec,
-            limiter: shared.config.rate_limit.map(TokenBucket::new),
+            limiter: shared.config.rate_limit.map(RateGuard::new),
+            throttled: None,
             shared,
             conn,
             calls: FuturesUnordered::new(),
@@ -70,11 +74,33 @@ where
         Some(reply)
     }
 
+    /// Counts one frame (or ping) against the rate limit; `false` if it is over it.
+    fn within_rate(&mut self) -> bool {
+        match self.limiter.as_mut().map_or(Verdict::Allow, RateGuard::check) {
+            Verdict::Allow => true,
+            Verdict::Refuse => false,
+            Verdict::Throttle(until) => {
+                self.throttled = Some(until);
+                false
+            }
+        }
+    }
+
+    /// Whether a ping may be answered: pings count against the rate limit too.
+    pub(super) fn allow_ping(&mut self) -> bool {
+        self.within_rate()
+    }
+
+    /// If the client floods, when reading it may resume (asked once).
+    pub(super) fn take_throttle(&mut self) -> Option<tokio::time::Instant> {
+        self.throttled.take()
+    }
+
     /// Starts handling one frame.
     pub(super) fn dispatch(&mut self, frame: Bytes) {
         let limit = self.shared.config.max_message_size;
         // Every frame counts against the rate limit, well-formed or not.
-        let refusal = if !self.limiter.as_mut().is_none_or(TokenBucket::take) {
+        let refusal = if !self.within_rate() {
             Some(CallError::new(ErrorCode::RateLimited, "Too many messages; slow down"))
         } else if frame.len() > limit {
             Some(CallError::new(
@@ -88,17 +114,21 @@ where
         let pending = match (codec.decode(&frame), refusal) {
             (Err(bad), refusal) => {
                 let error = refusal.unwrap_or_else(|| CallError::new(ErrorCode::BadRequest, bad.message));
-                refuse(codec, bad.rpc_id, None, error)
+                refuse(codec, bad.rpc_id, None, None, error)
             }
-            (Ok(msg), Some(error)) => refuse(codec, msg.rpc_id, Some(&msg.route), error),
+            (Ok(msg), Some(error)) => {
+                let known = self.shared.routes.get(&*msg.route).map(|route| &*route.metrics);
+                refuse(codec, msg.rpc_id, Some(&msg.route), known, error)
+            }
             (Ok(msg), None) => match self.shared.routes.get(&*msg.route) {
-                None => refuse(codec, msg.rpc_id, Some(&msg.route), CallError::not_found()),
+                None => refuse(codec, msg.rpc_id, Some(&msg.route), None, CallError::not_found()),
                 Some(route) if !route.endpoint.reads_input && msg.payload.is_some() => {
                     let issue = Issue::new(Vec::<PathSegment>::new(), "This route takes no payload");
                     refuse(
                         codec,
                         msg.rpc_id,
                         Some(&msg.route),
+                        Some(&route.metrics),
                         CallError::invalid_input(vec![issue]),
                     )
                 }
@@ -109,6 +139,7 @@ where
                             codec,
                             msg.rpc_id,
                             Some(&msg.route),
+                            Some(&route.metrics),
                             CallError::invalid_input(vec![issue]),
                         )
                     }
@@ -118,8 +149,11 @@ where
                             Cow::Owned(json) => Bytes::from(json),
                         });
                         let rpc_id = msg.rpc_id.map(|raw| frame.slice_ref(raw));
-                        self.held += frame.len();
-                        self.start(route, payload, rpc_id, frame.len())
+                        // The payload is a slice of the frame: the call keeps its whole
+                        // allocation alive, which is what counts.
+                        let held = transport::footprint(frame.len());
+                        self.held += held;
+                        self.start(route, payload, rpc_id, held)
                     }
                 },
             },
@@ -151,6 +185,7 @@ where
         };
         let run = route.endpoint.run.clone();
         let name = route.name.clone();
+        let counters = route.metrics.clone();
         let span = tracing::debug_span!("call", route = %name, rpc = rpc_id.is_some());
         Box::pin(
             async move {
@@ -159,6 +194,10 @@ where
                     tracing::error!("handler panicked");
                     Err(CallError::internal())
                 });
+                match &outcome {
+                    Ok(_) => counters.ok(),
+                    Err(error) => counters.failed(error.code()),
+                }
                 (answer(codec, rpc_id.as_deref(), &name, outcome), held)
             }
             .instrument(span),
@@ -189,8 +228,15 @@ fn answer(codec: Codec, rpc_id: Option<&[u8]>, route: &str, outcome: Result<Repl
     Some(error_frame(codec, rpc_id, Some(route), error))
 }
 
-/// A call refused before any handler ran.
-fn refuse(codec: Codec, rpc_id: Option<&[u8]>, route: Option<&str>, error: CallError) -> Pending {
+/// A call refused before any handler ran; counted under its route if the router has it.
+fn refuse(
+    codec: Codec,
+    rpc_id: Option<&[u8]>,
+    route: Option<&str>,
+    known: Option<&RouteMetrics>,
+    error: CallError,
+) -> Pending {
+    metrics::call_failed(known, error.code());
     let frame = error_frame(codec, rpc_id, route, error);
     Box::pin(std::future::ready((Some(frame), 0)))
 }

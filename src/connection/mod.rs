@@ -9,6 +9,6 @@ mod shared;
 mod upgrade;
 
 #[cfg(feature = "testing")]
-pub(crate) use admit::{Refused, admit};
+pub(crate) use admit::{Refused, reserve};
 pub(crate) use shared::{Route, Shared};
 pub(crate) use upgrade::upgrade;

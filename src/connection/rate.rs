@@ -1,7 +1,50 @@
-//! A token bucket per connection.
+//! Rate limiting per connection: a token bucket for messages (pings included), and a second
+//! one for the refusals it answers, past which the connection simply stops being read.
 
 use crate::RateLimit;
+use std::time::Duration;
 use tokio::time::Instant;
+
+/// What to do with one message (or ping).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Within the limit.
+    Allow,
+    /// Over the limit: refuse it (`RATE_LIMITED`; a ping goes unanswered).
+    Refuse,
+    /// Over the limit, and so many refusals were sent already that the client is flooding:
+    /// refuse it and read nothing more from this connection until this instant, so TCP
+    /// backpressure slows the client to the limit instead of the server paying for every
+    /// message it sends.
+    Throttle(Instant),
+}
+
+/// The limiter of one connection.
+#[derive(Debug)]
+pub(crate) struct RateGuard {
+    messages: TokenBucket,
+    refusals: TokenBucket,
+}
+
+impl RateGuard {
+    pub(crate) fn new(limit: RateLimit) -> Self {
+        Self {
+            messages: TokenBucket::new(limit),
+            refusals: TokenBucket::new(limit),
+        }
+    }
+
+    /// Counts one message or ping.
+    pub(crate) fn check(&mut self) -> Verdict {
+        if self.messages.take() {
+            Verdict::Allow
+        } else if self.refusals.take() {
+            Verdict::Refuse
+        } else {
+            Verdict::Throttle(self.messages.next_token())
+        }
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct TokenBucket {
@@ -34,12 +77,34 @@ impl TokenBucket {
             false
         }
     }
+
+    /// When the next token will be there (as of the last `take`).
+    fn next_token(&self) -> Instant {
+        let missing = (1.0 - self.tokens).max(0.0);
+        self.last + Duration::from_secs_f64(missing / self.per_second)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flood_is_refused_then_throttled_until_the_next_token() {
+        let mut guard = RateGuard::new(RateLimit::new(2, 10));
+        let verdicts: Vec<Verdict> = (0..5).map(|_| guard.check()).collect();
+        assert_eq!(
+            &verdicts[..4],
+            [Verdict::Allow, Verdict::Allow, Verdict::Refuse, Verdict::Refuse]
+        );
+        let Verdict::Throttle(until) = verdicts[4] else {
+            panic!("a flood is throttled: {verdicts:?}")
+        };
+        assert_eq!(until - Instant::now(), Duration::from_millis(100), "one token at 10/s");
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert_eq!(guard.check(), Verdict::Allow, "reading resumes with a token");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn allows_bursts_then_refills() {

@@ -11,6 +11,7 @@ use super::dispatch::Dispatcher;
 use crate::Outgoing;
 use crate::call::Conn;
 use crate::hub::{Message, Outbox, Taken};
+use crate::metrics::{self, ClosedBy};
 use crate::transport::frame::{self, opcode};
 use crate::transport::{Closing, Incoming, ReadError, Socket, Violation};
 use futures_util::FutureExt;
@@ -51,6 +52,16 @@ impl End {
             Self::Refuse(violation) => violation.reason(),
         }
     }
+
+    /// Counts it in `zocket_closes_total`.
+    fn count(self) {
+        match self {
+            Self::ClientClosed(code) => metrics::closed(ClosedBy::Client, code),
+            Self::Gone(_) => metrics::closed(ClosedBy::Nobody, None),
+            Self::Close(code, _) => metrics::closed(ClosedBy::Server, Some(code)),
+            Self::Refuse(violation) => metrics::closed(ClosedBy::Server, Some(violation.code())),
+        }
+    }
 }
 
 /// Serves one upgraded connection, already registered in the hub with `outbox`.
@@ -81,6 +92,7 @@ pub(super) async fn run<H, O, C, S, IO>(
                 End::Gone("panicked")
             });
         tracing::debug!(reason = end.reason(), "disconnected");
+        end.count();
         outbox.close();
         farewell(&shared, &conn).await;
     }
@@ -104,6 +116,10 @@ where
     let config = &shared.config;
     let mut dispatcher = Dispatcher::new(shared, conn.clone(), codec);
     let mut last_heard = Instant::now();
+    // Bytes read as of the last heartbeat: a client still uploading a message is not silent.
+    let mut received = socket.received();
+    // While the client floods past its rate limit, it is not read until this fires.
+    let mut throttle: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     let mut ticker = config.heartbeat.map(|beat| {
         let mut ticker = tokio::time::interval_at(Instant::now() + beat.interval, beat.interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -113,7 +129,7 @@ where
     let mut batch: Vec<Message> = Vec::new();
 
     let end = 'connection: loop {
-        let reading = dispatcher.has_room();
+        let reading = dispatcher.has_room() && throttle.is_none();
         // Unbiased: under a flood of outgoing frames, reading (and so pongs) still gets its turn.
         tokio::select! {
             Some(mut reply) = dispatcher.next_done(), if dispatcher.in_flight() > 0 => {
@@ -150,33 +166,48 @@ where
             message = socket.read(), if reading => {
                 last_heard = Instant::now();
                 let mut message = Some(message);
+                // A pong replaces one still pending, and goes out once the turn's messages are
+                // handled: a flood of pings costs one pending pong and one write per read.
                 // Messages that came in the same read are handled in the same turn.
                 while let Some(next) = message.take() {
                     match next {
                         Ok(Incoming::Text(bytes) | Incoming::Binary(bytes)) => dispatcher.dispatch(bytes),
                         Ok(Incoming::Ping(payload)) => {
-                            socket.queue_control(frame::control(opcode::PONG, &payload));
-                            if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
-                                break 'connection end;
+                            if dispatcher.allow_ping() {
+                                socket.queue_control(frame::control(opcode::PONG, &payload));
                             }
                         }
                         Ok(Incoming::Pong(_)) => {}
                         Ok(Incoming::Close(code)) => break 'connection End::ClientClosed(code),
                         Err(error) => break 'connection classify(error),
                     }
+                    if let Some(until) = dispatcher.take_throttle() {
+                        throttle = Some(Box::pin(tokio::time::sleep_until(until)));
+                        break;
+                    }
                     if dispatcher.has_room() {
                         message = socket.read_buffered();
                     }
                 }
+                if socket.has_control() {
+                    if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
+                        break 'connection end;
+                    }
+                }
+            }
+            () = async { throttle.as_mut().expect("guarded").await }, if throttle.is_some() => {
+                throttle = None;
             }
             _ = async { ticker.as_mut().map(|(t, _)| t).expect("guarded").tick().await }, if ticker.is_some() => {
                 let timeout_after = ticker.as_ref().map(|(_, t)| *t).expect("guarded");
-                if !reading {
-                    // The server itself stopped reading (calls in flight at their bound), so the
-                    // client's pongs wait unread: that is not silence. Dead peers still fail the
-                    // ping's write deadline.
+                if !reading || socket.received() != received {
+                    // The server itself stopped reading (calls in flight at their bound, or a
+                    // throttled flood), so the client's pongs wait unread; or bytes of a message
+                    // still arrive (a large upload leaves no room for pongs in between): that is
+                    // not silence. Dead peers still fail the ping's write deadline.
                     last_heard = Instant::now();
                 }
+                received = socket.received();
                 if last_heard.elapsed() >= timeout_after {
                     break End::Close(1001, "heartbeat timeout");
                 }
@@ -256,7 +287,7 @@ mod tests {
             id: ClientId::from("c"),
             ctx: (),
         });
-        let outbox = Arc::new(Outbox::new(8));
+        let outbox = Arc::new(Outbox::new(8, 1024));
         let socket = Box::new(Socket::new(io, 1024, false));
         assert!(std::mem::size_of_val(&*socket) <= 256, "the socket holds no buffer");
         let task = run(socket, Codec::Json, server.shared.clone(), conn, outbox);

@@ -11,6 +11,8 @@ use std::{collections::HashMap, sync::Arc};
 pub(crate) struct Route<O, C, S> {
     pub(crate) name: Arc<str>,
     pub(crate) endpoint: Endpoint<O, C, S>,
+    /// Its calls, counted by outcome.
+    pub(crate) metrics: Arc<crate::metrics::RouteMetrics>,
 }
 
 /// Everything the connections of one server share.

@@ -1,7 +1,9 @@
-//! The HTTP side of a connection: headers, `on_connect`, and refusals before any upgrade.
+//! The HTTP side of a connection: the handshake, the Origin allow-list, the connection limit,
+//! headers, `on_connect`, and refusals (as JSON, counted and logged once) before any upgrade.
 
 use super::Shared;
-use super::admit::{Refused, admit};
+use super::admit::reserve;
+use crate::metrics::{self, Refusal};
 use crate::transport::handshake;
 use crate::{Outgoing, validate};
 use axum::body::Body;
@@ -25,29 +27,36 @@ where
 {
     let accepted = match handshake::check(&request) {
         Ok(accepted) => accepted,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let headers: H = match validate::value(&collect(request.headers(), request.uri().query())) {
-        Ok(headers) => headers,
-        Err(details) => {
-            return json_response(
-                StatusCode::BAD_REQUEST,
-                &json!({ "error": "Invalid headers", "details": details }),
-            );
+        Err(refusal) => {
+            metrics::refused(Refusal::Handshake, Some(refusal.status.as_u16()));
+            return refusal.into_response();
         }
     };
-    let admitted = match admit(&shared, headers, accepted.codec()).await {
-        Ok(admitted) => admitted,
-        Err(Refused::ShuttingDown) => return shutting_down(),
-        Err(Refused::Rejected(reject)) => {
+    if !origin_allowed(&shared.config, request.headers()) {
+        let body = json!({ "error": "Origin not allowed" });
+        return refuse(Refusal::Origin, StatusCode::FORBIDDEN, &body);
+    }
+    let collected = collect(request.headers(), request.uri().query());
+    let admitting = async {
+        // A full server refuses before spending anything on validation or `on_connect`.
+        let reservation = reserve(&shared)?;
+        let headers: H = match validate::value(&collected) {
+            Ok(headers) => headers,
+            Err(details) => return Ok(Err(details)),
+        };
+        reservation.admit(&shared, headers, accepted.codec()).await.map(Ok)
+    };
+    let admitted = match admitting.await {
+        Ok(Ok(admitted)) => admitted,
+        Ok(Err(details)) => {
+            let body = json!({ "error": "Invalid headers", "details": details });
+            return refuse(Refusal::Headers, StatusCode::BAD_REQUEST, &body);
+        }
+        Err(refused) => {
+            let reason = refused.reason();
+            let reject = refused.into_reject();
             let status = StatusCode::from_u16(reject.status).unwrap_or(StatusCode::UNAUTHORIZED);
-            return json_response(status, &json!({ "error": reject.message }));
-        }
-        Err(Refused::Panicked) => {
-            return json_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &json!({ "error": "Internal server error" }),
-            );
+            return refuse(reason, status, &json!({ "error": reject.message }));
         }
     };
     let upgrading = hyper::upgrade::on(&mut request);
@@ -63,15 +72,36 @@ where
     handshake::switching(&accepted)
 }
 
-fn shutting_down() -> Response {
-    json_response(
-        StatusCode::SERVICE_UNAVAILABLE,
-        &json!({ "error": "Server is shutting down" }),
-    )
+/// A refusal before the upgrade: counted, logged once (reason and status, no header values),
+/// and answered with a JSON body.
+fn refuse(reason: Refusal, status: StatusCode, body: &Value) -> Response {
+    metrics::refused(reason, Some(status.as_u16()));
+    json_response(status, body)
+}
+
+/// Whether the request's `Origin` (if it has one: clients other than browser pages need not
+/// send it) is allowed. Several `Origin` headers are refused: a browser sends one.
+fn origin_allowed(config: &crate::Config, headers: &HeaderMap) -> bool {
+    let mut origins = headers.get_all(header::ORIGIN).iter();
+    match (origins.next(), origins.next()) {
+        (None, _) => true,
+        (Some(origin), None) => config.origin_allowed(origin.as_bytes()),
+        (Some(_), Some(_)) => false,
+    }
+}
+
+/// Whether a query parameter may stand in for the header `name` (lower case). The query can
+/// carry application headers (browsers cannot set headers on a WebSocket), but never those the
+/// HTTP layer, proxies or the browser vouch for: a page on another site controls the URL it
+/// opens, so a query `origin` or `cookie` would let it pass an app's checks as someone else.
+fn query_may_set(name: &str) -> bool {
+    const TRUSTED: [&str; 6] = ["origin", "host", "cookie", "authorization", "forwarded", "x-real-ip"];
+    !(TRUSTED.contains(&name) || name.starts_with("sec-") || name.starts_with("x-forwarded-"))
 }
 
 /// The request's headers (names lower-case) overlaid with its query parameters, as a JSON
-/// object of strings.
+/// object of strings; query parameters never stand in for the trusted headers of
+/// [`query_may_set`].
 fn collect(headers: &HeaderMap, query: Option<&str>) -> Value {
     let mut map = Map::new();
     for (name, value) in headers {
@@ -81,7 +111,12 @@ fn collect(headers: &HeaderMap, query: Option<&str>) -> Value {
         );
     }
     for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        map.insert(key.into_owned(), Value::String(value.into_owned()));
+        let name = key.to_ascii_lowercase();
+        if !query_may_set(&name) {
+            tracing::debug!(parameter = %name, "query parameter ignored: it names a trusted header");
+            continue;
+        }
+        map.insert(name, Value::String(value.into_owned()));
     }
     Value::Object(map)
 }
@@ -109,5 +144,28 @@ mod tests {
         assert_eq!(value["token"], "from query");
         assert_eq!(value["x-other"], "kept");
         assert_eq!(value["x-zocket-version"], "0.1.0");
+    }
+
+    #[test]
+    fn query_parameters_never_stand_in_for_trusted_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert("origin", "https://app.example".parse().unwrap());
+        let query = "origin=https://evil.example&ORIGIN=x&Host=h&cookie=c&authorization=a&sec-websocket-key=k\
+                     &forwarded=f&x-forwarded-for=1.2.3.4&X-Real-IP=5.6.7.8&token=t";
+        let value = collect(&headers, Some(query));
+        let object = value.as_object().unwrap();
+        assert_eq!(value["origin"], "https://app.example", "the real header stays");
+        for name in [
+            "host",
+            "cookie",
+            "authorization",
+            "sec-websocket-key",
+            "forwarded",
+            "x-forwarded-for",
+            "x-real-ip",
+        ] {
+            assert!(!object.contains_key(name), "{name} came from the query");
+        }
+        assert_eq!(value["token"], "t", "application headers still come from the query");
     }
 }

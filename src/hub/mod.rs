@@ -28,6 +28,10 @@ pub(crate) type Message = Bytes;
 pub(crate) fn encode(write: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>) -> Result<Message, EncodeError> {
     let mut out = Vec::with_capacity(128);
     write(&mut out)?;
+    // Queues count a message at its length: give back what the buffer's doubling left unused.
+    if out.capacity() - out.len() > out.len() / 8 + 1024 {
+        out.shrink_to_fit();
+    }
     Ok(Bytes::from(out))
 }
 
@@ -340,7 +344,7 @@ mod tests {
     }
 
     fn client(hub: &Hub, name: &str, capacity: usize) -> (ClientId, Rx, Arc<Outbox>) {
-        let outbox = Arc::new(Outbox::new(capacity));
+        let outbox = Arc::new(Outbox::new(capacity, usize::MAX));
         let id = ClientId::from(name);
         hub.register(id.clone(), Slot::new(outbox.clone(), Codec::Json));
         (id, Rx(outbox.clone()), outbox)
@@ -445,7 +449,7 @@ mod tests {
         };
         let mut queues = Vec::new();
         for (name, codec) in [("a", Codec::Json), ("b", Codec::Json), ("c", Codec::MsgPack)] {
-            let outbox = Arc::new(Outbox::new(4));
+            let outbox = Arc::new(Outbox::new(4, usize::MAX));
             hub.register(ClientId::from(name), Slot::new(outbox.clone(), codec));
             queues.push(Rx(outbox));
         }

@@ -2,7 +2,9 @@
 //!
 //! Senders push without waiting; the connection takes what is queued in batches. Nothing is
 //! allocated while the queue is empty, and a push past the bound flags the client as too slow
-//! instead of growing the queue.
+//! instead of growing the queue. The bound is in frames and in bytes, so a client that stops
+//! reading large messages cannot pin more memory than a client that stops reading small ones;
+//! what the connection has taken to write is bounded too ([`TAKE_BYTES`] per batch).
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
@@ -32,9 +34,15 @@ pub(crate) enum Taken {
     ShutDown,
 }
 
+/// Bytes moved into one batch at most (but always at least one frame): frames being written
+/// have left the queue, so this bounds what a stalled write holds on top of it.
+pub(crate) const TAKE_BYTES: usize = 256 * 1024;
+
 #[derive(Debug, Default)]
 struct State {
     frames: VecDeque<Bytes>,
+    /// Bytes of `frames`.
+    bytes: usize,
     overflowed: bool,
     shut_down: bool,
     closed: bool,
@@ -46,33 +54,41 @@ pub(crate) struct Outbox {
     state: Mutex<State>,
     waker: AtomicWaker,
     capacity: usize,
+    capacity_bytes: usize,
 }
 
 impl Outbox {
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// A queue of at most `capacity` frames and `capacity_bytes` bytes (a single larger frame
+    /// is still taken into an empty queue, so any message can reach a client that reads).
+    pub(crate) fn new(capacity: usize, capacity_bytes: usize) -> Self {
         Self {
             state: Mutex::new(State::default()),
             waker: AtomicWaker::new(),
             capacity,
+            capacity_bytes,
         }
     }
 
-    /// Queues `frame` without waiting.
+    /// Queues `frame` without waiting. It counts at its length: frames are encoded into
+    /// buffers of their own size, never slices of a larger allocation.
     pub(crate) fn push(&self, frame: &Bytes) -> Pushed {
         let mut state = self.state.lock();
         if state.closed {
             return Pushed::Closed;
         }
-        if state.frames.len() >= self.capacity {
+        let size = frame.len();
+        let was_empty = state.frames.is_empty();
+        if !was_empty && (state.frames.len() >= self.capacity || state.bytes + size > self.capacity_bytes) {
             let first = !state.overflowed;
             state.overflowed = true;
             drop(state);
             if first {
+                crate::metrics::queue_overflow();
                 self.waker.wake();
             }
             return Pushed::Full;
         }
-        let was_empty = state.frames.is_empty();
+        state.bytes += size;
         state.frames.push_back(frame.clone());
         drop(state);
         // The consumer re-checks the queue after every batch, so only the first frame of a
@@ -95,8 +111,16 @@ impl Outbox {
         if state.frames.is_empty() {
             return None;
         }
-        let count = state.frames.len().min(max);
-        batch.extend(state.frames.drain(..count));
+        let mut taken = 0;
+        for _ in 0..max {
+            let Some(frame) = state.frames.pop_front() else { break };
+            taken += frame.len();
+            batch.push(frame);
+            if taken >= TAKE_BYTES {
+                break;
+            }
+        }
+        state.bytes -= taken;
         if state.frames.is_empty() && state.frames.capacity() > 8 {
             // A burst is over: give its memory back.
             state.frames = VecDeque::new();
@@ -127,6 +151,7 @@ impl Outbox {
         let mut state = self.state.lock();
         state.closed = true;
         state.frames = VecDeque::new();
+        state.bytes = 0;
     }
 }
 
@@ -136,7 +161,7 @@ mod tests {
 
     #[test]
     fn bounded_batched_and_closable() {
-        let outbox = Outbox::new(3);
+        let outbox = Outbox::new(3, 1 << 20);
         let frame = Bytes::from_static(b"f");
         let mut batch = Vec::new();
         assert_eq!(outbox.take(&mut batch, 10), None);
@@ -155,9 +180,41 @@ mod tests {
         assert_eq!(outbox.push(&frame), Pushed::Closed);
     }
 
+    #[test]
+    fn bounded_in_bytes_too() {
+        let outbox = Outbox::new(1000, 3000);
+        let kib = Bytes::from(vec![0u8; 1024]);
+        let mut batch = Vec::new();
+        assert_eq!(outbox.push(&kib), Pushed::Queued);
+        assert_eq!(outbox.push(&kib), Pushed::Queued);
+        assert_eq!(outbox.push(&kib), Pushed::Full, "3 KiB do not fit in 3000 bytes");
+        assert_eq!(outbox.take(&mut batch, 10), Some(Taken::Overflowed));
+
+        let outbox = Outbox::new(1000, 3000);
+        let big = Bytes::from(vec![0u8; 10_000]);
+        assert_eq!(
+            outbox.push(&big),
+            Pushed::Queued,
+            "an empty queue takes one large frame"
+        );
+        assert_eq!(outbox.push(&kib), Pushed::Full);
+
+        let outbox = Outbox::new(1000, 10 * TAKE_BYTES);
+        let quarter = Bytes::from(vec![0u8; TAKE_BYTES / 4]);
+        for _ in 0..8 {
+            assert_eq!(outbox.push(&quarter), Pushed::Queued);
+        }
+        assert_eq!(outbox.take(&mut batch, 64), Some(Taken::Frames));
+        assert_eq!(batch.len(), 4, "one batch holds at most TAKE_BYTES");
+        batch.clear();
+        assert_eq!(outbox.take(&mut batch, 64), Some(Taken::Frames));
+        assert_eq!(batch.len(), 4);
+        assert_eq!(outbox.state.lock().bytes, 0, "taken bytes leave the count");
+    }
+
     #[tokio::test]
     async fn a_push_wakes_the_waiting_consumer() {
-        let outbox = std::sync::Arc::new(Outbox::new(8));
+        let outbox = std::sync::Arc::new(Outbox::new(8, 1 << 20));
         let consumer = outbox.clone();
         let waiting = tokio::spawn(async move {
             let mut batch = Vec::new();

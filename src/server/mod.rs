@@ -73,8 +73,10 @@ where
         let routes = router
             .into_endpoints()
             .map(|(name, endpoint)| {
+                let name_shared: Arc<str> = name.as_str().into();
                 let route = Route {
-                    name: name.as_str().into(),
+                    metrics: crate::metrics::RouteMetrics::new(name_shared.clone()),
+                    name: name_shared,
                     endpoint,
                 };
                 (name.into_boxed_str(), route)

@@ -19,6 +19,8 @@ pub enum Violation {
     NotUtf8,
     /// A message larger than the connection accepts (close 1009).
     TooBig,
+    /// A message that began but did not arrive whole within the server's deadline (close 1008).
+    Stalled,
 }
 
 impl Violation {
@@ -28,6 +30,7 @@ impl Violation {
             Self::Protocol(_) => 1002,
             Self::NotUtf8 => 1007,
             Self::TooBig => 1009,
+            Self::Stalled => 1008,
         }
     }
 
@@ -37,6 +40,7 @@ impl Violation {
             Self::Protocol(reason) => reason,
             Self::NotUtf8 => "invalid UTF-8",
             Self::TooBig => "message too big",
+            Self::Stalled => "message not completed in time",
         }
     }
 }

@@ -85,6 +85,16 @@ impl Decoder {
         &mut self.buf
     }
 
+    /// Whether nothing of a message has arrived: between messages, with nothing buffered.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.buf.is_empty() && self.current.is_none() && self.partial.is_none()
+    }
+
+    /// Whether a fragmented message is being assembled.
+    pub(crate) fn is_mid_message(&self) -> bool {
+        self.partial.is_some()
+    }
+
     /// How many bytes in all the buffer needs before [`decode`](Self::decode) can make progress.
     pub(crate) fn wanted(&self) -> usize {
         match &self.current {
@@ -196,7 +206,11 @@ impl Decoder {
                 if !head.fin {
                     return Ok(None);
                 }
-                let partial = self.partial.take().expect("admitted");
+                let mut partial = self.partial.take().expect("admitted");
+                if partial.bytes.capacity() - partial.bytes.len() > partial.bytes.len() / 8 + 1024 {
+                    // Growing by doubling left much unused: the message keeps only its size.
+                    partial.bytes = BytesMut::from(&partial.bytes[..]);
+                }
                 (partial.text, partial.bytes)
             }
             opcode::PING => return Ok(Some(Incoming::Ping(payload.freeze()))),

@@ -8,15 +8,28 @@
 use super::close::Violation;
 use super::decode::{Decoder, Incoming};
 use super::frame::{self, opcode};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Poll, ready};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::time::Instant;
 
 /// Bytes read at most through the stack buffer (when little is awaited).
 const STACK_READ: usize = 4096;
+
+/// The largest allocation messages read together share: a frame of up to [`STACK_READ`]
+/// bytes is read with its neighbours into one buffer of at most this size; a larger frame gets
+/// a buffer of exactly its size, shared with nothing.
+const SHARED_READ: usize = 2 * STACK_READ;
+
+/// The most memory a message of `len` bytes returned by [`Socket::read`] can keep alive while
+/// it (or any slice of it) lives: its allocation's size, not its length.
+pub(crate) fn footprint(len: usize) -> usize {
+    (len + len / 8 + 1024).max(SHARED_READ)
+}
 
 /// Frames per vectored write at most.
 const IOV: usize = 64;
@@ -45,6 +58,12 @@ pub(crate) struct Socket<IO> {
     opcode: u8,
     /// A control frame to write ahead of the next messages.
     control: Option<Bytes>,
+    /// How long a message may take from its first byte to its last.
+    message_timeout: Option<Duration>,
+    /// When the message being received began to arrive, once a read had to wait for more.
+    started: Option<Instant>,
+    /// Bytes read so far, wrapping.
+    received: u64,
 }
 
 impl<IO> std::fmt::Debug for Socket<IO> {
@@ -64,47 +83,95 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
             decoder: Decoder::new(max_message),
             opcode: if binary { opcode::BINARY } else { opcode::TEXT },
             control: None,
+            message_timeout: None,
+            started: None,
+            received: 0,
         }
+    }
+
+    /// Fails the connection ([`Violation::Stalled`], close 1008) when a message takes longer
+    /// than `limit` to arrive once its first byte has, however slowly its bytes trickle in.
+    pub(crate) fn set_message_timeout(&mut self, limit: Duration) {
+        self.message_timeout = Some(limit);
+    }
+
+    /// How many bytes have been read so far (wrapping): progress, even mid-message.
+    pub(crate) fn received(&self) -> u64 {
+        self.received
     }
 
     /// The next message. Cancel-safe: dropping the future loses nothing already read.
     pub(crate) async fn read(&mut self) -> Result<Incoming, ReadError> {
         loop {
-            if let Some(message) = self.decoder.decode()? {
+            if let Some(message) = self.decode()? {
                 return Ok(message);
             }
-            self.fill(self.decoder.wanted()).await?;
+            let wanted = self.decoder.wanted();
+            let Some(limit) = self.message_timeout.filter(|_| !self.decoder.is_idle()) else {
+                self.fill(wanted).await?;
+                continue;
+            };
+            // Part of a message is here: the rest has a deadline, counted from when the first
+            // read had to wait for more (control frames between fragments do not restart it).
+            // Boxed, and made only then, so idle connections pay nothing for it.
+            let since = *self.started.get_or_insert_with(Instant::now);
+            match Box::pin(tokio::time::timeout_at(since + limit, self.fill(wanted))).await {
+                Ok(filled) => filled?,
+                Err(_) => return Err(Violation::Stalled.into()),
+            }
         }
     }
 
     /// The next message if it was already read (a client that pipelines sends several per
     /// read), without waiting.
     pub(crate) fn read_buffered(&mut self) -> Option<Result<Incoming, ReadError>> {
-        self.decoder.decode().map_err(ReadError::from).transpose()
+        self.decode().transpose()
+    }
+
+    fn decode(&mut self) -> Result<Option<Incoming>, ReadError> {
+        let message = self.decoder.decode()?;
+        if message.is_some() && !self.decoder.is_mid_message() {
+            self.started = None;
+        }
+        Ok(message)
     }
 
     /// Reads at least one byte towards `total` buffered bytes in all.
     async fn fill(&mut self, total: usize) -> Result<(), ReadError> {
         let buf = self.decoder.buffer();
-        let wanted = total.saturating_sub(buf.len()).max(1);
-        let read = if wanted <= STACK_READ {
+        let read = if total <= STACK_READ {
             // The buffer lives on this poll's stack, never in the connection's task.
             std::future::poll_fn(|cx| {
                 let mut stack = [MaybeUninit::<u8>::uninit(); STACK_READ];
                 let mut read = ReadBuf::uninit(&mut stack);
                 ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
-                buf.extend_from_slice(read.filled());
-                Poll::Ready(Ok::<_, io::Error>(read.filled().len()))
+                let filled = read.filled();
+                if buf.capacity() - buf.len() < filled.len() {
+                    // Exactly what is needed (never a doubling): messages read together share
+                    // at most `SHARED_READ` bytes.
+                    let mut fresh = BytesMut::with_capacity(buf.len() + filled.len());
+                    fresh.extend_from_slice(buf);
+                    *buf = fresh;
+                }
+                buf.extend_from_slice(filled);
+                Poll::Ready(Ok::<_, io::Error>(filled.len()))
             })
             .await
             .map_err(ReadError::Io)?
         } else {
-            buf.reserve(wanted);
+            if buf.capacity() < total {
+                // A large frame gets an allocation of its own size, and the read stops at its
+                // end: a small message read after it would otherwise keep all of it alive.
+                let mut exact = BytesMut::with_capacity(total);
+                exact.extend_from_slice(buf);
+                *buf = exact;
+            }
             self.io.read_buf(buf).await.map_err(ReadError::Io)?
         };
         if read == 0 {
             return Err(ReadError::Io(io::ErrorKind::UnexpectedEof.into()));
         }
+        self.received = self.received.wrapping_add(read as u64);
         Ok(())
     }
 
