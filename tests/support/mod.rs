@@ -10,6 +10,8 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{self, Message, protocol::CloseFrame};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub mod raw;
+
 pub const WAIT: Duration = Duration::from_secs(5);
 
 /// Serves `server` on 127.0.0.1 with a free port; returns the address and a handle.
