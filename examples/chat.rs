@@ -24,6 +24,9 @@
 //! The nicknames and the rooms' histories are the application state (`State<ChatState>`),
 //! given once to the server. The last 50 messages of each room are kept in memory; a room's history is freed once it has
 //! been empty for ten minutes, and at most 1000 rooms are kept.
+//!
+//! `/metrics` serves the server's metrics (see `zocket`'s metrics) in Prometheus' text format,
+//! through `metrics-exporter-prometheus`, a dependency of this example only.
 #![allow(missing_docs)]
 
 #[path = "support/run.rs"]
@@ -385,6 +388,11 @@ fn main() -> std::io::Result<()> {
     if let Some(exported) = run::export_ts(app) {
         return exported;
     }
+    // Metrics (connections, refusals, calls, closes, queue overflows) in Prometheus' text
+    // format at /metrics. Installed before the server exists, so every metric is recorded.
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(std::io::Error::other)?;
     tokio::runtime::Runtime::new()?.block_on(async {
         let listener = run::listen("http").await?;
         let web = web_dir();
@@ -392,18 +400,15 @@ fn main() -> std::io::Result<()> {
             tracing::warn!(dir = %web.display(), "the chat page is not built: run scripts/chat");
         }
         let server = app();
-        let handle = server.handle();
-        let stop = handle.clone();
-        axum::serve(listener, site(&server, web))
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    () = run::ctrl_c() => {}
-                    () = stop.shutting_down() => {}
-                }
-            })
-            .await?;
-        // Close every WebSocket (code 1001) and run on_disconnect for each.
-        handle.shutdown().await;
-        Ok(())
+        let site = site(&server, web).route(
+            "/metrics",
+            axum::routing::get(move || std::future::ready(metrics.render())),
+        );
+        // zocket::serve rather than axum::serve: the whole site gets the header-read deadline.
+        // On ctrl-c every WebSocket is closed (code 1001) and on_disconnect runs for each.
+        zocket::serve(listener, server)
+            .with_app(site)
+            .with_graceful_shutdown(run::ctrl_c())
+            .await
     })
 }

@@ -1,7 +1,8 @@
 //! The conformance app: every feature of zocket through its public API, exactly as
 //! `shared/conformance-app.md` specifies. Outside test suites drive it with real clients.
 //!
-//! Run: `cargo run --example conformance` (port from `PORT`, default 3000). With
+//! Run: `cargo run --example conformance` (port from `PORT`, default 3000; `ALLOWED_ORIGINS`, a
+//! comma-separated list, turns the Origin allow-list on). With
 //! `-- --export-ts PATH` it writes its TypeScript types to PATH instead (the committed copy is
 //! `clients/typescript/test/conformance.gen.ts`, which the TypeScript client's tests use).
 //!
@@ -18,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use zocket::{
-    Call, CallError, ClientId, Ctx, Disconnected, FromCall, Handle, Input, Json, Outgoing, Reject, Rooms, Sender,
-    Server, TS, Zocket,
+    Call, CallError, ClientId, Config, Ctx, Disconnected, FromCall, Handle, Input, Json, Outgoing, Reject, Rooms,
+    Sender, Server, TS, Zocket,
 };
 
 /// Connection headers (or query parameters).
@@ -233,6 +234,18 @@ async fn panic() {
     panic!("fail.panic was called");
 }
 
+/// The library's default limits, with the Origin allow-list from `ALLOWED_ORIGINS`
+/// (comma-separated origins; unset or empty: every origin is allowed).
+fn config() -> Config {
+    let config = Config::default();
+    match std::env::var("ALLOWED_ORIGINS") {
+        Ok(list) if !list.trim().is_empty() => {
+            config.allowed_origins(list.split(',').map(str::trim).filter(|origin| !origin.is_empty()))
+        }
+        _ => config,
+    }
+}
+
 /// The conformance server, one node of a cluster when `REDIS_URL` is set. Spawns the tick
 /// pusher, so call it inside a tokio runtime.
 pub(crate) fn app() -> Server<Headers, Out, User> {
@@ -244,6 +257,7 @@ pub(crate) fn app_with(
     cluster: impl FnOnce(Zocket<Headers, Out, User>) -> Zocket<Headers, Out, User>,
 ) -> Server<Headers, Out, User> {
     let zo = Zocket::<Headers, Out>::new()
+        .config(config())
         .on_connect(|headers: Headers, _id: ClientId| async move {
             if headers.token.starts_with("banned") {
                 return Err(Reject::unauthorized("User is banned"));
