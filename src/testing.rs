@@ -54,7 +54,7 @@ where
 {
     /// Connects a client in memory with these (already typed) headers, speaking JSON. It runs
     /// `on_connect` like any client; a refusal comes back as the [`Reject`] (503 while the
-    /// server shuts down, 500 if `on_connect` panicked).
+    /// server shuts down, is full or `on_connect` runs past its deadline, 500 if it panicked).
     pub async fn test_client(&self, headers: H) -> Result<TestClient, Reject> {
         self.test_client_with(headers, Codec::Json).await
     }
