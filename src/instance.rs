@@ -13,11 +13,12 @@ use std::{fmt, sync::Arc};
 /// (`O`), the context built for each connection (`C`) and the application state (`S`).
 ///
 /// Headers are read from the upgrade request's headers and URL query (a query parameter wins,
-/// since browsers cannot set headers; but never for `origin`, `host`, `cookie`,
-/// `authorization`, `forwarded`, `x-real-ip`, `sec-*` or `x-forwarded-*`, which only a real
-/// header supplies), deserialized into `H` and checked against its `garde`
-/// rules: a client whose headers fail gets HTTP 400 before any upgrade. `on_connect` then
-/// builds the context, or refuses with a [`Reject`](crate::Reject) (HTTP 401 or 403).
+/// since browsers cannot set headers; but never for `origin`, `host`, `cookie`, `forwarded`,
+/// `x-real-ip`, `sec-*` or `x-forwarded-*`, which only a real header supplies, and for
+/// `authorization` only when the request has none), deserialized into `H` and checked against
+/// its `garde` rules: a client whose headers fail gets HTTP 400 before any upgrade.
+/// `on_connect` then builds the context, or refuses with a [`Reject`](crate::Reject) (HTTP 401
+/// or 403).
 ///
 /// Application state (a database pool, configuration) is given once with
 /// [`with_state`](Zocket::with_state); handlers, extractors and both hooks take it as

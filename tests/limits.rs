@@ -174,20 +174,16 @@ async fn the_origin_allow_list_refuses_other_sites_with_403_before_the_upgrade()
 
     let mut allowed = connect_from(&base, Some("https://app.example"))
         .await
-        .ok()
         .expect("allowed origin");
     assert_eq!(allowed.ok("seen", Value::Null).await["origin"], "https://app.example");
-    let mut no_origin = connect_from(&base, None)
-        .await
-        .ok()
-        .expect("no Origin: not a browser page");
+    let mut no_origin = connect_from(&base, None).await.expect("no Origin: not a browser page");
     assert_eq!(no_origin.ok("ping", Value::Null).await, "pong");
 
     // A query parameter never counts as the Origin: not to get in, nor for the app to see.
     let spoofed = format!("{base}?origin=https://app.example");
     let refused = connect_from(&spoofed, Some("https://evil.example")).await;
     assert_eq!(refused.err().map(|(status, _)| status), Some(403));
-    let mut plain = connect_from(&spoofed, None).await.ok().expect("no Origin header");
+    let mut plain = connect_from(&spoofed, None).await.expect("no Origin header");
     assert_eq!(plain.ok("seen", Value::Null).await["origin"], Value::Null);
     assert_eq!(handle.client_count(), 3, "refused upgrades never joined the hub");
 }
@@ -199,15 +195,29 @@ async fn query_parameters_never_stand_in_for_trusted_headers() {
                  &x-forwarded-for=6.6.6.6&X-Real-IP=6.6.6.6&origin=https://evil.example";
     let mut request = format!("{}{query}", url(addr)).into_client_request().unwrap();
     request.headers_mut().insert("cookie", "session=real".parse().unwrap());
+    request
+        .headers_mut()
+        .insert("authorization", "Bearer real".parse().unwrap());
     let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     let mut client = Client::from_stream(ws);
     let seen = client.ok("seen", Value::Null).await;
     assert_eq!(seen["token"], "from-query", "application headers come from the query");
     assert_eq!(seen["cookie"], "session=real");
+    assert_eq!(
+        seen["authorization"], "Bearer real",
+        "real credentials are never replaced"
+    );
     assert_eq!(seen["host"], addr.to_string());
-    for trusted in ["authorization", "x-forwarded-for", "x-real-ip", "origin"] {
+    for trusted in ["x-forwarded-for", "x-real-ip", "origin"] {
         assert_eq!(seen[trusted], Value::Null, "{trusted} came from the query: {seen}");
     }
+
+    // Browser clients cannot set headers: `authorization` may come from the query when the
+    // request carries none (as the original client sends it); `cookie` never does.
+    let mut browser = Client::connect(&format!("{}?authorization=Bearer%20q&cookie=c", url(addr))).await;
+    let seen = browser.ok("seen", Value::Null).await;
+    assert_eq!(seen["authorization"], "Bearer q");
+    assert_eq!(seen["cookie"], Value::Null);
 }
 
 #[tokio::test]

@@ -90,18 +90,33 @@ fn origin_allowed(config: &crate::Config, headers: &HeaderMap) -> bool {
     }
 }
 
-/// Whether a query parameter may stand in for the header `name` (lower case). The query can
-/// carry application headers (browsers cannot set headers on a WebSocket), but never those the
-/// HTTP layer, proxies or the browser vouch for: a page on another site controls the URL it
-/// opens, so a query `origin` or `cookie` would let it pass an app's checks as someone else.
-fn query_may_set(name: &str) -> bool {
-    const TRUSTED: [&str; 6] = ["origin", "host", "cookie", "authorization", "forwarded", "x-real-ip"];
-    !(TRUSTED.contains(&name) || name.starts_with("sec-") || name.starts_with("x-forwarded-"))
+/// What a query parameter named `name` (lower case) may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FromQuery {
+    /// Supply the header, winning over a real one (browsers cannot set WebSocket headers).
+    Supply,
+    /// Supply the header only when the request has none: `authorization`, which browser clients
+    /// can only pass this way, but which must never replace credentials the request carries.
+    FillIn,
+    /// Nothing: only the HTTP layer, the browser or a proxy supplies these, and a page on
+    /// another site chooses the URL it opens, so a query `origin`, `cookie` or `sec-fetch-site`
+    /// would let it pass an app's checks.
+    Never,
+}
+
+fn from_query(name: &str) -> FromQuery {
+    const NEVER: [&str; 5] = ["origin", "host", "cookie", "forwarded", "x-real-ip"];
+    if name == "authorization" {
+        FromQuery::FillIn
+    } else if NEVER.contains(&name) || name.starts_with("sec-") || name.starts_with("x-forwarded-") {
+        FromQuery::Never
+    } else {
+        FromQuery::Supply
+    }
 }
 
 /// The request's headers (names lower-case) overlaid with its query parameters, as a JSON
-/// object of strings; query parameters never stand in for the trusted headers of
-/// [`query_may_set`].
+/// object of strings, within what [`from_query`] allows.
 fn collect(headers: &HeaderMap, query: Option<&str>) -> Value {
     let mut map = Map::new();
     for (name, value) in headers {
@@ -112,11 +127,16 @@ fn collect(headers: &HeaderMap, query: Option<&str>) -> Value {
     }
     for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         let name = key.to_ascii_lowercase();
-        if !query_may_set(&name) {
+        let allowed = match from_query(&name) {
+            FromQuery::Supply => true,
+            FromQuery::FillIn => !map.contains_key(&name),
+            FromQuery::Never => false,
+        };
+        if !allowed {
             tracing::debug!(parameter = %name, "query parameter ignored: it names a trusted header");
             continue;
         }
-        map.insert(name, Value::String(value.into_owned()));
+        map.insert(key.into_owned(), Value::String(value.into_owned()));
     }
     Value::Object(map)
 }
@@ -150,22 +170,34 @@ mod tests {
     fn query_parameters_never_stand_in_for_trusted_headers() {
         let mut headers = HeaderMap::new();
         headers.insert("origin", "https://app.example".parse().unwrap());
-        let query = "origin=https://evil.example&ORIGIN=x&Host=h&cookie=c&authorization=a&sec-websocket-key=k\
-                     &forwarded=f&x-forwarded-for=1.2.3.4&X-Real-IP=5.6.7.8&token=t";
+        headers.insert("authorization", "Bearer real".parse().unwrap());
+        let query = "origin=https://evil.example&ORIGIN=x&Host=h&cookie=c&authorization=a&sec-fetch-site=same-origin\
+                     &forwarded=f&x-forwarded-for=1.2.3.4&X-Real-IP=5.6.7.8&token=t&clientVersion=2";
         let value = collect(&headers, Some(query));
         let object = value.as_object().unwrap();
         assert_eq!(value["origin"], "https://app.example", "the real header stays");
+        assert_eq!(
+            value["authorization"], "Bearer real",
+            "real credentials are never replaced"
+        );
         for name in [
+            "ORIGIN",
+            "Host",
             "host",
             "cookie",
-            "authorization",
-            "sec-websocket-key",
+            "sec-fetch-site",
             "forwarded",
             "x-forwarded-for",
-            "x-real-ip",
+            "X-Real-IP",
         ] {
             assert!(!object.contains_key(name), "{name} came from the query");
         }
         assert_eq!(value["token"], "t", "application headers still come from the query");
+        assert_eq!(value["clientVersion"], "2", "with their own spelling");
+        let value = collect(&HeaderMap::new(), Some("authorization=Bearer%20q"));
+        assert_eq!(
+            value["authorization"], "Bearer q",
+            "a browser client passes credentials this way"
+        );
     }
 }
