@@ -57,7 +57,7 @@ async fn shout(send: Sender<Out>) -> Result<(), CallError> {
     Ok(())
 }
 
-fn router() -> Router<Seen, Out> {
+fn router() -> Router<Out, Seen> {
     Router::new()
         .route("seen", seen)
         .route("ping", ping)

@@ -106,7 +106,7 @@ async fn metrics_count_what_happens_and_refusals_are_logged_once_without_header_
             }
             Ok(())
         });
-    let router: Router<(), Out> = zo.router().route("math.add", add).route("me", me);
+    let router: Router<Out> = zo.router().route("math.add", add).route("me", me);
     let (addr, handle) = start(zo.server(router)).await;
     let url = |token: &str| format!("ws://{addr}/?token={token}");
 
