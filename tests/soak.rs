@@ -194,11 +194,11 @@ async fn member(url: String, index: usize, until: Instant, churns: bool, counts:
         }
         if churns && Instant::now() < until {
             counts.drops.fetch_add(1, Ordering::Relaxed);
-            drop_abruptly(ws, round % 2 == 0);
+            drop_abruptly(ws, round & 1 == 0);
         } else {
             // The end: most leave politely, the churners abruptly.
             if churns {
-                drop_abruptly(ws, index % 2 == 0);
+                drop_abruptly(ws, index & 1 == 0);
             } else {
                 let _ = ws.close(None).await;
                 let _ = tokio::time::timeout(Duration::from_secs(2), async {
