@@ -10,8 +10,12 @@ import sys
 
 SERVERS = ["zocket", "zocket-msgpack", "bun", "tungstenite"]
 HEADINGS = {"zocket": "zocket", "zocket-msgpack": "zocket msgpack", "bun": "bun", "tungstenite": "tungstenite"}
-CASES = ["rpc1", "rpc16", "broadcast", "stress", "rooms", "idle"]
+CASES = ["rpc1", "rpc16", "rpc16p", "broadcast", "stress", "rooms", "idle"]
 RATIOS = [("zocket", "tungstenite"), ("zocket", "bun")]
+
+# Headroom: what share of the machine (window × cores) each side used. A generator near its share of
+# the cores may itself have limited the run.
+SHARE = ("server / generator share of all cores", ("server_cpu_share", "generator_cpu_share"), "pair", None)
 
 # (label, field path, format, better): better is "up" (higher is better), "down", or None (no ratio).
 FANOUT = [
@@ -21,6 +25,7 @@ FANOUT = [
     ("p99 fan-out latency, ms", "latency_ms.p99", "ms", "down"),
     ("lost deliveries", "lost", "int", None),
     ("server CPU-s / generator CPU-s", ("server_cpu_s", "generator_cpu_s"), "pair", None),
+    SHARE,
 ]
 KERNEL = ("CPU-s of kernel threads (kworker, ksoftirqd)", "kernel_threads_cpu_s", "cpu", None)
 OTHER = ("CPU-s of other processes (disturbance)", "other_cpu_s", "cpu", None)
@@ -32,6 +37,8 @@ METRICS = {
         ("p99 latency, ms", "latency_ms.p99", "ms", "down"),
         ("wrong replies / errors", ("wrong", "errors"), "pair", None),
         ("server CPU-s / generator CPU-s", ("server_cpu_s", "generator_cpu_s"), "pair", None),
+        SHARE,
+        ("frames per write (generator)", "frames_per_write", "ratio", None),
     ],
     "broadcast": FANOUT + [("disconnects / errors", ("disconnects", "errors"), "pair", None)],
     "rooms": FANOUT[:5] + [("wrong-room deliveries", "wrong", "int", None)] + FANOUT[5:],
@@ -69,6 +76,8 @@ def fmt(value, kind):
         return f"{value:.1f}"
     if kind == "cpu":
         return f"{value:.2f}"
+    if kind == "ratio":
+        return f"{value:.1f}"
     if kind == "mib":
         return f"{value / 1024:.1f}"
     return str(value)
@@ -77,7 +86,8 @@ def fmt(value, kind):
 def describe(case, record):
     p = record["params"]
     if case.startswith("rpc"):
-        return f"rpc: {p['clients']} clients × {p['in_flight']} in flight, {p['duration_s']:g} s"
+        mode = ", pipelined" if p.get("pipelined") else ""
+        return f"rpc: {p['clients']} clients × {p['in_flight']} in flight{mode}, {p['duration_s']:g} s"
     if case == "stress":
         return f"broadcast stress: {p['clients']} clients, {p['rate']:g} shouts/s, {p['duration_s']:g} s"
     if case == "broadcast":
@@ -205,6 +215,12 @@ def brief(record):
     if record.get("mem_per_conn_kib") is not None:
         parts.append(f"{record['mem_per_conn_kib']} KiB/conn")
     parts.append(f"cpu server {record.get('server_cpu_s')} s gen {record.get('generator_cpu_s')} s")
+    if record.get("generator_cpu_share") is not None:
+        parts.append(
+            f"share of {record.get('cores')} cores server {record.get('server_cpu_share')} gen {record['generator_cpu_share']}"
+        )
+    if record.get("frames_per_write") is not None:
+        parts.append(f"{record['frames_per_write']} frames/write")
     parts.append(f"kernel threads {record.get('kernel_threads_cpu_s')} s other {record.get('other_cpu_s')} s")
     return ", ".join(parts)
 

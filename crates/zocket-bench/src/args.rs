@@ -16,6 +16,9 @@ OPTIONS (defaults per scenario: rpc / broadcast / rooms / idle)
   --pid PID[,PID...]     server processes to read CPU time and RSS from (/proc/PID), summed
   --clients N            connections (50 / 1000 / 1000 / 5000)
   --in-flight N          rpc: calls in flight per client (1)
+  --pipelined            rpc: write calls back to back, many per write: all N at the start, then
+                         refill only once at least half the slots (N/2, rounded up) are free,
+                         every free slot in one write (default: refill after every wake-up)
   --duration SECS        measured time (10; idle: none)
   --warmup SECS          rpc: unmeasured time before the window (1)
   --rate N               broadcast: shouts/s from the one sender (100);
@@ -72,6 +75,8 @@ pub(crate) struct Args {
     pub(crate) pids: Vec<u32>,
     pub(crate) clients: usize,
     pub(crate) in_flight: usize,
+    /// rpc: batch refills (`--pipelined`).
+    pub(crate) pipelined: bool,
     pub(crate) duration: f64,
     pub(crate) warmup: f64,
     pub(crate) rate: f64,
@@ -100,6 +105,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
     let mut codec = Codec::Json;
     let mut label = None;
     let mut pid = None;
+    let mut pipelined = false;
     let mut pids = Vec::new();
     let (mut clients, mut in_flight, mut duration, mut warmup, mut rate) = (None, None, None, None, None);
     let (mut rooms, mut drain, mut settle, mut concurrency) = (None, None, None, None);
@@ -113,6 +119,13 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
         };
         if flag == "-h" || flag == "--help" {
             return Ok(Command::Help);
+        }
+        if flag == "--pipelined" {
+            if inline.is_some() {
+                return Err("--pipelined takes no value".into());
+            }
+            pipelined = true;
+            continue;
         }
         let mut value = || {
             inline
@@ -211,6 +224,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
         pids,
         clients,
         in_flight: in_flight.unwrap_or(1),
+        pipelined,
         duration,
         warmup,
         rate,
@@ -263,6 +277,7 @@ mod tests {
             (50, 1, 10.0, 1.0)
         );
         assert_eq!(rpc.codec, Codec::Json);
+        assert!(!rpc.pipelined);
         assert_eq!(rpc.label, "ws://h:1/");
         let b = run("--url ws://h:1/ --scenario broadcast").unwrap();
         assert_eq!((b.clients, b.rate, b.duration, b.warmup), (1000, 100.0, 10.0, 0.0));
@@ -281,6 +296,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!((a.in_flight, a.clients, a.duration), (16, 8, 2.5));
+        assert!(!a.pipelined);
+        assert!(
+            run("--url ws://h:1/ --scenario rpc --pipelined --in-flight 16")
+                .unwrap()
+                .pipelined
+        );
         assert_eq!(
             (a.codec, a.pid, a.label.as_str(), a.deadline),
             (Codec::Msgpack, Some(42), "zocket", 9.0)
@@ -334,6 +355,11 @@ mod tests {
             run("--url ws://h/ --scenario broadcast --rate 0")
                 .unwrap_err()
                 .contains("--rate")
+        );
+        assert!(
+            run("--url ws://h/ --scenario rpc --pipelined=1")
+                .unwrap_err()
+                .contains("takes no value")
         );
         assert_eq!(parse(["--help".to_owned()]), Ok(Command::Help));
     }

@@ -31,6 +31,10 @@ pub(crate) struct Outcome {
     pub(crate) disconnects: u64,
     /// Connections the run used.
     pub(crate) connections: usize,
+    /// rpc: calls written, for `frames_per_write`.
+    pub(crate) frames_written: u64,
+    /// rpc: writes (flushes) that carried at least one call.
+    pub(crate) writes: u64,
     /// Seconds spent opening connections (and joining rooms) before the window.
     pub(crate) setup_s: f64,
 }
@@ -52,6 +56,7 @@ pub(crate) struct Start {
     load: Option<f64>,
     machine_busy_s: Option<f64>,
     kernel_threads_s: Option<f64>,
+    at: std::time::Instant,
 }
 
 /// CPU and memory over a window.
@@ -75,6 +80,8 @@ pub(crate) struct Usage {
     /// CPU seconds the rest of the machine (neither the server, the generator nor kernel threads)
     /// used in the window: other work that disturbed the run.
     pub(crate) other_cpu_s: Option<f64>,
+    /// Wall-clock seconds from `start` to `finish`: the span the CPU figures cover.
+    pub(crate) wall_s: f64,
 }
 
 impl Probe {
@@ -119,6 +126,7 @@ impl Probe {
             load: procfs::loadavg_1m(),
             machine_busy_s: procfs::machine_busy_s(self.ticks_per_s),
             kernel_threads_s: procfs::kernel_threads_s(self.ticks_per_s),
+            at: std::time::Instant::now(),
         }
     }
 
@@ -149,6 +157,7 @@ impl Probe {
                 let ours = server_cpu_s.unwrap_or(0.0) + generator_cpu_s.unwrap_or(0.0) + kernel.unwrap_or(0.0);
                 (b - ours).max(0.0)
             }),
+            wall_s: start.at.elapsed().as_secs_f64(),
         }
     }
 }
@@ -174,6 +183,15 @@ pub(crate) fn to_json(args: &Args, out: &Outcome, usage: &Usage) -> Value {
         }
         _ => None,
     };
+    // Headroom: the share of the machine (wall time x cores) each side used over the window. A
+    // generator near its share of the cores could itself be what limits the run.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let share = |cpu: Option<f64>| {
+        cpu.filter(|_| usage.wall_s > 0.0)
+            .map(|cpu| r3(cpu / (usage.wall_s * cores as f64)))
+    };
+    let frames_per_write =
+        (args.scenario == Scenario::Rpc && out.writes > 0).then(|| r3(out.frames_written as f64 / out.writes as f64));
     let l = &out.latency;
     json!({
         "label": args.label,
@@ -183,6 +201,7 @@ pub(crate) fn to_json(args: &Args, out: &Outcome, usage: &Usage) -> Value {
         "params": {
             "clients": args.clients,
             "in_flight": args.in_flight,
+            "pipelined": args.pipelined,
             "duration_s": args.duration,
             "warmup_s": args.warmup,
             "rate": args.rate,
@@ -220,6 +239,11 @@ pub(crate) fn to_json(args: &Args, out: &Outcome, usage: &Usage) -> Value {
         "mem_per_conn_kib": mem_per_conn.map(|b| r3(b / 1024.0)),
         "generator_cpu_s": usage.generator_cpu_s.map(r3),
         "generator_rss_kib": usage.generator_rss_kib,
+        "cores": cores,
+        "probe_wall_s": r3(usage.wall_s),
+        "generator_cpu_share": share(usage.generator_cpu_s),
+        "server_cpu_share": share(usage.server_cpu_s),
+        "frames_per_write": frames_per_write,
         "loadavg_1m_start": usage.loadavg_1m.map(|l| l.0),
         "loadavg_1m_end": usage.loadavg_1m.map(|l| l.1),
         "kernel_threads_cpu_s": usage.kernel_threads_cpu_s.map(r3),
@@ -258,6 +282,7 @@ mod tests {
             loadavg_1m: Some((0.5, 0.75)),
             kernel_threads_cpu_s: Some(0.5),
             other_cpu_s: Some(0.25),
+            wall_s: 10.0,
         };
         let v = to_json(&a, &out, &usage);
         assert_eq!(v["throughput"], 5000.0);
@@ -271,6 +296,20 @@ mod tests {
         assert_eq!(v["loadavg_1m_end"], 0.75);
         assert_eq!(v["other_cpu_s"], 0.25);
         assert_eq!(v["kernel_threads_cpu_s"], 0.5);
+        // Headroom: CPU-s over wall time x cores.
+        let cores = std::thread::available_parallelism().unwrap().get() as f64;
+        assert_eq!(v["cores"], cores as u64);
+        assert_eq!(v["generator_cpu_share"], r3(3.0 / (10.0 * cores)));
+        assert_eq!(v["server_cpu_share"], r3(4.0 / (10.0 * cores)));
+        assert_eq!(v["params"]["pipelined"], false);
+        // No writes counted: no ratio.
+        assert!(v["frames_per_write"].is_null());
+        let piped = Outcome {
+            frames_written: 160,
+            writes: 20,
+            ..out
+        };
+        assert_eq!(to_json(&a, &piped, &usage)["frames_per_write"], 8.0);
         assert!(!v.to_string().contains('\n'));
     }
 
@@ -306,6 +345,7 @@ mod tests {
         assert!(v["work_per_server_cpu_s"].is_null());
         assert!(v["mem_per_conn_bytes"].is_null());
         assert!(v["server_pid"].is_null());
+        assert!(v["generator_cpu_share"].is_null());
     }
 
     #[test]
@@ -323,6 +363,7 @@ mod tests {
         assert!(usage.server_cpu_s.unwrap() > 0.0, "{usage:?}");
         assert!(usage.generator_cpu_s.unwrap() > 0.0, "{usage:?}");
         assert!(usage.other_cpu_s.unwrap() >= 0.0, "{usage:?}");
+        assert!(usage.wall_s >= 0.1, "{usage:?}");
         assert!(Probe::new(&[u32::MAX], 100.0).check().is_err());
     }
 }

@@ -1,5 +1,9 @@
 //! The `rpc` scenario: every client keeps N `bench.echo` calls in flight and checks each reply
 //! against its call. Replies that arrive together are answered with new calls written in one flush.
+//!
+//! With `--pipelined` a client behaves like a busy one: its first N calls go out in one write, and
+//! it refills only once at least half its slots are free, every free slot in one write, so the
+//! server always reads many frames at once and its per-message cost cannot hide behind syscalls.
 
 use std::fmt::Write;
 use std::time::Duration;
@@ -22,6 +26,10 @@ const GRACE_MS: f64 = 5000.0;
 struct Plan {
     codec: Codec,
     in_flight: usize,
+    /// Refill in batches (`--pipelined`) rather than a call per reply.
+    pipelined: bool,
+    /// Pipelined: free slots needed before new calls go out (half of `in_flight`, rounded up).
+    refill_at: usize,
     /// First calls go out.
     start: f64,
     /// The measured window.
@@ -37,6 +45,9 @@ struct Stats {
     wrong: u64,
     errors: u64,
     disconnects: u64,
+    /// Calls written, and the flushes that carried them.
+    frames_written: u64,
+    writes: u64,
 }
 
 /// Runs the scenario.
@@ -50,6 +61,8 @@ pub(crate) async fn run(args: &Args, target: &Target, probe: &Probe) -> Result<(
     let plan = Plan {
         codec: target.codec,
         in_flight: args.in_flight,
+        pipelined: args.pipelined,
+        refill_at: args.in_flight.div_ceil(2),
         start,
         t0,
         t1: t0 + args.duration * 1000.0,
@@ -80,6 +93,8 @@ pub(crate) async fn run(args: &Args, target: &Target, probe: &Probe) -> Result<(
         out.wrong += stats.wrong;
         out.errors += stats.errors;
         out.disconnects += stats.disconnects;
+        out.frames_written += stats.frames_written;
+        out.writes += stats.writes;
     }
     out.latency = latencies.summary();
     Ok((out, usage))
@@ -107,6 +122,8 @@ async fn client(id: usize, mut ws: Ws, plan: Plan, mut rec: Recorder) -> Stats {
         st.errors += 1;
         return st;
     }
+    st.frames_written += plan.in_flight as u64;
+    st.writes += 1;
     let grace = instant_at(plan.t1 + GRACE_MS);
     'run: while !calls.pending.is_empty() {
         let mut next = match tokio::time::timeout_at(grace, ws.next()).await {
@@ -118,6 +135,7 @@ async fn client(id: usize, mut ws: Ws, plan: Plan, mut rec: Recorder) -> Stats {
             }
         };
         // Handle every frame already received, then write the new calls in one go.
+        let mut fed = 0;
         loop {
             let msg = match next {
                 Some(Ok(msg)) => msg,
@@ -129,9 +147,12 @@ async fn client(id: usize, mut ws: Ws, plan: Plan, mut rec: Recorder) -> Stats {
             if let Some(bytes) = frame::data_of(&msg) {
                 let now = now_ms();
                 let settled = calls.answer(bytes, now, &plan, &mut st, &mut rec);
-                if settled && now < plan.t1 && ws.feed(calls.next()).await.is_err() {
-                    st.errors += 1;
-                    break 'run;
+                if settled && !plan.pipelined && now < plan.t1 {
+                    if ws.feed(calls.next()).await.is_err() {
+                        st.errors += 1;
+                        break 'run;
+                    }
+                    fed += 1;
                 }
             } else if msg.is_close() {
                 st.disconnects += 1;
@@ -142,9 +163,24 @@ async fn client(id: usize, mut ws: Ws, plan: Plan, mut rec: Recorder) -> Stats {
                 None => break,
             }
         }
+        // Pipelined: nothing went out above; fill every free slot once enough are free.
+        let free = plan.in_flight.saturating_sub(calls.pending.len());
+        if plan.pipelined && free >= plan.refill_at && now_ms() < plan.t1 {
+            for _ in 0..free {
+                if ws.feed(calls.next()).await.is_err() {
+                    st.errors += 1;
+                    break 'run;
+                }
+            }
+            fed += free as u64;
+        }
         if ws.flush().await.is_err() {
             st.errors += 1;
             break;
+        }
+        if fed > 0 {
+            st.frames_written += fed;
+            st.writes += 1;
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
@@ -247,6 +283,8 @@ mod tests {
     const PLAN: Plan = Plan {
         codec: Codec::Json,
         in_flight: 2,
+        pipelined: false,
+        refill_at: 1,
         start: 0.0,
         t0: 0.0,
         t1: f64::MAX,

@@ -3,12 +3,16 @@
 //! bugs show that wrong replies and wrong-room deliveries are caught.
 
 use std::collections::{HashMap, HashSet};
+use std::pin::Pin;
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
@@ -25,12 +29,65 @@ struct Mock {
     rooms_leak: bool,
     /// Echoes a changed `data` for every 10th call.
     echo_corrupts: bool,
+    /// Never answers every 10th call.
+    drops_calls: bool,
+}
+
+/// What the mock read, over all its connections: socket reads that returned data, and data frames.
+#[derive(Default)]
+struct Counts {
+    reads: AtomicU64,
+    frames: AtomicU64,
+}
+
+impl Counts {
+    fn frames_per_read(&self) -> f64 {
+        self.frames.load(Ordering::Relaxed) as f64 / self.reads.load(Ordering::Relaxed).max(1) as f64
+    }
+}
+
+/// A TCP stream that counts the reads that returned data.
+struct Counted {
+    tcp: TcpStream,
+    counts: Arc<Counts>,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.tcp).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.counts.reads.fetch_add(1, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
 }
 
 type Clients = Arc<Mutex<HashMap<u64, (mpsc::UnboundedSender<Message>, HashSet<String>)>>>;
 
 /// Starts the mock on a free port in a thread of its own; returns the port.
 fn start(mock: Mock) -> u16 {
+    start_counting(mock).0
+}
+
+/// [`start`], also returning what the mock reads.
+fn start_counting(mock: Mock) -> (u16, Arc<Counts>) {
+    let counts = Arc::new(Counts::default());
+    let shared = counts.clone();
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     std_listener.set_nonblocking(true).unwrap();
     let port = std_listener.local_addr().unwrap().port();
@@ -47,14 +104,19 @@ fn start(mock: Mock) -> u16 {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
                 };
+                let tcp = Counted {
+                    tcp,
+                    counts: shared.clone(),
+                };
                 tokio::spawn(connection(tcp, id, mock, clients.clone()));
             }
         });
     });
-    port
+    (port, counts)
 }
 
-async fn connection(tcp: tokio::net::TcpStream, id: u64, mock: Mock, clients: Clients) {
+async fn connection(tcp: Counted, id: u64, mock: Mock, clients: Clients) {
+    let counts = tcp.counts.clone();
     let mut binary = false;
     // The callback's error type is tungstenite's; its size is not ours to choose.
     #[allow(clippy::result_large_err)]
@@ -98,6 +160,7 @@ async fn connection(tcp: tokio::net::TcpStream, id: u64, mock: Mock, clients: Cl
             Message::Close(_) => break,
             other => panic!("unexpected frame {other:?}"),
         };
+        counts.frames.fetch_add(1, Ordering::Relaxed);
         let p = &frame["payload"];
         let reply = |payload: Value| {
             frame
@@ -111,7 +174,11 @@ async fn connection(tcp: tokio::net::TcpStream, id: u64, mock: Mock, clients: Cl
                 if mock.echo_corrupts && calls.is_multiple_of(10) {
                     echo["data"] = json!("corrupted");
                 }
-                reply(echo)
+                if mock.drops_calls && calls.is_multiple_of(10) {
+                    None
+                } else {
+                    reply(echo)
+                }
             }
             "bench.join" => {
                 let room = p["room"].as_str().unwrap().to_owned();
@@ -231,6 +298,76 @@ fn corrupted_echoes_are_wrong() {
     let r = results(port, "--scenario rpc --clients 2 --duration 0.3 --warmup 0");
     let wrong = r["wrong"].as_u64().unwrap();
     assert!(wrong > 0 && wrong * 8 < r["count"].as_u64().unwrap(), "{r}");
+}
+
+#[test]
+fn pipelined_rpc_coalesces_calls_and_checks_every_reply() {
+    let (port, counts) = start_counting(Mock::default());
+    let r = results(
+        port,
+        "--scenario rpc --pipelined --clients 4 --in-flight 16 --duration 0.5 --warmup 0.1",
+    );
+    assert_eq!(r["params"]["pipelined"], true, "{r}");
+    assert!(r["count"].as_u64().unwrap() > 100, "{r}");
+    assert_eq!(
+        (r["wrong"].as_u64(), r["errors"].as_u64(), r["disconnects"].as_u64()),
+        (Some(0), Some(0), Some(0)),
+        "{r}"
+    );
+    assert_eq!(
+        r["latency_ms"]["count"], r["count"],
+        "one latency per counted call: {r}"
+    );
+    // The generator refills at least 8 of 16 slots per write ...
+    let per_write = r["frames_per_write"].as_f64().unwrap();
+    assert!((8.0..=16.0).contains(&per_write), "{r}");
+    // ... and the server sees them arrive together (the mock answers each call in a write of its own,
+    // so nothing on its side batches them).
+    let per_read = counts.frames_per_read();
+    eprintln!("pipelined: {per_write} frames per write, {per_read:.1} frames per read at the server");
+    assert!(per_read >= 6.0, "frames per read at the server: {per_read}");
+    // The generator's share of the machine is reported beside the server's.
+    let share = r["generator_cpu_share"].as_f64().unwrap();
+    assert!(share > 0.0 && share <= 1.0, "{r}");
+}
+
+#[test]
+fn pipelined_rpc_over_msgpack_catches_corrupted_echoes() {
+    let port = start(Mock {
+        msgpack: true,
+        echo_corrupts: true,
+        ..Mock::default()
+    });
+    let r = results(
+        port,
+        "--scenario rpc --pipelined --codec msgpack --clients 2 --in-flight 16 --duration 0.3 --warmup 0",
+    );
+    let wrong = r["wrong"].as_u64().unwrap();
+    // Every 10th call comes back changed.
+    assert!(wrong > 0 && wrong * 8 < r["count"].as_u64().unwrap(), "{r}");
+    assert_eq!(r["errors"].as_u64(), Some(0), "{r}");
+}
+
+#[test]
+fn pipelined_rpc_counts_calls_never_answered() {
+    let (port, counts) = start_counting(Mock {
+        drops_calls: true,
+        ..Mock::default()
+    });
+    let r = results(
+        port,
+        "--scenario rpc --pipelined --clients 2 --in-flight 16 --duration 0.3 --warmup 0",
+    );
+    // Each unanswered call holds its slot: once 9 of 16 are held, a client can no longer refill, and
+    // what is still pending when the grace period ends is reported.
+    let errors = r["errors"].as_u64().unwrap();
+    assert!((2..=32).contains(&errors), "{r}");
+    assert_eq!(r["wrong"].as_u64(), Some(0), "{r}");
+    // Every frame the mock read is either answered (counted, or outside the window) or dropped.
+    assert!(
+        counts.frames.load(Ordering::Relaxed) >= r["count"].as_u64().unwrap() + errors,
+        "{r}"
+    );
 }
 
 #[test]
