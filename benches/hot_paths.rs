@@ -72,7 +72,7 @@ fn dispatch(c: &mut Criterion) {
             b.to_async(&rt).iter(|| async {
                 let mut client = client.lock().await;
                 let reply = client
-                    .call("bench.echo", json!({"seq": 1, "data": "0123456789abcdef"}))
+                    .call_route("bench.echo", json!({"seq": 1, "data": "0123456789abcdef"}))
                     .await;
                 black_box(reply.unwrap());
             })

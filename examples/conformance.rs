@@ -14,13 +14,21 @@
 #[allow(dead_code)]
 mod run;
 
+/// The routes, declared once for this server and its typed clients.
+#[path = "support/conformance_api.rs"]
+pub(crate) mod api;
+
+use api::{
+    Add, Boom, ChatText, Direct, GetWhoami, Greet, Join, Leave, Out, Panic, PushTick, RoomSend, Secret, SlowEcho,
+    Text, Whoami,
+};
 use garde::Validate;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use zocket::{
-    Call, CallError, ClientId, Config, Ctx, Disconnected, FromCall, Handle, Input, Json, Outgoing, Reject, Rooms,
-    Sender, Server, TS, Zocket,
+    Call, CallError, ClientId, Config, Ctx, Disconnected, FromCall, Handle, Input, Json, Reject, Rooms, Route, Sender,
+    Server, TS, Zocket,
 };
 
 /// Connection headers (or query parameters).
@@ -44,96 +52,6 @@ fn default_version() -> String {
 pub(crate) struct User {
     user_id: String,
     client_version: String,
-}
-
-/// Everything the server sends.
-#[derive(Debug, Outgoing)]
-pub(crate) enum Out {
-    #[zocket(route = "chat.onMessage")]
-    ChatMessage { text: String, from: String },
-    #[zocket(route = "system.announcement")]
-    Announcement { text: String },
-    #[zocket(route = "system.tick")]
-    Tick { n: i64 },
-    #[zocket(route = "presence.left")]
-    #[serde(rename_all = "camelCase")]
-    PresenceLeft { user_id: String, rooms: Vec<String> },
-    #[zocket(route = "room.message")]
-    RoomMessage { room: String, text: String, from: String },
-}
-
-#[derive(Deserialize, Validate, TS)]
-struct ChatText {
-    #[garde(length(chars, min = 1, max = 500))]
-    text: String,
-}
-
-#[derive(Deserialize, Validate, TS)]
-#[garde(allow_unvalidated)]
-struct Text {
-    text: String,
-}
-
-#[derive(Deserialize, Validate, TS)]
-#[garde(allow_unvalidated)]
-struct Greet {
-    name: String,
-}
-
-#[derive(Deserialize, Validate, TS)]
-#[garde(allow_unvalidated)]
-struct Add {
-    a: f64,
-    b: f64,
-}
-
-#[derive(Deserialize, Validate, TS)]
-#[serde(rename_all = "camelCase")]
-struct SlowEcho {
-    #[garde(skip)]
-    text: String,
-    #[garde(range(min = 0, max = 5000))]
-    delay_ms: u64,
-}
-
-#[derive(Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-struct Whoami {
-    client_id: ClientId,
-    user_id: String,
-    client_version: String,
-}
-
-#[derive(Deserialize, Validate, TS)]
-struct Join {
-    #[garde(length(chars, min = 1, max = 64))]
-    room: String,
-}
-
-#[derive(Deserialize, Validate, TS)]
-#[garde(allow_unvalidated)]
-struct Leave {
-    room: String,
-}
-
-#[derive(Deserialize, Validate, TS)]
-#[garde(allow_unvalidated)]
-struct RoomSend {
-    room: String,
-    text: String,
-}
-
-#[derive(Deserialize, Validate, TS)]
-#[garde(allow_unvalidated)]
-struct Direct {
-    to: ClientId,
-    text: String,
-}
-
-#[derive(Deserialize, Validate, TS)]
-#[garde(allow_unvalidated)]
-struct PushTick {
-    n: i64,
 }
 
 /// Middleware: only `admin-token` passes, and the handler sees a richer context.
@@ -184,7 +102,7 @@ async fn slow_echo(Input(e): Input<SlowEcho>) -> String {
 
 async fn whoami(user: Ctx<User>) -> Json<Whoami> {
     Json(Whoami {
-        client_id: user.client_id().clone(),
+        client_id: user.client_id().to_string(),
         user_id: user.user_id.clone(),
         client_version: user.client_version.clone(),
     })
@@ -215,7 +133,7 @@ async fn direct(user: Ctx<User>, send: Sender<Out>, Input(d): Input<Direct>) -> 
         text: d.text,
         from: user.user_id.clone(),
     })
-    .to(d.to)?;
+    .to(ClientId::from(d.to))?;
     Ok(())
 }
 
@@ -285,24 +203,23 @@ pub(crate) fn app_with(
         async move { ticks.send(t.n).await.map_err(|_| CallError::internal()) }
     };
 
+    // Each route by its declaration: a handler whose input or reply differs does not compile.
+    let admin = zo.router().route(Secret::ROUTE, secret).route(PushTick::ROUTE, push_tick);
     let router = zo
         .router()
-        .route("chat.message", chat_message)
-        .route("system.announce", announce)
-        .route("greet", greet)
-        .route("math.add", add)
-        .route("slow.echo", slow_echo)
-        .route("whoami", whoami)
-        .route("rooms.join", join)
-        .route("rooms.leave", leave)
-        .route("rooms.send", room_send)
-        .route("direct.send", direct)
-        .nest(
-            "admin",
-            zo.router().route("secret", secret).route("pushTick", push_tick),
-        )
-        .route("fail.boom", boom)
-        .route("fail.panic", panic);
+        .route(ChatText::ROUTE, chat_message)
+        .route(Text::ROUTE, announce)
+        .route(Greet::ROUTE, greet)
+        .route(Add::ROUTE, add)
+        .route(SlowEcho::ROUTE, slow_echo)
+        .route(GetWhoami::ROUTE, whoami)
+        .route(Join::ROUTE, join)
+        .route(Leave::ROUTE, leave)
+        .route(RoomSend::ROUTE, room_send)
+        .route(Direct::ROUTE, direct)
+        .merge(admin)
+        .route(Boom::ROUTE, boom)
+        .route(Panic::ROUTE, panic);
 
     let server = zo.server(router);
     let handle = server.handle();

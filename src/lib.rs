@@ -88,11 +88,11 @@ pub use hub::{Cluster, Location};
 pub use instance::{NoHeaders, NoOutgoing, Zocket};
 pub use middleware::Next;
 pub use rooms::Rooms;
-pub use router::Router;
+pub use router::{ReplyAs, RouteName, Router, Serves};
 pub use send::{ClientIds, Emit, EmitError, Outgoing, RoomNames, Sender};
 pub use server::{IntoListener, Serve, Server, listen, serve};
 pub use state::{FromRef, State};
-pub use zocket_macros::Outgoing;
+pub use zocket_core::Route;
 pub use zocket_protocol::{Codec, ErrorCode, Issue, PathSegment};
 
 /// TypeScript types for Rust types: derive it on everything that crosses the wire (see
@@ -105,6 +105,10 @@ pub use ts_rs;
 
 /// The wire protocol: frame shapes and the JSON codec.
 pub use zocket_protocol as protocol;
+
+/// What the derives' generated code names when a crate depends on `zocket` alone.
+#[doc(hidden)]
+pub use zocket_core as __core;
 
 #[doc(hidden)]
 pub mod __private {

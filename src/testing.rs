@@ -1,13 +1,18 @@
 //! Test utilities: clients connected to a [`Server`] in memory, through the real connection
 //! runtime (the same frames, dispatch, validation, rooms and sends), with no socket or port.
 //!
+//! Calls are typed by the route's declaration ([`Route`]), as with the socket client
+//! (`zocket-client`), so tests and production code use one API; [`TestClient::call_route`]
+//! reaches any route by name with any payload.
+//!
 //! ```
 //! use garde::Validate;
-//! use serde::Deserialize;
+//! use serde::{Deserialize, Serialize};
 //! use serde_json::json;
-//! use zocket::{Input, NoHeaders, NoOutgoing, TS, Zocket};
+//! use zocket::{Input, NoHeaders, NoOutgoing, Route, TS, Zocket};
 //!
-//! #[derive(Deserialize, Validate, TS)]
+//! #[derive(Serialize, Deserialize, Validate, TS, Route)]
+//! #[zocket(route = "greet", reply = String)]
 //! #[ts(crate = "zocket::ts_rs")]
 //! struct Greet {
 //!     #[garde(length(min = 1))]
@@ -21,21 +26,24 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! let zo = Zocket::<NoHeaders, NoOutgoing>::new();
-//! let router = zo.router().route("greet", greet);
+//! let router = zo.router().route(Greet::ROUTE, greet);
 //! let server = zo.server(router);
 //!
 //! let mut client = server.test_client(NoHeaders {}).await.unwrap();
-//! assert_eq!(client.call("greet", json!({"name": "Ada"})).await.unwrap(), "Hello, Ada!");
-//! let error = client.call("greet", json!({"name": ""})).await.unwrap_err();
+//! let greeting: String = client.call(Greet { name: "Ada".into() }).await.unwrap();
+//! assert_eq!(greeting, "Hello, Ada!");
+//! let error = client.call(Greet { name: "".into() }).await.unwrap_err();
 //! assert_eq!(error.code, zocket::ErrorCode::InvalidInput);
+//! assert_eq!(client.call_route("greet", json!({"name": "Bo"})).await.unwrap(), "Hello, Bo!");
 //! # }
 //! ```
 
 use crate::connection::{Refused, reserve};
 use crate::transport::frame::{self, opcode};
-use crate::{Outgoing, Reject, Server};
+use crate::{Outgoing, Reject, Route, Server};
 use bytes::{Buf, Bytes, BytesMut};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -109,18 +117,48 @@ impl TestClient {
         self.io.write_all(&frame).await.expect("the server end is open");
     }
 
-    /// Sends a message without waiting for a reply.
-    pub async fn send(&mut self, route: &str, payload: impl Serialize) {
-        let frame = self.encode(route, &payload, None);
+    /// Calls a declared route and waits for its reply, read as the declared reply type; or the
+    /// error payload of `__rpc_err`. Events that arrive meanwhile are kept for
+    /// [`next`](Self::next) and [`event`](Self::event). Panics if the reply does not have the
+    /// declared type.
+    pub async fn call<R>(&mut self, input: R) -> Result<R::Reply, ErrorPayload>
+    where
+        R: Route + Serialize,
+        R::Reply: DeserializeOwned,
+    {
+        let reply = self.call_frame(R::NAME, R::HAS_INPUT.then_some(&input)).await?;
+        Ok(serde_json::from_value(reply).unwrap_or_else(|error| {
+            panic!(
+                "the reply of \"{}\" is not a {}: {error}",
+                R::NAME,
+                std::any::type_name::<R::Reply>()
+            )
+        }))
+    }
+
+    /// Sends a declared route's message without waiting for a reply.
+    pub async fn send<R: Route + Serialize>(&mut self, input: R) {
+        let frame = self.encode(R::NAME, R::HAS_INPUT.then_some(&input), None);
         self.send_raw(&frame).await;
     }
 
-    /// Calls `route` and waits for its reply: the result, or the error payload of `__rpc_err`.
-    /// Events that arrive meanwhile are kept for [`next`](Self::next) and [`event`](Self::event).
-    pub async fn call(&mut self, route: &str, payload: impl Serialize) -> Result<Value, ErrorPayload> {
+    /// Sends a message to any route, by name, without waiting for a reply.
+    pub async fn send_route(&mut self, route: &str, payload: impl Serialize) {
+        let frame = self.encode(route, Some(&payload), None);
+        self.send_raw(&frame).await;
+    }
+
+    /// Calls any route, by name, with any payload, and waits for its reply: the result, or the
+    /// error payload of `__rpc_err`. Events that arrive meanwhile are kept for
+    /// [`next`](Self::next) and [`event`](Self::event).
+    pub async fn call_route(&mut self, route: &str, payload: impl Serialize) -> Result<Value, ErrorPayload> {
+        self.call_frame(route, Some(&payload)).await
+    }
+
+    async fn call_frame<P: Serialize>(&mut self, route: &str, payload: Option<&P>) -> Result<Value, ErrorPayload> {
         self.next_id += 1;
         let id = format!("t{}", self.next_id);
-        let frame = self.encode(route, &payload, Some(&id));
+        let frame = self.encode(route, payload, Some(&id));
         self.send_raw(&frame).await;
         loop {
             let frame = self.read_frame().await.expect("the connection closed before the reply");
@@ -177,12 +215,13 @@ impl TestClient {
         while self.read_raw().await.is_some() {}
     }
 
-    fn encode(&self, route: &str, payload: &impl Serialize, rpc_id: Option<&str>) -> Vec<u8> {
+    fn encode<P: Serialize>(&self, route: &str, payload: Option<&P>, rpc_id: Option<&str>) -> Vec<u8> {
         #[derive(Serialize)]
         struct Frame<'a, P> {
             #[serde(rename = "type")]
             route: &'a str,
-            payload: &'a P,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            payload: Option<&'a P>,
             #[serde(rename = "rpcId", skip_serializing_if = "Option::is_none")]
             rpc_id: Option<&'a str>,
         }

@@ -4,6 +4,7 @@
 #[allow(dead_code)]
 mod conformance;
 
+use conformance::api::{Add, ChatText, GetWhoami, Join, RoomSend, SlowEcho};
 use serde_json::json;
 use zocket::{Codec, ErrorCode};
 
@@ -17,21 +18,32 @@ async fn in_memory_clients_call_broadcast_and_join_rooms() {
     let mut ada = server.test_client(headers("ada")).await.unwrap();
     let mut bob = server.test_client_with(headers("bob"), Codec::MsgPack).await.unwrap();
 
-    assert_eq!(ada.call("math.add", json!({"a": 1, "b": 2})).await.unwrap(), 3.0);
-    let whoami = bob.call("whoami", ()).await.unwrap();
-    assert_eq!(whoami["clientId"], bob.id().as_str());
+    // Typed calls, by the routes' declarations, as with the socket client.
+    let sum: f64 = ada.call(Add { a: 1.0, b: 2.0 }).await.unwrap();
+    assert_eq!(sum, 3.0);
+    let whoami = bob.call(GetWhoami).await.unwrap();
+    assert_eq!((whoami.client_id.as_str(), whoami.user_id.as_str()), (bob.id().as_str(), "bob"));
 
-    ada.call("chat.message", json!({"text": "hi"})).await.unwrap();
+    ada.call(ChatText { text: "hi".into() }).await.unwrap();
     assert_eq!(bob.event("chat.onMessage").await, json!({"text": "hi", "from": "ada"}));
     assert_eq!(ada.event("chat.onMessage").await["from"], "ada");
 
-    bob.call("rooms.join", json!({"room": "r"})).await.unwrap();
-    ada.call("rooms.send", json!({"room": "r", "text": "in r"}))
-        .await
-        .unwrap();
+    assert_eq!(bob.call(Join { room: "r".into() }).await.unwrap(), ["r"]);
+    ada.send(RoomSend {
+        room: "r".into(),
+        text: "in r".into(),
+    })
+    .await;
     assert_eq!(bob.event("room.message").await["text"], "in r");
 
-    let error = ada.call("math.add", json!({"a": "x"})).await.unwrap_err();
+    let invalid = SlowEcho {
+        text: "x".into(),
+        delay_ms: 9999,
+    };
+    assert_eq!(ada.call(invalid).await.unwrap_err().code, ErrorCode::InvalidInput);
+    // Any route by name, with any payload.
+    assert_eq!(ada.call_route("math.add", json!({"a": 1, "b": 2})).await.unwrap(), 3.0);
+    let error = ada.call_route("math.add", json!({"a": "x"})).await.unwrap_err();
     assert_eq!(error.code, ErrorCode::InvalidInput);
     assert_eq!(error.issues.len(), 2, "{error:?}");
 

@@ -1,6 +1,9 @@
 //! [`Router`]: route names bound to handlers, nested in namespaces, merged, wrapped in layers.
 
+mod declared;
 mod name;
+
+pub use declared::{ReplyAs, RouteName, Serves};
 
 use crate::handler::Handler;
 use crate::middleware::{self, RunFn};
@@ -70,10 +73,13 @@ where
         }
     }
 
-    /// Binds `name` (dot-separated segments of letters, digits, `_` and `-`) to `handler`.
+    /// Binds `name` (dot-separated segments of letters, digits, `_` and `-`) to `handler`. The
+    /// name is a string, or a declared route's `ROUTE` (`Add::ROUTE`), which only takes a
+    /// handler that reads the declared input and returns the declared reply (see [`Route`](crate::Route)).
     #[track_caller]
     #[must_use]
-    pub fn route<T: 'static, H: Handler<T, O, C, S>>(mut self, name: &str, handler: H) -> Self {
+    pub fn route<T: 'static, H: Handler<T, O, C, S>>(mut self, name: impl RouteName<T, H>, handler: H) -> Self {
+        let name = name.name();
         name::check(name);
         let run: RunFn<O, C, S> = Arc::new(move |call| Box::pin(handler.clone().call(call)));
         let endpoint = Endpoint {

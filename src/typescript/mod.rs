@@ -170,6 +170,21 @@ impl std::fmt::Debug for Types {
     }
 }
 
+/// What `#[derive(Outgoing)]` describes its routes with.
+impl zocket_core::Describe for Types {
+    fn named<T: TS + ?Sized + 'static>(&mut self) -> String {
+        Types::named::<T>(self)
+    }
+
+    fn inline<T: TS + ?Sized + 'static>(&mut self) -> String {
+        Types::inline::<T>(self)
+    }
+
+    fn outgoing(&mut self, route: String, payload: String) {
+        Types::outgoing(self, route, payload);
+    }
+}
+
 impl Types {
     fn new() -> Self {
         Self {

@@ -11,31 +11,34 @@ use syn::token::Comma;
 use syn::{Field, Type};
 
 use crate::attr::{self, RouteAttr};
+use crate::krate::Root;
 use crate::outgoing::{Message, Shape};
 
-/// Generates the `Outgoing` impl and the `From` impls.
-pub(crate) fn expand(enum_name: &Ident, messages: &[Message<'_>]) -> TokenStream {
+/// Generates the `Outgoing` impl, the `DecodeOutgoing` impl and the `From` impls.
+pub(crate) fn expand(enum_name: &Ident, messages: &[Message<'_>], root: &Root) -> TokenStream {
     let cow = quote!(::std::borrow::Cow);
-    let serde = quote!(::zocket::__private::serde);
+    let serde = root.serde();
+    let core = &root.path;
 
     let (route_body, payload_body) = if messages.is_empty() {
         // `match self {}` is not exhaustive on `&Empty`; `match *self {}` is.
         (quote!(match *self {}), quote!(match *self {}))
     } else {
-        let route_arms = messages.iter().map(|m| route_arm(m, &cow));
-        let payload_arms = messages.iter().map(|m| payload_arm(m, enum_name, &serde));
+        let route_arms = messages.iter().map(|m| route_arm(m, &cow, root));
+        let payload_arms = messages.iter().map(|m| payload_arm(m, enum_name, root));
         (
             quote!(match self { #(#route_arms)* }),
             quote!(match self { #(#payload_arms)* }),
         )
     };
-    let routes_body = routes_body(messages, &cow);
-    let describe_body = describe_body(messages, enum_name, &serde);
+    let routes_body = routes_body(messages, &cow, root);
+    let describe_body = describe_body(messages, enum_name, root);
+    let decode_impl = crate::decode::expand(enum_name, messages, root);
     let from_impls = from_impls(enum_name, messages);
 
     quote! {
         #[automatically_derived]
-        impl ::zocket::Outgoing for #enum_name {
+        impl #core::Outgoing for #enum_name {
             fn route(&self) -> #cow<'static, str> {
                 #route_body
             }
@@ -52,26 +55,29 @@ pub(crate) fn expand(enum_name: &Ident, messages: &[Message<'_>]) -> TokenStream
             }
 
             #[allow(unused_variables)]
-            fn describe(__types: &mut ::zocket::typescript::Types, __prefix: &str) {
+            fn describe<__D: #core::Describe>(__types: &mut __D, __prefix: &str) {
                 #describe_body
             }
         }
+
+        #decode_impl
 
         #(#from_impls)*
     }
 }
 
 /// `"ns."` for `nest = "ns"`.
-fn prefix_of(nest: &syn::LitStr) -> String {
+pub(crate) fn prefix_of(nest: &syn::LitStr) -> String {
     format!("{}.", nest.value())
 }
 
-/// `<Inner as ::zocket::Outgoing>`, spanned at `Inner` so a missing impl is reported there.
-fn as_outgoing(ty: &Type) -> TokenStream {
-    quote_spanned!(ty.span()=> <#ty as ::zocket::Outgoing>)
+/// `<Inner as ROOT::Outgoing>`, spanned at `Inner` so a missing impl is reported there.
+fn as_outgoing(ty: &Type, root: &Root) -> TokenStream {
+    let core = &root.path;
+    quote_spanned!(ty.span()=> <#ty as #core::Outgoing>)
 }
 
-fn route_arm(message: &Message<'_>, cow: &TokenStream) -> TokenStream {
+fn route_arm(message: &Message<'_>, cow: &TokenStream, root: &Root) -> TokenStream {
     let name = &message.variant.ident;
     match (&message.attr, &message.shape) {
         (RouteAttr::Route(route), _) => {
@@ -79,7 +85,7 @@ fn route_arm(message: &Message<'_>, cow: &TokenStream) -> TokenStream {
         }
         (RouteAttr::Nest(nest), Shape::Newtype(field)) => {
             let prefix = prefix_of(nest);
-            let inner = as_outgoing(&field.ty);
+            let inner = as_outgoing(&field.ty, root);
             quote! {
                 Self::#name(__inner) => #cow::Owned([#prefix, &*#inner::route(__inner)].concat()),
             }
@@ -88,7 +94,8 @@ fn route_arm(message: &Message<'_>, cow: &TokenStream) -> TokenStream {
     }
 }
 
-fn payload_arm(message: &Message<'_>, enum_name: &Ident, serde: &TokenStream) -> TokenStream {
+fn payload_arm(message: &Message<'_>, enum_name: &Ident, root: &Root) -> TokenStream {
+    let serde = &root.serde();
     let name = &message.variant.ident;
     match (&message.attr, &message.shape) {
         (RouteAttr::Route(_), Shape::Unit) => {
@@ -100,9 +107,9 @@ fn payload_arm(message: &Message<'_>, enum_name: &Ident, serde: &TokenStream) ->
             let serialize = quote_spanned!(ty.span()=> <#ty as #serde::Serialize>::serialize);
             quote!(Self::#name(__value) => #serialize(__value, __serializer),)
         }
-        (RouteAttr::Route(_), Shape::Struct(fields)) => struct_arm(message, fields, enum_name, serde),
+        (RouteAttr::Route(_), Shape::Struct(fields)) => struct_arm(message, fields, enum_name, root),
         (RouteAttr::Nest(_), Shape::Newtype(field)) => {
-            let inner = as_outgoing(&field.ty);
+            let inner = as_outgoing(&field.ty, root);
             quote!(Self::#name(__inner) => #inner::serialize_payload(__inner, __serializer),)
         }
         (RouteAttr::Nest(_), _) => unreachable!("checked: nest is only on newtype variants"),
@@ -116,8 +123,10 @@ fn struct_arm(
     message: &Message<'_>,
     fields: &Punctuated<Field, Comma>,
     enum_name: &Ident,
-    serde: &TokenStream,
+    root: &Root,
 ) -> TokenStream {
+    let serde = &root.serde();
+    let serde_crate = root.serde_text();
     let name = &message.variant.ident;
     let variant_serde: Vec<_> = message.variant.attrs.iter().filter(|a| attr::is_serde(a)).collect();
     // Formats that show struct names (not JSON) see the variant's name, as with serde's own
@@ -150,7 +159,7 @@ fn struct_arm(
             // Lints on the fields were already reported (or allowed) on the variant itself.
             #[allow(dead_code, deprecated, non_snake_case, clippy::all, clippy::pedantic)]
             #[derive(#serde::Serialize)]
-            #[serde(crate = "::zocket::__private::serde")]
+            #[serde(crate = #serde_crate)]
             #rename
             #(#variant_serde)*
             struct __Payload #lifetime {
@@ -167,7 +176,14 @@ fn struct_arm(
 /// The body of `describe()`: each route with its payload's TypeScript type. A struct variant's
 /// payload is an owned copy of its fields deriving `TS` (and `Serialize`, so that ts-rs reads the
 /// same `#[serde(...)]` attributes as the payload's own serialization), written out inline.
-fn describe_body(messages: &[Message<'_>], enum_name: &Ident, serde: &TokenStream) -> TokenStream {
+fn describe_body(messages: &[Message<'_>], enum_name: &Ident, root: &Root) -> TokenStream {
+    let serde = &root.serde();
+    let serde_crate = root.serde_text();
+    let ts_crate = root.ts_rs_text();
+    let ts_rs = {
+        let core = &root.path;
+        quote!(#core::__private::ts_rs)
+    };
     let steps = messages.iter().map(|m| match (&m.attr, &m.shape) {
         (RouteAttr::Route(route), Shape::Unit) => quote! {
             __types.outgoing(::std::format!("{}{}", __prefix, #route), ::std::string::String::from("null"));
@@ -191,9 +207,9 @@ fn describe_body(messages: &[Message<'_>], enum_name: &Ident, serde: &TokenStrea
             quote! {
                 {
                     #[allow(dead_code, deprecated, non_snake_case, non_camel_case_types, clippy::all, clippy::pedantic)]
-                    #[derive(#serde::Serialize, ::zocket::__private::ts_rs::TS)]
-                    #[serde(crate = "::zocket::__private::serde")]
-                    #[ts(crate = "::zocket::__private::ts_rs")]
+                    #[derive(#serde::Serialize, #ts_rs::TS)]
+                    #[serde(crate = #serde_crate)]
+                    #[ts(crate = #ts_crate)]
                     #(#variant_serde)*
                     struct __Payload {
                         #(#field_defs)*
@@ -205,7 +221,7 @@ fn describe_body(messages: &[Message<'_>], enum_name: &Ident, serde: &TokenStrea
         }
         (RouteAttr::Nest(nest), Shape::Newtype(field)) => {
             let prefix = prefix_of(nest);
-            let inner = as_outgoing(&field.ty);
+            let inner = as_outgoing(&field.ty, root);
             quote! {
                 #inner::describe(__types, &::std::format!("{}{}", __prefix, #prefix));
             }
@@ -218,7 +234,7 @@ fn describe_body(messages: &[Message<'_>], enum_name: &Ident, serde: &TokenStrea
 }
 
 /// The body of `routes()`: every route, in declaration order.
-fn routes_body(messages: &[Message<'_>], cow: &TokenStream) -> TokenStream {
+fn routes_body(messages: &[Message<'_>], cow: &TokenStream, root: &Root) -> TokenStream {
     let has_nest = messages.iter().any(|m| matches!(m.attr, RouteAttr::Nest(_)));
     if !has_nest {
         let routes = messages.iter().map(|m| m.attr.lit());
@@ -228,7 +244,7 @@ fn routes_body(messages: &[Message<'_>], cow: &TokenStream) -> TokenStream {
         (RouteAttr::Route(route), _) => quote!(__routes.push(#cow::Borrowed(#route));),
         (RouteAttr::Nest(nest), Shape::Newtype(field)) => {
             let prefix = prefix_of(nest);
-            let inner = as_outgoing(&field.ty);
+            let inner = as_outgoing(&field.ty, root);
             quote! {
                 __routes.extend(
                     #inner::routes()
@@ -279,7 +295,7 @@ fn from_impls(enum_name: &Ident, messages: &[Message<'_>]) -> Vec<TokenStream> {
 
 /// Replaces `Self` with the enum's name: the types are reused in a local struct and in impl
 /// headers, where `Self` would mean something else or is not allowed.
-fn replace_self(tokens: TokenStream, enum_name: &Ident) -> TokenStream {
+pub(crate) fn replace_self(tokens: TokenStream, enum_name: &Ident) -> TokenStream {
     tokens
         .into_iter()
         .map(|tree| match tree {

@@ -1,21 +1,29 @@
 //! Derive macros for [zocket](https://docs.rs/zocket).
 //!
 //! This crate provides `#[derive(Outgoing)]`, which turns an enum into the closed set of
-//! messages a zocket server may send: each variant names its route and its payload. Use it
-//! through the re-export, `zocket::Outgoing`, rather than depending on this crate directly.
+//! messages a zocket server may send: each variant names its route and its payload; and
+//! `#[derive(Route)]`, which declares an incoming route on its input type. Use them through the
+//! re-exports (`zocket::Outgoing`, `zocket_client::Route`, `zocket_core::Route`, ...) rather
+//! than depending on this crate directly.
 //!
-//! The generated code refers to `::zocket` (and to serde only through zocket), so it compiles
-//! in any crate that depends on zocket, including crates that do not depend on serde.
+//! The generated code names the traits in `zocket-core` through whichever of `zocket-core`,
+//! `zocket` or `zocket-client` the crate depends on (and serde only through it), so it compiles
+//! in a crate of shared declarations that depends on any one of them, and in crates that do not
+//! depend on serde.
 
 mod attr;
+mod declare;
+mod decode;
 mod expand;
+mod krate;
 mod outgoing;
 mod route;
 
 use proc_macro::TokenStream;
 use syn::{DeriveInput, parse_macro_input};
 
-/// Implements `zocket::Outgoing` for an enum: one variant per message.
+/// Implements `Outgoing` (and, for clients, `DecodeOutgoing`) for an enum: one variant per
+/// message.
 ///
 /// Every variant carries exactly one `#[zocket(...)]` attribute:
 ///
@@ -41,6 +49,12 @@ use syn::{DeriveInput, parse_macro_input};
 /// For `zocket::typescript`, the derive also describes each route's payload in TypeScript: a
 /// newtype's `T` by name, a struct variant's fields written out inline (ts-rs reads the same
 /// `#[serde(...)]` attributes), a unit variant as `null`, nested enums under their prefix.
+///
+/// The derive also implements `DecodeOutgoing` (a route and its payload back into the variant,
+/// for clients), bounded on every payload type implementing `Deserialize`: an enum whose
+/// payloads only serialize still compiles, without that impl. A struct variant decodes with the
+/// same `#[serde(...)]` attributes; a field with `with = ".."` or `deserialize_with = ".."`
+/// needs its type's deserializer to exist.
 ///
 /// The derive also implements `From<T>` for the enum for each newtype variant `V(T)` (route or
 /// nest), except for a type held by more than one newtype variant (compared as written), where
@@ -92,6 +106,39 @@ use syn::{DeriveInput, parse_macro_input};
 pub fn derive_outgoing(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     outgoing::derive(&input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Implements `Route` for the input type of an incoming route:
+/// `#[zocket(route = "math.add", reply = f64)]`.
+///
+/// - `route` (required): the route's full name, checked at compile time like the routes of
+///   `#[derive(Outgoing)]` (dot-separated segments of ASCII letters, digits, `_` or `-`, none
+///   starting with `__`).
+/// - `reply` (optional, default `()`): the type of a successful call's reply. The server's
+///   handler must return it (or `&'static str` for `String`, `Json<T>` for `T`, `Result<T, E>`
+///   for `T`); the client reads it.
+///
+/// On a struct with fields (or an enum), the type itself is what a call sends and what the
+/// server's handler reads (`Input<Self>`). On a unit struct the route takes no input: a call
+/// sends no payload and the handler reads none.
+///
+/// # Example
+///
+/// ```ignore
+/// #[derive(Serialize, Deserialize, Validate, TS, Route)]
+/// #[zocket(route = "math.add", reply = f64)]
+/// struct Add { a: f64, b: f64 }
+///
+/// #[derive(Serialize, Route)]
+/// #[zocket(route = "whoami", reply = Whoami)]
+/// struct GetWhoami;
+/// ```
+#[proc_macro_derive(Route, attributes(zocket))]
+pub fn derive_route(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    declare::derive(&input)
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

@@ -35,7 +35,8 @@ pub(crate) enum Shape<'a> {
 /// Entry point: the whole derive, as tokens or as (possibly several, combined) errors.
 pub(crate) fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
     let messages = check(input)?;
-    Ok(crate::expand::expand(&input.ident, &messages))
+    let root = crate::krate::Root::find()?;
+    Ok(crate::expand::expand(&input.ident, &messages, &root))
 }
 
 /// Checks the input and collects its variants. Reports every problem found, not just the first.
