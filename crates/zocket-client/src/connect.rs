@@ -1,0 +1,178 @@
+//! Opening one connection: the request (URL query and HTTP headers, subprotocol), TLS, the
+//! handshake within its timeout, and a refusal read back as the server's status and message.
+
+use crate::ClientError;
+use crate::builder::Config;
+use std::sync::Arc;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
+use tokio_tungstenite::tungstenite::http::header::{HeaderName, HeaderValue, SEC_WEBSOCKET_PROTOCOL};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream, tungstenite};
+use zocket_protocol::Codec;
+
+/// One open connection.
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The TLS settings for `wss://` URLs: the public roots plus the configured ones, with the
+/// `ring` provider (so that which providers other crates enable does not matter).
+pub(crate) fn tls(config: &Config) -> Result<Option<Connector>, ClientError> {
+    if !config.url.starts_with("wss:") {
+        return Ok(None);
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for der in &config.root_certificates {
+        roots
+            .add(der.clone().into())
+            .map_err(|e| ClientError::Encode(format!("root certificate: {e}")))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Encode(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Some(Connector::Rustls(Arc::new(tls))))
+}
+
+/// The upgrade request: the URL with the headers in its query (unless turned off), the same
+/// headers as HTTP headers, and the MessagePack subprotocol if asked for.
+pub(crate) fn request(config: &Config) -> Result<Request, ClientError> {
+    let headers = config.headers.as_ref().map_err(|e| ClientError::Encode(e.clone()))?;
+    let mut url = config.url.clone();
+    if config.headers_in_query && !headers.is_empty() {
+        let fragment = url.find('#').map(|at| url.split_off(at));
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in headers {
+            query.append_pair(name, value);
+        }
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(&query.finish());
+        url.extend(fragment);
+    }
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| ClientError::Connection(format!("{}: {e}", config.url)))?;
+    for (name, value) in headers {
+        // A name or value HTTP cannot carry still goes in the query.
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+            request.headers_mut().append(name, value);
+        }
+    }
+    if config.codec == Codec::MsgPack {
+        request
+            .headers_mut()
+            .insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(Codec::MSGPACK_SUBPROTOCOL));
+    }
+    Ok(request)
+}
+
+/// Makes one connection attempt.
+pub(crate) async fn open(config: &Config, tls: Option<Connector>) -> Result<Socket, ClientError> {
+    let request = request(config)?;
+    let limits = WebSocketConfig::default()
+        .max_message_size(Some(config.max_message_size))
+        .max_frame_size(Some(config.max_message_size))
+        // Writes are awaited one batch at a time: this only bounds a stalled flush.
+        .max_write_buffer_size(config.max_message_size.saturating_mul(2));
+    let attempt = tokio_tungstenite::connect_async_tls_with_config(request, Some(limits), true, tls);
+    let (socket, response) = match tokio::time::timeout(config.connect_timeout, attempt).await {
+        Err(_) => {
+            return Err(ClientError::Connection(format!(
+                "not connected within {:?}",
+                config.connect_timeout
+            )));
+        }
+        Ok(Err(tungstenite::Error::Http(response))) => {
+            let status = response.status().as_u16();
+            let body = response.body().as_deref().unwrap_or_default();
+            return Err(ClientError::Refused {
+                status,
+                message: refusal_message(body),
+            });
+        }
+        Ok(Err(error)) => return Err(ClientError::Connection(error.to_string())),
+        Ok(Ok(opened)) => opened,
+    };
+    if config.codec == Codec::MsgPack {
+        let chosen = response.headers().get(SEC_WEBSOCKET_PROTOCOL);
+        if chosen.and_then(|v| v.to_str().ok()) != Some(Codec::MSGPACK_SUBPROTOCOL) {
+            return Err(ClientError::Connection(
+                "the server did not accept the zocket.v1.msgpack subprotocol".into(),
+            ));
+        }
+    }
+    Ok(socket)
+}
+
+/// The `error` of a refusal's JSON body (`{"error": "User is banned"}`), or the body as text.
+fn refusal_message(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Refusal {
+        error: String,
+    }
+    match serde_json::from_slice::<Refusal>(body) {
+        Ok(refusal) => refusal.error,
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
+    }
+}
+
+/// Whether a refusal would come again with the same request: bad headers, an unauthorized or
+/// forbidden client. Reconnecting stops there.
+pub(crate) fn is_permanent(error: &ClientError) -> bool {
+    matches!(error, ClientError::Refused { status: 400 | 401 | 403 | 404, .. } | ClientError::Encode(_))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Backoff, Heartbeat};
+    use std::time::Duration;
+
+    fn config(url: &str, headers: Vec<(&str, &str)>) -> Config {
+        Config {
+            url: url.into(),
+            headers: Ok(headers.into_iter().map(|(a, b)| (a.into(), b.into())).collect()),
+            headers_in_query: true,
+            codec: Codec::MsgPack,
+            call_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+            write_timeout: Duration::from_secs(1),
+            reconnect: Some(Backoff::default()),
+            heartbeat: Some(Heartbeat::default()),
+            outbox: 1,
+            max_in_flight: 1,
+            event_buffer: 1,
+            max_message_size: 1 << 20,
+            root_certificates: vec![],
+        }
+    }
+
+    #[test]
+    fn headers_go_in_the_query_and_as_http_headers() {
+        let config = config("ws://127.0.0.1:9/ws?x=1#top", vec![("token", "a b&c"), ("client-version", "2")]);
+        let request = request(&config).unwrap();
+        assert_eq!(request.uri().query(), Some("x=1&token=a+b%26c&client-version=2"));
+        assert_eq!(request.headers()["token"], "a b&c");
+        assert_eq!(request.headers()["client-version"], "2");
+        assert_eq!(request.headers()[SEC_WEBSOCKET_PROTOCOL], "zocket.v1.msgpack");
+        let mut quiet = config.clone();
+        quiet.headers_in_query = false;
+        assert_eq!(request_query(&quiet), Some("x=1".into()));
+    }
+
+    fn request_query(config: &Config) -> Option<String> {
+        request(config).unwrap().uri().query().map(str::to_owned)
+    }
+
+    #[test]
+    fn refusals_read_the_servers_message() {
+        assert_eq!(refusal_message(br#"{"error":"User is banned"}"#), "User is banned");
+        assert_eq!(refusal_message(b"nope"), "nope");
+        assert!(is_permanent(&ClientError::Refused { status: 401, message: String::new() }));
+        assert!(!is_permanent(&ClientError::Refused { status: 503, message: String::new() }));
+    }
+}
