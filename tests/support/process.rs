@@ -13,25 +13,28 @@ use tokio::process::{Child, Command};
 const READY: Duration = Duration::from_secs(30);
 
 /// The path of an example binary: `ZOCKET_<NAME>_BIN` if set, else built once with cargo (a
-/// no-op when it is up to date) next to this test's own binary.
+/// no-op when it is up to date: the test profile, as `cargo test` builds examples) next to this
+/// test's own binary.
 pub fn example(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     if let Ok(bin) = std::env::var(format!("ZOCKET_{}_BIN", name.to_uppercase())) {
         return bin.into();
     }
+    // TARGET/debug/deps/<test> -> TARGET/debug/examples/<name>
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
         let status = std::process::Command::new(cargo)
-            .args(["build", "--quiet", "--manifest-path", manifest])
+            .args(["build", "--quiet", "--profile", "test", "--manifest-path", manifest, "--target-dir"])
+            .arg(profile_dir.parent().unwrap())
             .args(["--example", "conformance", "--example", "client"])
             .status()
             .expect("run cargo build");
         assert!(status.success(), "cargo build --example conformance --example client failed");
     });
-    // target/debug/deps/<test> -> target/debug/examples/<name>
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().join("examples").join(name)
+    profile_dir.join("examples").join(name)
 }
 
 /// A running conformance server.
