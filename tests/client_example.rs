@@ -98,5 +98,6 @@ async fn the_example_client_survives_a_restart_of_the_server() {
         }
         child.kill().await.unwrap();
     };
+    process::example("client");
     tokio::time::timeout(Duration::from_secs(90), test).await.expect("the test took too long");
 }
