@@ -19,8 +19,8 @@ mod run;
 pub(crate) mod api;
 
 use api::{
-    Add, Boom, ChatText, Direct, GetWhoami, Greet, Join, Leave, Out, Panic, PushTick, RoomSend, Secret, SlowEcho,
-    Text, Whoami,
+    Add, Boom, ChatText, Direct, GetWhoami, Greet, Join, Leave, Out, Panic, PushTick, RoomSend, Secret, SlowEcho, Text,
+    Whoami,
 };
 use garde::Validate;
 use serde::Deserialize;
@@ -204,7 +204,10 @@ pub(crate) fn app_with(
     };
 
     // Each route by its declaration: a handler whose input or reply differs does not compile.
-    let admin = zo.router().route(Secret::ROUTE, secret).route(PushTick::ROUTE, push_tick);
+    let admin = zo
+        .router()
+        .route(Secret::ROUTE, secret)
+        .route(PushTick::ROUTE, push_tick);
     let router = zo
         .router()
         .route(ChatText::ROUTE, chat_message)

@@ -70,7 +70,10 @@ async fn every_conformance_route_through_the_typed_client() {
             assert_eq!(ada.call(echo).await.unwrap(), "later");
 
             let whoami: Whoami = bob.call(GetWhoami).await.unwrap();
-            assert_eq!((whoami.user_id.as_str(), whoami.client_version.as_str()), ("bob", "1.0.0"));
+            assert_eq!(
+                (whoami.user_id.as_str(), whoami.client_version.as_str()),
+                ("bob", "1.0.0")
+            );
             assert_eq!(whoami.client_id.len(), 32);
 
             // Broadcasts reach everyone, as typed events.
@@ -133,7 +136,9 @@ async fn every_conformance_route_through_the_typed_client() {
             };
             assert_eq!(next(&mut ada_events).await, left);
             admin.close().await;
-            assert!(matches!(next(&mut ada_events).await, Out::PresenceLeft { user_id, .. } if user_id == "admin-token"));
+            assert!(
+                matches!(next(&mut ada_events).await, Out::PresenceLeft { user_id, .. } if user_id == "admin-token")
+            );
             ada.close().await;
             assert_eq!(ada.last_error(), None, "{codec:?}");
         }
@@ -291,9 +296,16 @@ async fn calls_time_out_by_default_or_per_call() {
             delay_ms: 1_000,
         };
         let started = tokio::time::Instant::now();
-        assert_eq!(client.call(slow()).await.unwrap_err(), ClientError::TimedOut(Duration::from_millis(300)));
+        assert_eq!(
+            client.call(slow()).await.unwrap_err(),
+            ClientError::TimedOut(Duration::from_millis(300))
+        );
         assert!(started.elapsed() < Duration::from_millis(900));
-        let quick = client.call(slow()).timeout(Duration::from_millis(100)).await.unwrap_err();
+        let quick = client
+            .call(slow())
+            .timeout(Duration::from_millis(100))
+            .await
+            .unwrap_err();
         assert_eq!(quick, ClientError::TimedOut(Duration::from_millis(100)));
         let longer = client.call(slow()).timeout(Duration::from_secs(3)).await.unwrap();
         assert_eq!(longer, "slow");
@@ -328,7 +340,10 @@ async fn headers_go_as_query_parameters_and_http_headers() {
             .await
             .unwrap();
         let whoami = http_only.call(GetWhoami).await.unwrap();
-        assert_eq!((whoami.user_id.as_str(), whoami.client_version.as_str()), ("hdr", "9.9.9"));
+        assert_eq!(
+            (whoami.user_id.as_str(), whoami.client_version.as_str()),
+            ("hdr", "9.9.9")
+        );
         both.close().await;
         http_only.close().await;
     })

@@ -64,11 +64,17 @@ async fn the_example_client_survives_a_restart_of_the_server() {
         assert!(sum(&out.expect("reply").await) > first);
 
         // Events it subscribed to, as `event ROUTE JSON`.
-        let pusher = Client::<Out>::connect(server.url()).header("token", "pusher").await.unwrap();
+        let pusher = Client::<Out>::connect(server.url())
+            .header("token", "pusher")
+            .await
+            .unwrap();
         pusher.call(PushTick { n: 7 }).await.unwrap();
         assert_eq!(out.expect("event").await, r#"event system.tick {"n":7}"#);
         pusher.call(ChatText { text: "hello".into() }).await.unwrap();
-        assert_eq!(out.expect("event").await, r#"event chat.onMessage {"text":"hello","from":"pusher"}"#);
+        assert_eq!(
+            out.expect("event").await,
+            r#"event chat.onMessage {"text":"hello","from":"pusher"}"#
+        );
         pusher.close().await;
 
         let port = server.kill().await;
@@ -86,7 +92,12 @@ async fn the_example_client_survives_a_restart_of_the_server() {
 
         // No call was left hanging: the calls follow one another, and each one that did not
         // reply (the one in flight at the kill, if any) printed an error.
-        let replies: Vec<u64> = out.seen.iter().filter(|l| l.starts_with("reply ")).map(|l| sum(l)).collect();
+        let replies: Vec<u64> = out
+            .seen
+            .iter()
+            .filter(|l| l.starts_with("reply "))
+            .map(|l| sum(l))
+            .collect();
         let errors = out.seen.iter().filter(|l| l.starts_with("error ")).count() as u64;
         assert!(replies.windows(2).all(|w| w[0] < w[1]), "{:#?}", out.seen);
         let calls = replies.last().unwrap() - replies[0] + 1;
@@ -94,10 +105,15 @@ async fn the_example_client_survives_a_restart_of_the_server() {
         assert!(after > first);
         let kinds = ["open", "closed", "reconnecting", "reply", "error", "event"];
         for line in &out.seen {
-            assert!(kinds.iter().any(|k| line.split(' ').next() == Some(k)), "unexpected line {line:?}");
+            assert!(
+                kinds.iter().any(|k| line.split(' ').next() == Some(k)),
+                "unexpected line {line:?}"
+            );
         }
         child.kill().await.unwrap();
     };
     process::example("client");
-    tokio::time::timeout(Duration::from_secs(90), test).await.expect("the test took too long");
+    tokio::time::timeout(Duration::from_secs(90), test)
+        .await
+        .expect("the test took too long");
 }

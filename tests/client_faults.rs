@@ -59,9 +59,19 @@ async fn a_call_in_flight_fails_at_once_when_the_server_is_killed() {
         server.kill().await;
         let failed = tokio::time::timeout(WAIT, call).await.expect("the call hung").unwrap();
         assert_eq!(failed.unwrap_err(), ClientError::Disconnected);
-        assert!(killed.elapsed() < Duration::from_secs(1), "failed after {:?}", killed.elapsed());
-        assert!(matches!(next(&mut states).await, ConnectionState::Closed { code: 1006, .. }));
-        assert!(matches!(next(&mut states).await, ConnectionState::Reconnecting { attempt: 1, .. }));
+        assert!(
+            killed.elapsed() < Duration::from_secs(1),
+            "failed after {:?}",
+            killed.elapsed()
+        );
+        assert!(matches!(
+            next(&mut states).await,
+            ConnectionState::Closed { code: 1006, .. }
+        ));
+        assert!(matches!(
+            next(&mut states).await,
+            ConnectionState::Reconnecting { attempt: 1, .. }
+        ));
         client.close().await;
         assert!(matches!(client.state(), ConnectionState::Closed { code: 1000, .. }));
     })
@@ -93,7 +103,10 @@ async fn a_restarted_server_is_reconnected_with_backoff_rejoined_and_sent_the_ou
         assert_eq!(client.call(Join { room: "lobby".into() }).await.unwrap(), ["lobby"]);
 
         let port = server.kill().await;
-        assert!(matches!(next(&mut states).await, ConnectionState::Closed { code: 1006, .. }));
+        assert!(matches!(
+            next(&mut states).await,
+            ConnectionState::Closed { code: 1006, .. }
+        ));
         // The server is down: attempts fail, each delay the backoff's (jitter only shortens).
         for attempt in 1..=3u32 {
             let ConnectionState::Reconnecting { attempt: seen, delay } = next(&mut states).await else {
@@ -109,9 +122,22 @@ async fn a_restarted_server_is_reconnected_with_backoff_rejoined_and_sent_the_ou
             text: "queued".into(),
         };
         client.send(queued).unwrap();
-        client.send(Text { text: "queued-2".into() }).unwrap();
-        client.send(Text { text: "queued-3".into() }).unwrap();
-        assert_eq!(client.send(Text { text: "one too many".into() }), Err(ClientError::OutboxFull));
+        client
+            .send(Text {
+                text: "queued-2".into(),
+            })
+            .unwrap();
+        client
+            .send(Text {
+                text: "queued-3".into(),
+            })
+            .unwrap();
+        assert_eq!(
+            client.send(Text {
+                text: "one too many".into()
+            }),
+            Err(ClientError::OutboxFull)
+        );
 
         let _server = Server::start(port).await;
         loop {
@@ -129,8 +155,18 @@ async fn a_restarted_server_is_reconnected_with_backoff_rejoined_and_sent_the_ou
             from: "phoenix".into(),
         };
         assert_eq!(next(&mut events).await, room_message);
-        assert_eq!(next(&mut events).await, Out::Announcement { text: "queued-2".into() });
-        assert_eq!(next(&mut events).await, Out::Announcement { text: "queued-3".into() });
+        assert_eq!(
+            next(&mut events).await,
+            Out::Announcement {
+                text: "queued-2".into()
+            }
+        );
+        assert_eq!(
+            next(&mut events).await,
+            Out::Announcement {
+                text: "queued-3".into()
+            }
+        );
         assert_eq!(rejoined.load(Ordering::SeqCst), 1);
         assert_eq!(client.call(Add { a: 1.0, b: 1.0 }).await.unwrap(), 2.0);
         client.close().await;
@@ -161,11 +197,23 @@ async fn a_frozen_server_is_noticed_within_the_deadline_and_the_connection_repla
         let noticed = frozen.elapsed();
         assert_eq!(code, 1006);
         assert!(reason.contains("no traffic"), "{reason}");
-        assert!(noticed >= heartbeat.deadline() - Duration::from_millis(50), "too early: {noticed:?}");
-        assert!(noticed < heartbeat.deadline() + Duration::from_millis(700), "too late: {noticed:?}");
+        assert!(
+            noticed >= heartbeat.deadline() - Duration::from_millis(50),
+            "too early: {noticed:?}"
+        );
+        assert!(
+            noticed < heartbeat.deadline() + Duration::from_millis(700),
+            "too late: {noticed:?}"
+        );
         // Attempts against the frozen server time out.
-        assert!(matches!(next(&mut states).await, ConnectionState::Reconnecting { attempt: 1, .. }));
-        assert!(matches!(next(&mut states).await, ConnectionState::Reconnecting { attempt: 2, .. }));
+        assert!(matches!(
+            next(&mut states).await,
+            ConnectionState::Reconnecting { attempt: 1, .. }
+        ));
+        assert!(matches!(
+            next(&mut states).await,
+            ConnectionState::Reconnecting { attempt: 2, .. }
+        ));
         assert!(matches!(client.last_error(), Some(ClientError::Connection(_))));
 
         server.thaw();
@@ -185,9 +233,15 @@ async fn a_frozen_server_is_noticed_within_the_deadline_and_the_connection_repla
 async fn reconnect_replaces_the_connection_and_dropping_every_handle_closes_it() {
     bounded(async {
         let server = Server::start(0).await;
-        let observer = Client::<Out>::connect(server.url()).header("token", "observer").await.unwrap();
+        let observer = Client::<Out>::connect(server.url())
+            .header("token", "observer")
+            .await
+            .unwrap();
         let mut left = observer.events_on("presence.left");
-        let client = Client::<Out>::connect(server.url()).header("token", "restless").await.unwrap();
+        let client = Client::<Out>::connect(server.url())
+            .header("token", "restless")
+            .await
+            .unwrap();
         let first = client.call(GetWhoami).await.unwrap();
         let mut states = client.state_changes();
         client.reconnect();
@@ -210,7 +264,13 @@ async fn reconnect_replaces_the_connection_and_dropping_every_handle_closes_it()
         assert!(clone.state().is_open(), "a clone keeps it open");
         drop(clone);
         assert!(matches!(next(&mut left).await, Out::PresenceLeft { user_id, .. } if user_id == "restless"));
-        assert_eq!(tokio::time::timeout(WAIT, states.next()).await.unwrap(), Some(ConnectionState::Closed { code: 1000, reason: String::new() }));
+        assert_eq!(
+            tokio::time::timeout(WAIT, states.next()).await.unwrap(),
+            Some(ConnectionState::Closed {
+                code: 1000,
+                reason: String::new()
+            })
+        );
         observer.close().await;
     })
     .await;

@@ -116,12 +116,15 @@ async fn handlers_extractors_and_hooks_see_the_state() {
     let disconnects = Counter::default();
     let server = server(disconnects.clone());
     let mut c = server.test_client(NoHeaders {}).await.unwrap();
-    assert_eq!(c.call("greet", json!({"name": "Ada"})).await.unwrap(), "Hello, Ada!");
-    let me = c.call("me", Value::Null).await.unwrap();
+    assert_eq!(
+        c.call_route("greet", json!({"name": "Ada"})).await.unwrap(),
+        "Hello, Ada!"
+    );
+    let me = c.call_route("me", Value::Null).await.unwrap();
     assert!(me.as_str().unwrap().starts_with("Hello, user-"), "{me}");
     // The layer multiplies the counter's replies by ten.
-    assert_eq!(c.call("count", Value::Null).await.unwrap(), 10);
-    assert_eq!(c.call("count", Value::Null).await.unwrap(), 20);
+    assert_eq!(c.call_route("count", Value::Null).await.unwrap(), 10);
+    assert_eq!(c.call_route("count", Value::Null).await.unwrap(), 20);
     c.close().await;
     tokio::time::timeout(Duration::from_secs(5), async {
         while disconnects.0.load(Ordering::SeqCst) == 0 {
@@ -132,17 +135,17 @@ async fn handlers_extractors_and_hooks_see_the_state() {
     .expect("on_disconnect ran");
     // on_disconnect added 100 to the same counter the handlers use.
     let mut d = server.test_client(NoHeaders {}).await.unwrap();
-    assert_eq!(d.call("count", Value::Null).await.unwrap(), 1030);
+    assert_eq!(d.call_route("count", Value::Null).await.unwrap(), 1030);
 }
 
 #[tokio::test]
 async fn a_layer_refuses_and_errors_keep_their_cause() {
     let server = server(Counter::default());
     let mut c = server.test_client(NoHeaders {}).await.unwrap();
-    let refused = c.call("secret", Value::Null).await.unwrap_err();
+    let refused = c.call_route("secret", Value::Null).await.unwrap_err();
     assert_eq!(refused.code, ErrorCode::Forbidden);
     assert_eq!(refused.message, "not through this layer");
-    let failed = c.call("fail", Value::Null).await.unwrap_err();
+    let failed = c.call_route("fail", Value::Null).await.unwrap_err();
     assert_eq!(failed.code, ErrorCode::Internal);
     assert_eq!(
         failed.message, "Internal server error",

@@ -22,7 +22,10 @@ async fn in_memory_clients_call_broadcast_and_join_rooms() {
     let sum: f64 = ada.call(Add { a: 1.0, b: 2.0 }).await.unwrap();
     assert_eq!(sum, 3.0);
     let whoami = bob.call(GetWhoami).await.unwrap();
-    assert_eq!((whoami.client_id.as_str(), whoami.user_id.as_str()), (bob.id().as_str(), "bob"));
+    assert_eq!(
+        (whoami.client_id.as_str(), whoami.user_id.as_str()),
+        (bob.id().as_str(), "bob")
+    );
 
     ada.call(ChatText { text: "hi".into() }).await.unwrap();
     assert_eq!(bob.event("chat.onMessage").await, json!({"text": "hi", "from": "ada"}));

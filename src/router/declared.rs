@@ -30,8 +30,8 @@
 //! `&'static str` for a declared `String`. Declared names are full names: nesting a router
 //! puts its prefix in front of them too.
 
-use crate::Input;
 use crate::__private::{ViaCall, ViaInput};
+use crate::Input;
 use crate::handler::IntoReply;
 use std::future::Future;
 use zocket_core::{Declared, Route};

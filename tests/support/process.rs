@@ -27,12 +27,23 @@ pub fn example(name: &str) -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
         let status = std::process::Command::new(cargo)
-            .args(["build", "--quiet", "--profile", "test", "--manifest-path", manifest, "--target-dir"])
+            .args([
+                "build",
+                "--quiet",
+                "--profile",
+                "test",
+                "--manifest-path",
+                manifest,
+                "--target-dir",
+            ])
             .arg(profile_dir.parent().unwrap())
             .args(["--example", "conformance", "--example", "client"])
             .status()
             .expect("run cargo build");
-        assert!(status.success(), "cargo build --example conformance --example client failed");
+        assert!(
+            status.success(),
+            "cargo build --example conformance --example client failed"
+        );
     });
     profile_dir.join("examples").join(name)
 }
@@ -97,7 +108,10 @@ impl Server {
 
     fn signal(&self, signal: &str) {
         let pid = self.child.id().expect("running").to_string();
-        let status = std::process::Command::new("kill").args([signal, &pid]).status().unwrap();
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap();
         assert!(status.success(), "kill {signal} {pid}");
     }
 }
@@ -106,7 +120,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         // A frozen process cannot die until it is thawed.
         if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill").args(["-CONT", &pid.to_string()]).status();
+            let _ = std::process::Command::new("kill")
+                .args(["-CONT", &pid.to_string()])
+                .status();
         }
     }
 }

@@ -62,7 +62,11 @@ impl Backoff {
     /// The fraction of each delay (0 to 1) taken off at random.
     #[must_use]
     pub fn jitter(mut self, jitter: f64) -> Self {
-        self.jitter = if jitter.is_finite() { jitter.clamp(0.0, 1.0) } else { 0.0 };
+        self.jitter = if jitter.is_finite() {
+            jitter.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         self
     }
 
@@ -118,6 +122,13 @@ mod tests {
             .factor(f64::NAN)
             .jitter(7.0);
         assert!(backoff.delay(5) <= Duration::from_secs(1));
-        assert_eq!(Backoff::default().factor(0.1).jitter(0.0).initial(Duration::from_secs(1)).delay(3), Duration::from_secs(1));
+        assert_eq!(
+            Backoff::default()
+                .factor(0.1)
+                .jitter(0.0)
+                .initial(Duration::from_secs(1))
+                .delay(3),
+            Duration::from_secs(1)
+        );
     }
 }

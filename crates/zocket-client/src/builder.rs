@@ -144,7 +144,9 @@ impl<O: ServerEvents> ClientBuilder<O> {
                     other => (name, other.to_string()),
                 })
                 .collect::<Vec<_>>()),
-            Ok(other) => Err(format!("headers must serialize as an object (a struct or a map), not {other}")),
+            Ok(other) => Err(format!(
+                "headers must serialize as an object (a struct or a map), not {other}"
+            )),
             Err(error) => Err(format!("headers: {error}")),
         };
         self.config.headers = match (self.config.headers, fields) {

@@ -148,7 +148,14 @@ impl<O: ServerEvents> Client<O> {
     fn call_frame<T, P: Serialize>(&self, route: std::borrow::Cow<'static, str>, payload: Option<&P>) -> Call<T> {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = wire::encode(self.shared.codec, &route, payload, Some(id));
-        Call::new(self.outbox.clone(), self.shared.codec, route, id, frame, self.shared.call_timeout)
+        Call::new(
+            self.outbox.clone(),
+            self.shared.codec,
+            route,
+            id,
+            frame,
+            self.shared.call_timeout,
+        )
     }
 
     /// Sends a declared route's message without waiting for a reply. It is queued in the
@@ -222,7 +229,11 @@ impl<O> Client<O> {
     /// The last error the client saw outside a call: a failed connection attempt, an
     /// `__error` the server sent for a [`send`](Self::send), an event that did not decode.
     pub fn last_error(&self) -> Option<ClientError> {
-        self.shared.last_error.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.shared
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Drops the current connection (or the wait before the next attempt) and connects again

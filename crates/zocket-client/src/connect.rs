@@ -63,9 +63,10 @@ pub(crate) fn request(config: &Config) -> Result<Request, ClientError> {
         }
     }
     if config.codec == Codec::MsgPack {
-        request
-            .headers_mut()
-            .insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(Codec::MSGPACK_SUBPROTOCOL));
+        request.headers_mut().insert(
+            SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(Codec::MSGPACK_SUBPROTOCOL),
+        );
     }
     Ok(request)
 }
@@ -123,7 +124,13 @@ fn refusal_message(body: &[u8]) -> String {
 /// Whether a refusal would come again with the same request: bad headers, an unauthorized or
 /// forbidden client. Reconnecting stops there.
 pub(crate) fn is_permanent(error: &ClientError) -> bool {
-    matches!(error, ClientError::Refused { status: 400 | 401 | 403 | 404, .. } | ClientError::Encode(_))
+    matches!(
+        error,
+        ClientError::Refused {
+            status: 400 | 401 | 403 | 404,
+            ..
+        } | ClientError::Encode(_)
+    )
 }
 
 #[cfg(test)]
@@ -153,7 +160,10 @@ mod tests {
 
     #[test]
     fn headers_go_in_the_query_and_as_http_headers() {
-        let config = config("ws://127.0.0.1:9/ws?x=1#top", vec![("token", "a b&c"), ("client-version", "2")]);
+        let config = config(
+            "ws://127.0.0.1:9/ws?x=1#top",
+            vec![("token", "a b&c"), ("client-version", "2")],
+        );
         let request = request(&config).unwrap();
         assert_eq!(request.uri().query(), Some("x=1&token=a+b%26c&client-version=2"));
         assert_eq!(request.headers()["token"], "a b&c");
@@ -172,7 +182,13 @@ mod tests {
     fn refusals_read_the_servers_message() {
         assert_eq!(refusal_message(br#"{"error":"User is banned"}"#), "User is banned");
         assert_eq!(refusal_message(b"nope"), "nope");
-        assert!(is_permanent(&ClientError::Refused { status: 401, message: String::new() }));
-        assert!(!is_permanent(&ClientError::Refused { status: 503, message: String::new() }));
+        assert!(is_permanent(&ClientError::Refused {
+            status: 401,
+            message: String::new()
+        }));
+        assert!(!is_permanent(&ClientError::Refused {
+            status: 503,
+            message: String::new()
+        }));
     }
 }

@@ -119,11 +119,11 @@ impl<O: crate::ServerEvents> Driver<O> {
                 Ok(socket) => {
                     attempt = 0;
                     self.shared.set_state(ConnectionState::Open);
-                    if let Some(opened) = opened.take() {
-                        if opened.send(Ok(())).is_err() {
-                            // Whoever connected stopped waiting: nobody has this client.
-                            break Stop::new(1000, "");
-                        }
+                    if let Some(opened) = opened.take()
+                        && opened.send(Ok(())).is_err()
+                    {
+                        // Whoever connected stopped waiting: nobody has this client.
+                        break Stop::new(1000, "");
                     }
                     let ended = self.session(socket, reconnected).await;
                     reconnected = true;
@@ -207,7 +207,11 @@ impl<O: crate::ServerEvents> Driver<O> {
         }
         self.events = None;
         self.shared.events.lock().unwrap_or_else(PoisonError::into_inner).take();
-        self.shared.changes.lock().unwrap_or_else(PoisonError::into_inner).take();
+        self.shared
+            .changes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Some(done) = stop.done {
             let _ = done.send(());
         }

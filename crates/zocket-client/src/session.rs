@@ -154,7 +154,10 @@ impl<O: ServerEvents> Driver<O> {
         match tokio::time::timeout(self.config.write_timeout, write).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(lost(error.to_string())),
-            Err(_) => Err(lost(format!("a write took longer than {:?}", self.config.write_timeout))),
+            Err(_) => Err(lost(format!(
+                "a write took longer than {:?}",
+                self.config.write_timeout
+            ))),
         }
     }
 

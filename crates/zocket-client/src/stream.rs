@@ -62,6 +62,8 @@ impl<T> Stream for Subscription<T> {
 
 impl<T> fmt::Debug for Subscription<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Subscription").field("missed", &self.missed()).finish_non_exhaustive()
+        f.debug_struct("Subscription")
+            .field("missed", &self.missed())
+            .finish_non_exhaustive()
     }
 }

@@ -64,7 +64,8 @@ pub(crate) fn decode(codec: Codec, frame: &[u8]) -> Result<Inbound<'_>, ClientEr
     let id = || -> Result<u64, ClientError> {
         let raw = message.rpc_id.ok_or_else(|| bad("a reply without rpcId".into()))?;
         let id: String = read(codec, Some(raw)).map_err(|e| bad(format!("rpcId: {e}")))?;
-        id.parse().map_err(|_| bad(format!("an rpcId this client did not send: {id:?}")))
+        id.parse()
+            .map_err(|_| bad(format!("an rpcId this client did not send: {id:?}")))
     };
     let error = |payload| -> Result<ErrorPayload, ClientError> {
         read(codec, payload).map_err(|e| bad(format!("an error payload: {e}")))
@@ -205,7 +206,13 @@ mod tests {
                 panic!("not an event")
             };
             let raw: RawEvent = event(codec, route, payload).unwrap();
-            assert_eq!(raw, RawEvent { route: "system.tick".into(), payload: json!({"n": 1}) });
+            assert_eq!(
+                raw,
+                RawEvent {
+                    route: "system.tick".into(),
+                    payload: json!({"n": 1})
+                }
+            );
         }
     }
 

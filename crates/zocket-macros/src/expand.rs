@@ -119,12 +119,7 @@ fn payload_arm(message: &Message<'_>, enum_name: &Ident, root: &Root) -> TokenSt
 /// A struct variant's payload: a local struct borrowing its fields, deriving `Serialize` with
 /// the `#[serde(...)]` attributes of the variant (on the struct) and of each field (on the
 /// field), so serde renders it exactly as it would the variant's own fields. Nothing is cloned.
-fn struct_arm(
-    message: &Message<'_>,
-    fields: &Punctuated<Field, Comma>,
-    enum_name: &Ident,
-    root: &Root,
-) -> TokenStream {
+fn struct_arm(message: &Message<'_>, fields: &Punctuated<Field, Comma>, enum_name: &Ident, root: &Root) -> TokenStream {
     let serde = &root.serde();
     let serde_crate = root.serde_text();
     let name = &message.variant.ident;

@@ -17,7 +17,11 @@ impl Root {
     /// `::zocket_core` when the crate being compiled depends on `zocket-core` (or is it), else
     /// `::zocket::__core` or `::zocket_client::__core` (renamed dependencies are followed).
     pub(crate) fn find() -> syn::Result<Self> {
-        let candidates = [("zocket-core", ""), ("zocket", "::__core"), ("zocket-client", "::__core")];
+        let candidates = [
+            ("zocket-core", ""),
+            ("zocket", "::__core"),
+            ("zocket-client", "::__core"),
+        ];
         for (package, suffix) in candidates {
             let name = match crate_name(package) {
                 Ok(FoundCrate::Name(name)) => name,
