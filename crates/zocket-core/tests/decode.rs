@@ -81,7 +81,9 @@ fn every_shape_round_trips_in_json_and_msgpack() {
         assert!(Out::has_route(&route), "{route}");
         let bytes = json(&message);
         let mut de = serde_json::Deserializer::from_slice(&bytes);
-        let back = Out::decode(&route, &mut de).expect("a known route").expect("a valid payload");
+        let back = Out::decode(&route, &mut de)
+            .expect("a known route")
+            .expect("a valid payload");
         assert_eq!(back, message, "{route}: {}", String::from_utf8_lossy(&bytes));
 
         let bytes = msgpack(&message);
