@@ -54,7 +54,7 @@ async fn quiet<T: std::fmt::Debug>(stream: &mut Subscription<T>) {
 async fn every_conformance_route_through_the_typed_client() {
     bounded(async {
         let server = Server::start(0).await;
-        for codec in Codec::ALL {
+        for &codec in Codec::ALL {
             let ada = connect(&server, "ada", codec).await;
             let bob = connect(&server, "bob", codec).await;
             let mut ada_events = ada.events();
@@ -155,7 +155,7 @@ struct NotThere;
 async fn typed_errors_for_every_error_code() {
     bounded(async {
         let server = Server::start(0).await;
-        for codec in Codec::ALL {
+        for &codec in Codec::ALL {
             let eve = connect(&server, "eve", codec).await;
 
             // INVALID_INPUT names each failing field.

@@ -60,7 +60,7 @@ async fn typed_calls_over_wss_with_a_trusted_authority_only() {
         let port = tls_proxy(server.port).await;
         let url = format!("wss://127.0.0.1:{port}/");
         let ca = std::fs::read(format!("{FIXTURES}/ca.der")).unwrap();
-        for codec in Codec::ALL {
+        for &codec in Codec::ALL {
             let client = Client::<Out>::connect(&url)
                 .header("token", "secure")
                 .root_certificate(ca.clone())

@@ -119,10 +119,8 @@ impl<O: crate::ServerEvents> Driver<O> {
                 Ok(socket) => {
                     attempt = 0;
                     self.shared.set_state(ConnectionState::Open);
-                    if let Some(opened) = opened.take()
-                        && opened.send(Ok(())).is_err()
-                    {
-                        // Whoever connected stopped waiting: nobody has this client.
+                    // Whoever connected stopped waiting: nobody has this client.
+                    if opened.take().is_some_and(|opened| opened.send(Ok(())).is_err()) {
                         break Stop::new(1000, "");
                     }
                     let ended = self.session(socket, reconnected).await;

@@ -177,7 +177,7 @@ mod tests {
 
     #[test]
     fn replies_errors_and_events_are_told_apart() {
-        for codec in Codec::ALL {
+        for &codec in Codec::ALL {
             let mut out = Vec::new();
             let id = match codec {
                 Codec::MsgPack => vec![0xa2, b'1', b'2'],
