@@ -18,8 +18,10 @@ mod run;
 #[path = "support/conformance_api.rs"]
 pub(crate) mod api;
 
+/// Everything the server sends (declared with the routes).
+pub(crate) use api::Out;
 use api::{
-    Add, Boom, ChatText, Direct, GetWhoami, Greet, Join, Leave, Out, Panic, PushTick, RoomSend, Secret, SlowEcho, Text,
+    Add, Boom, ChatText, Direct, GetWhoami, Greet, Join, Leave, Panic, PushTick, RoomSend, Secret, SlowEcho, Text,
     Whoami,
 };
 use garde::Validate;
