@@ -26,7 +26,26 @@ pub fn example(name: &str) -> PathBuf {
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
-        let status = std::process::Command::new(cargo)
+        let mut build = std::process::Command::new(cargo);
+        // What cargo set for this test process is not a build's environment: ring's build script
+        // reruns when CARGO_MANIFEST_DIR changes, which would rebuild half the tree each time.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy().into_owned();
+            let set_by_cargo = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CRATE_"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+                || [
+                    "CARGO_PRIMARY_PACKAGE",
+                    "CARGO_TARGET_TMPDIR",
+                    "CARGO_BIN_NAME",
+                    "OUT_DIR",
+                ]
+                .contains(&name.as_str());
+            if set_by_cargo {
+                build.env_remove(&name);
+            }
+        }
+        let status = build
             .args([
                 "build",
                 "--quiet",
