@@ -75,16 +75,14 @@ impl End {
     }
 }
 
-/// Serves one upgraded connection, already registered in the hub with `outbox`, writing
-/// `hello` first if given; `true` if the connection was lost (see [`End::parks`]). The caller
-/// takes the client out of the hub.
+/// Serves one upgraded connection, already registered in the hub with `outbox`; `true` if the
+/// connection was lost (see [`End::parks`]). The caller takes the client out of the hub.
 pub(super) async fn run<H, O, C, S, IO>(
     socket: Box<Socket<IO>>,
     codec: Codec,
     shared: Arc<Shared<H, O, C, S>>,
     conn: Arc<Conn<C>>,
     outbox: Arc<Outbox>,
-    hello: Option<Message>,
 ) -> bool
 where
     O: Outgoing,
@@ -99,7 +97,7 @@ where
         tracing::debug!(?codec, "connected");
         // Handler panics are caught per call; this catches the runtime's own, so that whatever
         // happens the client still leaves the hub and `on_disconnect` still runs.
-        let end = AssertUnwindSafe(drive(socket, codec, &shared, &conn, &outbox, hello))
+        let end = AssertUnwindSafe(drive(socket, codec, &shared, &conn, &outbox))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| {
@@ -120,7 +118,6 @@ async fn drive<H, O, C, S, IO>(
     shared: &Shared<H, O, C, S>,
     conn: &Arc<Conn<C>>,
     outbox: &Outbox,
-    hello: Option<Message>,
 ) -> End
 where
     O: Outgoing,
@@ -142,13 +139,6 @@ where
     });
     // Kept small between writes: a burst's large batch is freed after it is written.
     let mut batch: Vec<Outbound> = Vec::new();
-    // The `__session` frame goes before anything else (resume on).
-    if let Some(hello) = hello {
-        batch.push(Outbound::plain(hello));
-        if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
-            return end;
-        }
-    }
 
     let end = 'connection: loop {
         let reading = dispatcher.has_room() && throttle.is_none();
@@ -256,6 +246,25 @@ where
     end
 }
 
+/// Writes `message` alone, within `limit`: the `__session` frame, before the session runs.
+/// `false` if the connection is lost (counted as such).
+pub(super) async fn write_first<IO: AsyncRead + AsyncWrite + Unpin>(
+    socket: &mut Socket<IO>,
+    message: Message,
+    limit: Duration,
+) -> bool {
+    let mut batch = vec![Outbound::plain(message)];
+    let written = write(socket, &mut batch, limit).await;
+    if let Err(end) = written {
+        tracing::debug!(
+            reason = end.reason(),
+            "disconnected before the session frame was written"
+        );
+        end.count();
+    }
+    written.is_ok()
+}
+
 /// Writes the socket's queued control frame, if any, and a batch of messages with a deadline,
 /// then lets the batch's memory go.
 async fn write<IO: AsyncRead + AsyncWrite + Unpin>(
@@ -315,7 +324,7 @@ mod tests {
         let outbox = Arc::new(Outbox::new(8, 1024));
         let socket = Box::new(Socket::new(io, 1024, false));
         assert!(std::mem::size_of_val(&*socket) <= 256, "the socket holds no buffer");
-        let task = run(socket, Codec::Json, server.shared.clone(), conn, outbox, None);
+        let task = run(socket, Codec::Json, server.shared.clone(), conn, outbox);
         let size = std::mem::size_of_val(&task);
         assert!(size <= 1024, "the connection future is {size} bytes");
     }

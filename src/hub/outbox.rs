@@ -56,7 +56,8 @@ struct State {
     overflowed: bool,
     shut_down: bool,
     closed: bool,
-    log: Option<Log>,
+    /// Boxed: a connection without resume pays one pointer for it.
+    log: Option<Box<Log>>,
 }
 
 /// The replay log's bookkeeping (resume on).
@@ -106,15 +107,17 @@ impl Outbox {
     /// A queue that is also a replay log of `budget` bytes, if given with the frames' codec
     /// (see the module's documentation).
     pub(crate) fn with_log(capacity: usize, capacity_bytes: usize, log: Option<(usize, Codec)>) -> Self {
-        let log = log.map(|(budget, codec)| Log {
-            first: 1,
-            cursor: 1,
-            kept: 0,
-            budget,
-            codec,
-            parked: false,
-            lost: false,
-            taken_over: false,
+        let log = log.map(|(budget, codec)| {
+            Box::new(Log {
+                first: 1,
+                cursor: 1,
+                kept: 0,
+                budget,
+                codec,
+                parked: false,
+                lost: false,
+                taken_over: false,
+            })
         });
         Self {
             state: Mutex::new(State {
