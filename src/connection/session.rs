@@ -29,6 +29,9 @@ const KEPT_BATCH: usize = 4;
 /// How long a server-initiated close waits for the client's close reply.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
+/// How long a connection taken over by a resuming one waits for its close to be written.
+const TAKEOVER_GRACE: Duration = Duration::from_millis(100);
+
 /// Why a connection ended.
 #[derive(Debug, Clone, Copy)]
 enum End {
@@ -40,6 +43,8 @@ enum End {
     Close(u16, &'static str),
     /// The client went silent past the heartbeat's timeout: the server closes with 1001.
     Silent,
+    /// A resuming connection took the session over: this one closes with 1000 at once.
+    TakenOver,
     /// The client sent something unreadable (too big, not UTF-8, not WebSocket): the server
     /// fails the connection with the violation's code, and can read nothing more.
     Refuse(Violation),
@@ -51,6 +56,7 @@ impl End {
             Self::ClientClosed(_) => "client closed",
             Self::Gone(reason) | Self::Close(_, reason) => reason,
             Self::Silent => "heartbeat timeout",
+            Self::TakenOver => "session resumed elsewhere",
             Self::Refuse(violation) => violation.reason(),
         }
     }
@@ -62,6 +68,7 @@ impl End {
             Self::Gone(_) => metrics::closed(ClosedBy::Nobody, None),
             Self::Close(code, _) => metrics::closed(ClosedBy::Server, Some(code)),
             Self::Silent => metrics::closed(ClosedBy::Server, Some(1001)),
+            Self::TakenOver => metrics::closed(ClosedBy::Server, Some(1000)),
             Self::Refuse(violation) => metrics::closed(ClosedBy::Server, Some(violation.code())),
         }
     }
@@ -170,7 +177,7 @@ where
                     // connection would take on every turn of its loop.
                     Taken::ShutDown => break End::Close(1001, "server shutting down"),
                     // A resuming connection took the session: this one closes and lets go.
-                    Taken::TakenOver => break End::Close(1000, "session resumed elsewhere"),
+                    Taken::TakenOver => break End::TakenOver,
                     Taken::Frames => {}
                 }
                 if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
@@ -238,6 +245,15 @@ where
         End::Silent => Closing::Close(1001, "heartbeat timeout"),
         End::Refuse(violation) => Closing::Fail(violation),
         End::Gone(_) => Closing::Gone,
+        End::TakenOver => {
+            // The resuming connection waits for this one: no closing handshake, and calls
+            // still running are dropped (calls are never replayed; the old socket is likely
+            // dead anyway).
+            socket
+                .close(Closing::Close(1000, "session resumed elsewhere"), TAKEOVER_GRACE)
+                .await;
+            return end;
+        }
     };
     socket.close(closing, config.write_timeout.min(CLOSE_GRACE)).await;
     // Messages already read still run, though their replies can no longer be sent: a message

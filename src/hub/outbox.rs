@@ -79,6 +79,9 @@ struct Log {
     lost: bool,
     /// A resuming connection takes the session over: the current one must let go.
     taken_over: bool,
+    /// The parked session's timer, woken when the log is lost (its own waker: the outbox's
+    /// belongs to whichever connection takes from it).
+    watcher: AtomicWaker,
 }
 
 impl Log {
@@ -117,6 +120,7 @@ impl Outbox {
                 parked: false,
                 lost: false,
                 taken_over: false,
+                watcher: AtomicWaker::new(),
             })
         });
         Self {
@@ -189,12 +193,11 @@ impl Outbox {
         state.bytes += size;
         log.kept += size;
         trim(&mut state.frames, &mut state.bytes, log);
-        let wake = if log.parked {
-            // Whoever watches the parked session learns it is lost.
-            log.lost
-        } else {
-            waiting == 0
-        };
+        if log.lost {
+            // The parked session's timer ends it.
+            log.watcher.wake();
+        }
+        let wake = !log.parked && waiting == 0;
         drop(guard);
         if wake {
             self.waker.wake();
@@ -332,9 +335,12 @@ impl Outbox {
 
     /// Waits until a parked session's log lost frames (more was sent than its budget keeps).
     pub(crate) fn poll_lost(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.waker.register(cx.waker());
         match self.state.lock().log.as_ref() {
-            Some(log) if !log.lost => Poll::Pending,
+            Some(log) if !log.lost => {
+                // Registered under the lock, so a push that loses the log wakes it.
+                log.watcher.register(cx.waker());
+                Poll::Pending
+            }
             _ => Poll::Ready(()),
         }
     }
