@@ -44,7 +44,7 @@ enum End {
     /// The client went silent past the heartbeat's timeout: the server closes with 1001.
     Silent,
     /// A resuming connection took the session over: this one closes with 1000 at once.
-    TakenOver,
+    Handover,
     /// The client sent something unreadable (too big, not UTF-8, not WebSocket): the server
     /// fails the connection with the violation's code, and can read nothing more.
     Refuse(Violation),
@@ -56,7 +56,7 @@ impl End {
             Self::ClientClosed(_) => "client closed",
             Self::Gone(reason) | Self::Close(_, reason) => reason,
             Self::Silent => "heartbeat timeout",
-            Self::TakenOver => "session resumed elsewhere",
+            Self::Handover => "session resumed elsewhere",
             Self::Refuse(violation) => violation.reason(),
         }
     }
@@ -68,7 +68,7 @@ impl End {
             Self::Gone(_) => metrics::closed(ClosedBy::Nobody, None),
             Self::Close(code, _) => metrics::closed(ClosedBy::Server, Some(code)),
             Self::Silent => metrics::closed(ClosedBy::Server, Some(1001)),
-            Self::TakenOver => metrics::closed(ClosedBy::Server, Some(1000)),
+            Self::Handover => metrics::closed(ClosedBy::Server, Some(1000)),
             Self::Refuse(violation) => metrics::closed(ClosedBy::Server, Some(violation.code())),
         }
     }
@@ -154,7 +154,7 @@ where
             Some(mut reply) = dispatcher.next_done(), if dispatcher.in_flight() > 0 => {
                 loop {
                     // What each handler pushed (to this client too) goes out before its reply.
-                    if matches!(outbox.take(&mut batch, BATCH), Some(Taken::Overflowed | Taken::ShutDown | Taken::TakenOver)) {
+                    if matches!(outbox.take(&mut batch, BATCH), Some(Taken::Overflowed | Taken::ShutDown | Taken::Handover)) {
                         break;
                     }
                     batch.extend(reply.map(Outbound::plain));
@@ -177,7 +177,7 @@ where
                     // connection would take on every turn of its loop.
                     Taken::ShutDown => break End::Close(1001, "server shutting down"),
                     // A resuming connection took the session: this one closes and lets go.
-                    Taken::TakenOver => break End::TakenOver,
+                    Taken::Handover => break End::Handover,
                     Taken::Frames => {}
                 }
                 if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
@@ -245,7 +245,7 @@ where
         End::Silent => Closing::Close(1001, "heartbeat timeout"),
         End::Refuse(violation) => Closing::Fail(violation),
         End::Gone(_) => Closing::Gone,
-        End::TakenOver => {
+        End::Handover => {
             // The resuming connection waits for this one: no closing handshake, and calls
             // still running are dropped (calls are never replayed; the old socket is likely
             // dead anyway).

@@ -40,7 +40,7 @@ pub(crate) enum Taken {
     /// The server is shutting down: the client must be closed.
     ShutDown,
     /// A resuming connection took the session over: this connection must let go.
-    TakenOver,
+    Handover,
 }
 
 /// Bytes moved into one batch at most (but always at least one frame): frames being written
@@ -217,7 +217,7 @@ impl Outbox {
         }
         if let Some(log) = state.log.as_mut() {
             if log.taken_over {
-                return Some(Taken::TakenOver);
+                return Some(Taken::Handover);
             }
             if log.cursor == log.next(&state.frames) {
                 return None;
@@ -476,7 +476,7 @@ mod tests {
             "nothing was trimmed: a replay from the start is possible"
         );
         log.take_over();
-        assert_eq!(log.take(&mut batch, 8), Some(Taken::TakenOver));
+        assert_eq!(log.take(&mut batch, 8), Some(Taken::Handover));
     }
 
     #[test]
