@@ -509,3 +509,52 @@ async fn shutdown_ends_parked_sessions_and_parked_sessions_count_as_connections(
         .expect("shutdown does not wait for the window");
     assert_eq!(counts.disconnects.load(Ordering::SeqCst), 1);
 }
+
+/// A heartbeat timeout is a lost connection, not a goodbye: the session is parked.
+#[tokio::test]
+async fn a_heartbeat_timeout_parks_the_session() {
+    let counts = Arc::new(Counts::default());
+    let off = counts.clone();
+    let zo = Zocket::<Headers, Out>::new()
+        .config(
+            Config::default()
+                .heartbeat(Some(zocket::Heartbeat::new(
+                    Duration::from_millis(100),
+                    Duration::from_millis(300),
+                )))
+                .resume(Some(Resume::new(Duration::from_secs(30), 1 << 20))),
+        )
+        .on_connect(|headers: Headers, _id: ClientId| async move {
+            Ok(User {
+                name: headers.token,
+                saw_session: false,
+            })
+        })
+        .on_disconnect(move |_gone: Disconnected<User>, _server: Handle<Out>| {
+            let counts = off.clone();
+            async move {
+                counts.disconnects.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+    let router = zo.router().route("whoami", whoami);
+    let (addr, handle) = start(zo.server(router)).await;
+    // A raw client that never answers pings.
+    let mut raw = support::raw::RawClient::connect(addr, "/?token=alice", "").await;
+    let hello = raw.next(Duration::from_secs(5)).await.expect("the session frame");
+    let hello: Value = serde_json::from_slice(&hello.payload).unwrap();
+    let token = hello["payload"]["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        raw.close_code(Duration::from_secs(5)).await,
+        Some(1001),
+        "closed as silent"
+    );
+    drop(raw);
+    handle.emit(Out::Tick { n: 1 }).broadcast().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(counts.disconnects.load(Ordering::SeqCst), 0, "parked, not ended");
+    let mut back = Client::connect(&resume_url(addr, "alice", &token, 0)).await;
+    let (_, resumed) = session(&mut back).await;
+    assert!(resumed);
+    let tick = back.next_frame().await;
+    assert_eq!((tick["type"].as_str(), tick["seq"].as_u64()), (Some("tick"), Some(1)));
+}
