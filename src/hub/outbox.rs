@@ -245,6 +245,11 @@ impl Outbox {
             state.bytes -= queued;
             // Frames taken may now leave the log if it is over its budget.
             trim(&mut state.frames, &mut state.bytes, log);
+            if state.frames.capacity() > 64 && state.frames.len() < state.frames.capacity() / 4 {
+                // A burst of small frames is over: give most of its slots back.
+                let len = state.frames.len();
+                state.frames.shrink_to(len * 2);
+            }
             return Some(Taken::Frames);
         }
         if state.frames.is_empty() {
