@@ -160,8 +160,14 @@ async fn a_client_cut_mid_stream_resumes_with_every_message_once_in_order() {
 
         const TOTAL: usize = 150; // about 3 s of messages: the reader is away for 1.5 s of it
         let sent = write_and_cut(&writer, &proxy, TOTAL).await;
-        assert!(matches!(next(&mut states).await, ConnectionState::Closed { code: 1006, .. }));
-        assert!(matches!(next(&mut states).await, ConnectionState::Reconnecting { attempt: 1, .. }));
+        assert!(matches!(
+            next(&mut states).await,
+            ConnectionState::Closed { code: 1006, .. }
+        ));
+        assert!(matches!(
+            next(&mut states).await,
+            ConnectionState::Reconnecting { attempt: 1, .. }
+        ));
         assert_eq!(next(&mut states).await, ConnectionState::Open { resumed: true });
 
         let mut got = Vec::new();
@@ -206,8 +212,14 @@ async fn with_resume_off_a_cut_gives_a_fresh_session_and_the_hook_runs() {
         let before = reader.call(GetWhoami).await.unwrap();
         let mut states = reader.state_changes();
         proxy.cut();
-        assert!(matches!(next(&mut states).await, ConnectionState::Closed { code: 1006, .. }));
-        assert!(matches!(next(&mut states).await, ConnectionState::Reconnecting { attempt: 1, .. }));
+        assert!(matches!(
+            next(&mut states).await,
+            ConnectionState::Closed { code: 1006, .. }
+        ));
+        assert!(matches!(
+            next(&mut states).await,
+            ConnectionState::Reconnecting { attempt: 1, .. }
+        ));
         assert_eq!(next(&mut states).await, ConnectionState::Open { resumed: false });
         let deadline = tokio::time::Instant::now() + WAIT;
         while hook_runs.load(Ordering::SeqCst) == 0 {

@@ -85,7 +85,11 @@ pub(crate) fn request(config: &Config, resume: Option<&Resume>) -> Result<Reques
 }
 
 /// Makes one connection attempt.
-pub(crate) async fn open(config: &Config, tls: Option<Connector>, resume: Option<&Resume>) -> Result<Socket, ClientError> {
+pub(crate) async fn open(
+    config: &Config,
+    tls: Option<Connector>,
+    resume: Option<&Resume>,
+) -> Result<Socket, ClientError> {
     let request = request(config, resume)?;
     let limits = WebSocketConfig::default()
         .max_message_size(Some(config.max_message_size))

@@ -3,6 +3,8 @@
 //! `__seq` on the reconnect's URL. The same against the real conformance server is in the
 //! workspace's `tests/client_resume.rs`.
 #![allow(missing_docs)]
+// tungstenite's handshake callback returns its large `ErrorResponse`.
+#![allow(clippy::result_large_err)]
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -202,8 +204,15 @@ async fn a_dropped_connection_resumes_in_both_codecs_without_the_rejoin_hook() {
         let mut states = client.state_changes();
         let mut events = client.events();
         assert_eq!(client.state(), ConnectionState::Open { resumed: false });
-        assert_eq!(ticks(&mut events, 5).await, [1, 2, 3, 4, 5], "{codec:?}: once, in order");
-        assert!(matches!(next(&mut states).await, ConnectionState::Closed { code: 1006, .. }));
+        assert_eq!(
+            ticks(&mut events, 5).await,
+            [1, 2, 3, 4, 5],
+            "{codec:?}: once, in order"
+        );
+        assert!(matches!(
+            next(&mut states).await,
+            ConnectionState::Closed { code: 1006, .. }
+        ));
         assert_eq!(opened(&mut states).await, ConnectionState::Open { resumed: true });
         let first = seen.recv().await.unwrap();
         assert_eq!(param(&first, "__session"), None, "a first connection asks for nothing");
@@ -239,7 +248,8 @@ async fn a_refused_resume_is_a_fresh_session_the_hook_runs_and_seq_restarts() {
                     let call = conn.recv().await.unwrap();
                     assert_eq!(call["type"], "rooms.join");
                     let id = call["rpcId"].clone();
-                    conn.send(json!({"type": "__rpc_res", "payload": ["lobby"], "rpcId": id})).await;
+                    conn.send(json!({"type": "__rpc_res", "payload": ["lobby"], "rpcId": id}))
+                        .await;
                     conn.tick(10, Some(1)).await;
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
@@ -329,7 +339,10 @@ async fn a_server_without_resume_changes_nothing_and_one_that_lost_it_gives_a_fr
     assert_eq!(ticks(&mut events, 2).await, [1, 2], "the first frame is not lost");
     assert_eq!(opened(&mut states).await, ConnectionState::Open { resumed: false });
     assert_eq!(opened(&mut states).await, ConnectionState::Open { resumed: false });
-    eventually("the hook after each fresh session", || hook_runs.load(Ordering::SeqCst) == 2).await;
+    eventually("the hook after each fresh session", || {
+        hook_runs.load(Ordering::SeqCst) == 2
+    })
+    .await;
     let _ = seen.recv().await.unwrap();
     assert_eq!(param(&seen.recv().await.unwrap(), "__session"), Some("t1"));
     assert_eq!(
@@ -355,12 +368,15 @@ async fn nothing_queued_goes_before_the_session_frame_and_a_call_in_flight_still
             }
             // Anything sent before `__session` would already be here.
             tokio::time::sleep(Duration::from_millis(300)).await;
-            let early = tokio::time::timeout(Duration::from_millis(1), conn.ws.next()).await.is_ok();
+            let early = tokio::time::timeout(Duration::from_millis(1), conn.ws.next())
+                .await
+                .is_ok();
             conn.session("t2", true).await;
             while let Some(frame) = conn.recv().await {
                 let _ = frames.send((index, frame.clone(), early));
                 if let Some(id) = frame.get("rpcId") {
-                    conn.send(json!({"type": "__rpc_res", "payload": "hi", "rpcId": id})).await;
+                    conn.send(json!({"type": "__rpc_res", "payload": "hi", "rpcId": id}))
+                        .await;
                 }
             }
         }
@@ -382,7 +398,11 @@ async fn nothing_queued_goes_before_the_session_frame_and_a_call_in_flight_still
     let reply = client.call_route("greet", json!({"name": "queued"})).await.unwrap();
     assert_eq!(reply, "hi");
     let (index, frame, early) = received.recv().await.unwrap();
-    assert_eq!((index, &frame["type"]), (1, &json!("greet")), "the call in flight is not sent again");
+    assert_eq!(
+        (index, &frame["type"]),
+        (1, &json!("greet")),
+        "the call in flight is not sent again"
+    );
     assert!(!early, "nothing was sent before the server said how the session went");
     assert_eq!(client.state(), ConnectionState::Open { resumed: true });
     client.close().await;
