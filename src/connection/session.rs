@@ -6,11 +6,10 @@
 //! deadline, so a client that stops reading is dropped instead of stalling the server.
 
 use super::Shared;
-use super::admit::farewell;
 use super::dispatch::Dispatcher;
 use crate::Outgoing;
 use crate::call::Conn;
-use crate::hub::{Message, Outbox, Taken};
+use crate::hub::{Message, Outbound, Outbox, Taken};
 use crate::metrics::{self, ClosedBy};
 use crate::transport::frame::{self, opcode};
 use crate::transport::{Closing, Incoming, ReadError, Socket, Violation};
@@ -39,6 +38,8 @@ enum End {
     Gone(&'static str),
     /// The server closes with this code and reason.
     Close(u16, &'static str),
+    /// The client went silent past the heartbeat's timeout: the server closes with 1001.
+    Silent,
     /// The client sent something unreadable (too big, not UTF-8, not WebSocket): the server
     /// fails the connection with the violation's code, and can read nothing more.
     Refuse(Violation),
@@ -49,6 +50,7 @@ impl End {
         match self {
             Self::ClientClosed(_) => "client closed",
             Self::Gone(reason) | Self::Close(_, reason) => reason,
+            Self::Silent => "heartbeat timeout",
             Self::Refuse(violation) => violation.reason(),
         }
     }
@@ -59,19 +61,32 @@ impl End {
             Self::ClientClosed(code) => metrics::closed(ClosedBy::Client, code),
             Self::Gone(_) => metrics::closed(ClosedBy::Nobody, None),
             Self::Close(code, _) => metrics::closed(ClosedBy::Server, Some(code)),
+            Self::Silent => metrics::closed(ClosedBy::Server, Some(1001)),
             Self::Refuse(violation) => metrics::closed(ClosedBy::Server, Some(violation.code())),
         }
     }
 }
 
-/// Serves one upgraded connection, already registered in the hub with `outbox`.
+impl End {
+    /// Whether the connection was lost rather than closed on purpose: with resume on, its
+    /// session is parked for the client to come back.
+    fn parks(self) -> bool {
+        matches!(self, Self::Gone(_) | Self::Silent)
+    }
+}
+
+/// Serves one upgraded connection, already registered in the hub with `outbox`, writing
+/// `hello` first if given; `true` if the connection was lost (see [`End::parks`]). The caller
+/// takes the client out of the hub.
 pub(super) async fn run<H, O, C, S, IO>(
     socket: Box<Socket<IO>>,
     codec: Codec,
     shared: Arc<Shared<H, O, C, S>>,
     conn: Arc<Conn<C>>,
     outbox: Arc<Outbox>,
-) where
+    hello: Option<Message>,
+) -> bool
+where
     O: Outgoing,
     C: Send + Sync + 'static,
     S: Send + Sync + 'static,
@@ -84,7 +99,7 @@ pub(super) async fn run<H, O, C, S, IO>(
         tracing::debug!(?codec, "connected");
         // Handler panics are caught per call; this catches the runtime's own, so that whatever
         // happens the client still leaves the hub and `on_disconnect` still runs.
-        let end = AssertUnwindSafe(drive(socket, codec, &shared, &conn, &outbox))
+        let end = AssertUnwindSafe(drive(socket, codec, &shared, &conn, &outbox, hello))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| {
@@ -93,11 +108,10 @@ pub(super) async fn run<H, O, C, S, IO>(
             });
         tracing::debug!(reason = end.reason(), "disconnected");
         end.count();
-        outbox.close();
-        farewell(&shared, &conn).await;
+        end.parks()
     }
     .instrument(span)
-    .await;
+    .await
 }
 
 async fn drive<H, O, C, S, IO>(
@@ -106,6 +120,7 @@ async fn drive<H, O, C, S, IO>(
     shared: &Shared<H, O, C, S>,
     conn: &Arc<Conn<C>>,
     outbox: &Outbox,
+    hello: Option<Message>,
 ) -> End
 where
     O: Outgoing,
@@ -126,7 +141,14 @@ where
         (ticker, beat.timeout)
     });
     // Kept small between writes: a burst's large batch is freed after it is written.
-    let mut batch: Vec<Message> = Vec::new();
+    let mut batch: Vec<Outbound> = Vec::new();
+    // The `__session` frame goes before anything else (resume on).
+    if let Some(hello) = hello {
+        batch.push(Outbound::plain(hello));
+        if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
+            return end;
+        }
+    }
 
     let end = 'connection: loop {
         let reading = dispatcher.has_room() && throttle.is_none();
@@ -135,10 +157,10 @@ where
             Some(mut reply) = dispatcher.next_done(), if dispatcher.in_flight() > 0 => {
                 loop {
                     // What each handler pushed (to this client too) goes out before its reply.
-                    if matches!(outbox.take(&mut batch, BATCH), Some(Taken::Overflowed | Taken::ShutDown)) {
+                    if matches!(outbox.take(&mut batch, BATCH), Some(Taken::Overflowed | Taken::ShutDown | Taken::TakenOver)) {
                         break;
                     }
-                    batch.extend(reply);
+                    batch.extend(reply.map(Outbound::plain));
                     if batch.len() >= BATCH {
                         break;
                     }
@@ -157,6 +179,8 @@ where
                     // Heard from the outbox, not from the shared shutdown signal, whose lock every
                     // connection would take on every turn of its loop.
                     Taken::ShutDown => break End::Close(1001, "server shutting down"),
+                    // A resuming connection took the session: this one closes and lets go.
+                    Taken::TakenOver => break End::Close(1000, "session resumed elsewhere"),
                     Taken::Frames => {}
                 }
                 if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
@@ -209,7 +233,7 @@ where
                 }
                 received = socket.received();
                 if last_heard.elapsed() >= timeout_after {
-                    break End::Close(1001, "heartbeat timeout");
+                    break End::Silent;
                 }
                 socket.queue_control(frame::control(opcode::PING, &[]));
                 if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
@@ -221,6 +245,7 @@ where
     let closing = match end {
         End::ClientClosed(code) => Closing::Echo(code),
         End::Close(code, reason) => Closing::Close(code, reason),
+        End::Silent => Closing::Close(1001, "heartbeat timeout"),
         End::Refuse(violation) => Closing::Fail(violation),
         End::Gone(_) => Closing::Gone,
     };
@@ -235,7 +260,7 @@ where
 /// then lets the batch's memory go.
 async fn write<IO: AsyncRead + AsyncWrite + Unpin>(
     socket: &mut Socket<IO>,
-    batch: &mut Vec<Message>,
+    batch: &mut Vec<Outbound>,
     limit: Duration,
 ) -> Result<(), End> {
     if batch.is_empty() && !socket.has_control() {
@@ -290,7 +315,7 @@ mod tests {
         let outbox = Arc::new(Outbox::new(8, 1024));
         let socket = Box::new(Socket::new(io, 1024, false));
         assert!(std::mem::size_of_val(&*socket) <= 256, "the socket holds no buffer");
-        let task = run(socket, Codec::Json, server.shared.clone(), conn, outbox);
+        let task = run(socket, Codec::Json, server.shared.clone(), conn, outbox, None);
         let size = std::mem::size_of_val(&task);
         assert!(size <= 1024, "the connection future is {size} bytes");
     }

@@ -21,4 +21,4 @@ pub use close::{Closing, Violation, is_valid as is_valid_close_code};
 pub use decode::{Decoder, Incoming};
 pub use raw::RawSocket;
 pub use socket::ReadError;
-pub(crate) use socket::{Socket, footprint};
+pub(crate) use socket::{Pieces, Socket, footprint};
