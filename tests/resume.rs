@@ -4,19 +4,19 @@
 //! every way it must not resume (window over, forged, used or unknown tokens, a byte budget
 //! exceeded, a close frame) gives a fresh session and exactly one `on_disconnect`.
 
+#[path = "support/process.rs"]
+mod process;
 mod support;
 
 use garde::Validate;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::{Client, start};
-use zocket::{
-    ClientId, Config, Ctx, Disconnected, Handle, Input, Outgoing, Resume, Rooms, Server, TS, Zocket,
-};
+use zocket::{ClientId, Config, Ctx, Disconnected, Handle, Input, Outgoing, Resume, Rooms, Server, TS, Zocket};
 
 #[derive(Debug, Deserialize, Validate, TS)]
 #[garde(allow_unvalidated)]
@@ -152,7 +152,11 @@ async fn a_dropped_client_resumes_with_every_missed_message_once_and_in_order() 
     }
     drop(alice);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(counts.disconnects.load(Ordering::SeqCst), 0, "a parked session has not ended");
+    assert_eq!(
+        counts.disconnects.load(Ordering::SeqCst),
+        0,
+        "a parked session has not ended"
+    );
 
     let mut back = Client::connect(&resume_url(addr, "alice", &token, last.0)).await;
     let (new_token, resumed) = session(&mut back).await;
@@ -197,9 +201,17 @@ async fn window_expiry_gives_a_fresh_session_and_exactly_one_on_disconnect() {
     let me = back.ok("whoami", Value::Null).await;
     assert_eq!(me["rooms"], json!([]));
     assert_eq!(me["sawSession"], false, "__session is taken out of the headers");
-    assert_eq!(counts.connects.load(Ordering::SeqCst), 2, "on_connect ran for the fresh session");
+    assert_eq!(
+        counts.connects.load(Ordering::SeqCst),
+        2,
+        "on_connect ran for the fresh session"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(counts.disconnects.load(Ordering::SeqCst), 1, "exactly one on_disconnect");
+    assert_eq!(
+        counts.disconnects.load(Ordering::SeqCst),
+        1,
+        "exactly one on_disconnect"
+    );
 }
 
 #[tokio::test]
@@ -257,7 +269,10 @@ async fn a_parked_session_over_its_byte_budget_is_not_resumed() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     // 10 messages of ~600 bytes: more than the 4 KiB the session may keep.
     for n in 1..=10 {
-        let message = Out::RoomMessage { n, pad: "x".repeat(600) };
+        let message = Out::RoomMessage {
+            n,
+            pad: "x".repeat(600),
+        };
         handle.emit(message).to_room("r").unwrap();
     }
     reaches(&counts.disconnects, 1).await;
@@ -298,7 +313,10 @@ async fn resuming_a_session_still_connected_closes_its_old_socket() {
     let (_, resumed) = session(&mut back).await;
     assert!(resumed);
     let tick = back.next_frame().await;
-    assert_eq!((tick["payload"]["n"].as_u64(), tick["seq"].as_u64()), (Some(2), Some(2)));
+    assert_eq!(
+        (tick["payload"]["n"].as_u64(), tick["seq"].as_u64()),
+        (Some(2), Some(2))
+    );
     assert_eq!(counts.disconnects.load(Ordering::SeqCst), 0);
     assert_eq!(handle.client_count(), 1);
 }
@@ -312,9 +330,77 @@ async fn with_resume_off_the_wire_is_unchanged() {
     reaches(&counts.connects, 1).await;
     handle.emit(Out::Tick { n: 7 }).broadcast().unwrap();
     let frame = raw.next(Duration::from_secs(5)).await.expect("a frame");
-    assert_eq!((frame.opcode, frame.payload.as_slice()), (1, &br#"{"type":"tick","payload":{"n":7}}"#[..]));
+    assert_eq!(
+        (frame.opcode, frame.payload.as_slice()),
+        (1, &br#"{"type":"tick","payload":{"n":7}}"#[..])
+    );
     let mut client = Client::connect(&url(addr, "token=bob&__session=abc")).await;
     let me = client.ok("whoami", Value::Null).await;
-    assert_eq!(me["sawSession"], true, "without resume, __session is the app's own header");
+    assert_eq!(
+        me["sawSession"], true,
+        "without resume, __session is the app's own header"
+    );
     client.silent(Duration::from_millis(100)).await;
+}
+
+/// The conformance example with `RESUME_WINDOW_MS` set, as a real process: a client dropped
+/// from a busy room resumes with every `room.message` it missed.
+#[tokio::test]
+async fn the_conformance_example_resumes_when_resume_window_ms_is_set() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(process::example("conformance"))
+        .env("PORT", "0")
+        .env("RESUME_WINDOW_MS", "10000")
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run the conformance example");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("it listens")
+        .unwrap()
+        .unwrap();
+    let base = format!(
+        "{}/",
+        line.strip_prefix("listening on ")
+            .expect("the listening line")
+            .trim()
+            .trim_end_matches('/')
+    );
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let mut alice = Client::connect(&format!("{base}?token=alice")).await;
+    let (token, resumed) = session(&mut alice).await;
+    assert!(!resumed);
+    alice.ok("rooms.join", json!({"room": "r"})).await;
+    let mut bob = Client::connect(&format!("{base}?token=bob")).await;
+    session(&mut bob).await;
+    let send = |n: u64| json!({"room": "r", "text": n.to_string()});
+    bob.ok("rooms.send", send(1)).await;
+    let first = alice.next_frame().await;
+    assert_eq!(first["type"], "room.message", "{first}");
+    assert_eq!(first["payload"]["text"], "1");
+    let seen = first["seq"].as_u64().expect("a seq");
+    drop(alice);
+    for n in 2..=20 {
+        bob.ok("rooms.send", send(n)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let mut back = Client::connect(&format!("{base}?token=alice&__session={token}&__seq={seen}")).await;
+    let (_, resumed) = session(&mut back).await;
+    assert!(resumed);
+    for n in 2..=20u64 {
+        let frame = back.next_frame().await;
+        assert_eq!(frame["type"], "room.message", "{frame}");
+        assert_eq!(frame["payload"]["text"], n.to_string());
+        assert_eq!(frame["seq"].as_u64(), Some(seen + n - 1));
+    }
+    bob.ok("rooms.send", send(21)).await;
+    assert_eq!(back.event("room.message").await["text"], "21", "then live traffic");
+    let me = back.ok("whoami", Value::Null).await;
+    assert_eq!(me["userId"], "alice");
+    let _ = child.kill().await;
 }
