@@ -34,7 +34,10 @@ async function proxy(port: number) {
     cut() {
       for (const socket of sockets) socket.destroy();
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close() {
+      for (const socket of sockets) socket.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }
 
@@ -102,7 +105,9 @@ describe("resume against the conformance server (RESUME_WINDOW_MS=10000)", () =>
       await until("the reconnect", () => reader.opens.length === 2);
       assert.deepEqual(reader.opens[1], { resumed: true });
       await writing;
-      await until("every message", () => got.length >= TOTAL);
+      await until("every message", () => got.length >= TOTAL).catch(() => {
+        assert.deepEqual(got, sent, `not every message came (${got.length} of ${TOTAL}; seen at the drop ${seenAtDrop}; opens ${JSON.stringify(reader.opens)}; closes ${JSON.stringify(closes)}; readyState ${reader.c.readyState})`);
+      });
       await sleep(200); // anything doubled would show by now
       assert.equal(closes[0], 1006, "dropped without a close frame");
       assert.ok(sent.length - seenAtDrop > 10, `messages were sent while it was away (${seenAtDrop} seen at the drop)`);
