@@ -172,7 +172,15 @@ async fn a_client_cut_mid_stream_resumes_with_every_message_once_in_order() {
 
         let mut got = Vec::new();
         while got.len() < TOTAL {
-            match next(&mut messages).await {
+            let Ok(Some(message)) = tokio::time::timeout(WAIT, messages.next()).await else {
+                panic!(
+                    "{} of {TOTAL} messages came, the last {:?}; state {:?}",
+                    got.len(),
+                    got.last(),
+                    reader.state()
+                );
+            };
+            match message {
                 Out::RoomMessage { room, text, from } => {
                     assert_eq!((room.as_str(), from.as_str()), ("busy", "writer"));
                     got.push(text);
