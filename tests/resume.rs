@@ -404,3 +404,157 @@ async fn the_conformance_example_resumes_when_resume_window_ms_is_set() {
     assert_eq!(me["userId"], "alice");
     let _ = child.kill().await;
 }
+
+/// MessagePack clients get the same: `seq` is a third entry of each event's map.
+#[tokio::test]
+async fn msgpack_sessions_resume_and_never_across_codecs() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::{Message, http::HeaderValue};
+    type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+    async fn connect(url: &str) -> Ws {
+        let mut request = url.into_client_request().unwrap();
+        let protocol = HeaderValue::from_static("zocket.v1.msgpack");
+        request.headers_mut().insert("sec-websocket-protocol", protocol);
+        tokio_tungstenite::connect_async(request).await.unwrap().0
+    }
+    async fn next(ws: &mut Ws) -> Value {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(5), ws.next())
+                .await
+                .expect("a frame within 5 s")
+                .expect("the socket is open")
+                .unwrap();
+            match message {
+                Message::Binary(bytes) => return rmp_serde::from_slice(&bytes).unwrap(),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("expected a binary frame, got {other:?}"),
+            }
+        }
+    }
+
+    let (server, counts) = app(Some(Resume::new(Duration::from_secs(10), 1 << 20)));
+    let (addr, handle) = start(server).await;
+    let mut ws = connect(&url(addr, "token=ada")).await;
+    let hello = next(&mut ws).await;
+    assert_eq!(hello["type"], "__session");
+    assert_eq!(hello["payload"]["resumed"], false);
+    let token = hello["payload"]["token"].as_str().unwrap().to_owned();
+    for n in 1..=3 {
+        handle.emit(Out::Tick { n }).broadcast().unwrap();
+    }
+    let first = next(&mut ws).await;
+    assert_eq!(first, json!({"type": "tick", "payload": {"n": 1}, "seq": 1}));
+    drop(ws);
+    for n in 4..=200 {
+        handle.emit(Out::Tick { n }).broadcast().unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut back = connect(&resume_url(addr, "ada", &token, 1)).await;
+    let hello = next(&mut back).await;
+    assert_eq!(hello["payload"]["resumed"], true, "{hello}");
+    for n in 2..=200u64 {
+        assert_eq!(
+            next(&mut back).await,
+            json!({"type": "tick", "payload": {"n": n}, "seq": n})
+        );
+    }
+    drop(back);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Its log is MessagePack: a JSON connection cannot resume it.
+    let token = hello["payload"]["token"].as_str().unwrap();
+    let mut json_client = Client::connect(&resume_url(addr, "ada", token, 200)).await;
+    let (_, resumed) = session(&mut json_client).await;
+    assert!(!resumed, "never across codecs");
+    reaches(&counts.disconnects, 1).await;
+}
+
+/// A shutdown ends parked sessions at once (it does not wait for their window), each with
+/// one `on_disconnect`, and parked sessions count against `max_connections`.
+#[tokio::test]
+async fn shutdown_ends_parked_sessions_and_parked_sessions_count_as_connections() {
+    let (server, counts) = {
+        let counts = Arc::new(Counts::default());
+        let off = counts.clone();
+        let zo = Zocket::<Headers, Out>::new()
+            .config(
+                Config::default()
+                    .max_connections(1)
+                    .resume(Some(Resume::new(Duration::from_secs(60), 1 << 20))),
+            )
+            .on_connect(|headers: Headers, _id: ClientId| async move {
+                Ok(User {
+                    name: headers.token,
+                    saw_session: false,
+                })
+            })
+            .on_disconnect(move |_gone: Disconnected<User>, _server: Handle<Out>| {
+                let counts = off.clone();
+                async move {
+                    counts.disconnects.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        let router = zo.router();
+        (zo.server(router), counts)
+    };
+    let (addr, handle) = start(server).await;
+    let mut alice = Client::connect(&url(addr, "token=alice")).await;
+    session(&mut alice).await;
+    drop(alice);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, _) = Client::refused(&url(addr, "token=bob")).await;
+    assert_eq!(status, 503, "the parked session holds the only place");
+    tokio::time::timeout(Duration::from_secs(5), handle.shutdown())
+        .await
+        .expect("shutdown does not wait for the window");
+    assert_eq!(counts.disconnects.load(Ordering::SeqCst), 1);
+}
+
+/// A heartbeat timeout is a lost connection, not a goodbye: the session is parked.
+#[tokio::test]
+async fn a_heartbeat_timeout_parks_the_session() {
+    let counts = Arc::new(Counts::default());
+    let off = counts.clone();
+    let zo = Zocket::<Headers, Out>::new()
+        .config(
+            Config::default()
+                .heartbeat(Some(zocket::Heartbeat::new(
+                    Duration::from_millis(100),
+                    Duration::from_millis(300),
+                )))
+                .resume(Some(Resume::new(Duration::from_secs(30), 1 << 20))),
+        )
+        .on_connect(|headers: Headers, _id: ClientId| async move {
+            Ok(User {
+                name: headers.token,
+                saw_session: false,
+            })
+        })
+        .on_disconnect(move |_gone: Disconnected<User>, _server: Handle<Out>| {
+            let counts = off.clone();
+            async move {
+                counts.disconnects.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+    let router = zo.router().route("whoami", whoami);
+    let (addr, handle) = start(zo.server(router)).await;
+    // A raw client that never answers pings.
+    let mut raw = support::raw::RawClient::connect(addr, "/?token=alice", "").await;
+    let hello = raw.next(Duration::from_secs(5)).await.expect("the session frame");
+    let hello: Value = serde_json::from_slice(&hello.payload).unwrap();
+    let token = hello["payload"]["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        raw.close_code(Duration::from_secs(5)).await,
+        Some(1001),
+        "closed as silent"
+    );
+    drop(raw);
+    handle.emit(Out::Tick { n: 1 }).broadcast().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(counts.disconnects.load(Ordering::SeqCst), 0, "parked, not ended");
+    let mut back = Client::connect(&resume_url(addr, "alice", &token, 0)).await;
+    let (_, resumed) = session(&mut back).await;
+    assert!(resumed);
+    let tick = back.next_frame().await;
+    assert_eq!((tick["type"].as_str(), tick["seq"].as_u64()), (Some("tick"), Some(1)));
+}

@@ -217,14 +217,19 @@ impl<C: Send + Sync + 'static> Admitted<C> {
         let max = shared.config.max_message_size.saturating_mul(2);
         let mut socket = Box::new(Socket::new(io, max, self.codec.is_binary()));
         socket.set_message_timeout(shared.config.message_timeout);
-        let hello = self.ticket.as_ref().and_then(|ticket| ticket.frame(self.codec));
+        // With resume on, the `__session` frame goes before anything else.
+        if let Some(hello) = self.ticket.as_ref().and_then(|ticket| ticket.frame(self.codec)) {
+            if !session::write_first(&mut socket, hello, shared.config.write_timeout).await {
+                self.finish(&shared, true).await;
+                return;
+            }
+        }
         let parks = session::run(
             socket,
             self.codec,
             shared.clone(),
             self.conn.clone(),
             self.outbox.clone(),
-            hello,
         )
         .await;
         self.finish(&shared, parks).await;

@@ -29,9 +29,9 @@ pub(crate) const SEQ_PARAM: &str = "__seq";
 /// The type of the frame that tells a client its token.
 const SESSION_FRAME: &str = "__session";
 
-/// How long a resuming connection waits for the connection it takes over to let go (that one
-/// closes its socket and lets its calls finish, each within its own grace).
-const RELEASE: Duration = Duration::from_secs(10);
+/// How long a resuming connection waits for the connection it takes over to let go, on top
+/// of the write timeout (that one may be stuck in a write to its dead socket).
+const RELEASE: Duration = Duration::from_secs(2);
 
 /// Half of a token: the key a session is found by, or the secret that proves the token.
 type Half = [u8; 16];
@@ -237,7 +237,8 @@ where
         Held::Connected(released) => {
             // Its old socket is somehow still open: that connection lets go first.
             outbox.take_over();
-            let released = tokio::time::timeout(RELEASE, released.notified()).await.is_ok();
+            let limit = shared.config.write_timeout + RELEASE;
+            let released = tokio::time::timeout(limit, released.notified()).await.is_ok();
             (None, released)
         }
     };

@@ -29,6 +29,9 @@ const KEPT_BATCH: usize = 4;
 /// How long a server-initiated close waits for the client's close reply.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
+/// How long a connection taken over by a resuming one waits for its close to be written.
+const TAKEOVER_GRACE: Duration = Duration::from_millis(100);
+
 /// Why a connection ended.
 #[derive(Debug, Clone, Copy)]
 enum End {
@@ -40,6 +43,8 @@ enum End {
     Close(u16, &'static str),
     /// The client went silent past the heartbeat's timeout: the server closes with 1001.
     Silent,
+    /// A resuming connection took the session over: this one closes with 1000 at once.
+    Handover,
     /// The client sent something unreadable (too big, not UTF-8, not WebSocket): the server
     /// fails the connection with the violation's code, and can read nothing more.
     Refuse(Violation),
@@ -51,6 +56,7 @@ impl End {
             Self::ClientClosed(_) => "client closed",
             Self::Gone(reason) | Self::Close(_, reason) => reason,
             Self::Silent => "heartbeat timeout",
+            Self::Handover => "session resumed elsewhere",
             Self::Refuse(violation) => violation.reason(),
         }
     }
@@ -62,6 +68,7 @@ impl End {
             Self::Gone(_) => metrics::closed(ClosedBy::Nobody, None),
             Self::Close(code, _) => metrics::closed(ClosedBy::Server, Some(code)),
             Self::Silent => metrics::closed(ClosedBy::Server, Some(1001)),
+            Self::Handover => metrics::closed(ClosedBy::Server, Some(1000)),
             Self::Refuse(violation) => metrics::closed(ClosedBy::Server, Some(violation.code())),
         }
     }
@@ -75,16 +82,14 @@ impl End {
     }
 }
 
-/// Serves one upgraded connection, already registered in the hub with `outbox`, writing
-/// `hello` first if given; `true` if the connection was lost (see [`End::parks`]). The caller
-/// takes the client out of the hub.
+/// Serves one upgraded connection, already registered in the hub with `outbox`; `true` if the
+/// connection was lost (see [`End::parks`]). The caller takes the client out of the hub.
 pub(super) async fn run<H, O, C, S, IO>(
     socket: Box<Socket<IO>>,
     codec: Codec,
     shared: Arc<Shared<H, O, C, S>>,
     conn: Arc<Conn<C>>,
     outbox: Arc<Outbox>,
-    hello: Option<Message>,
 ) -> bool
 where
     O: Outgoing,
@@ -99,7 +104,7 @@ where
         tracing::debug!(?codec, "connected");
         // Handler panics are caught per call; this catches the runtime's own, so that whatever
         // happens the client still leaves the hub and `on_disconnect` still runs.
-        let end = AssertUnwindSafe(drive(socket, codec, &shared, &conn, &outbox, hello))
+        let end = AssertUnwindSafe(drive(socket, codec, &shared, &conn, &outbox))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| {
@@ -120,7 +125,6 @@ async fn drive<H, O, C, S, IO>(
     shared: &Shared<H, O, C, S>,
     conn: &Arc<Conn<C>>,
     outbox: &Outbox,
-    hello: Option<Message>,
 ) -> End
 where
     O: Outgoing,
@@ -142,13 +146,6 @@ where
     });
     // Kept small between writes: a burst's large batch is freed after it is written.
     let mut batch: Vec<Outbound> = Vec::new();
-    // The `__session` frame goes before anything else (resume on).
-    if let Some(hello) = hello {
-        batch.push(Outbound::plain(hello));
-        if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
-            return end;
-        }
-    }
 
     let end = 'connection: loop {
         let reading = dispatcher.has_room() && throttle.is_none();
@@ -157,7 +154,7 @@ where
             Some(mut reply) = dispatcher.next_done(), if dispatcher.in_flight() > 0 => {
                 loop {
                     // What each handler pushed (to this client too) goes out before its reply.
-                    if matches!(outbox.take(&mut batch, BATCH), Some(Taken::Overflowed | Taken::ShutDown | Taken::TakenOver)) {
+                    if matches!(outbox.take(&mut batch, BATCH), Some(Taken::Overflowed | Taken::ShutDown | Taken::Handover)) {
                         break;
                     }
                     batch.extend(reply.map(Outbound::plain));
@@ -180,7 +177,7 @@ where
                     // connection would take on every turn of its loop.
                     Taken::ShutDown => break End::Close(1001, "server shutting down"),
                     // A resuming connection took the session: this one closes and lets go.
-                    Taken::TakenOver => break End::Close(1000, "session resumed elsewhere"),
+                    Taken::Handover => break End::Handover,
                     Taken::Frames => {}
                 }
                 if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
@@ -248,12 +245,40 @@ where
         End::Silent => Closing::Close(1001, "heartbeat timeout"),
         End::Refuse(violation) => Closing::Fail(violation),
         End::Gone(_) => Closing::Gone,
+        End::Handover => {
+            // The resuming connection waits for this one: no closing handshake, and calls
+            // still running are dropped (calls are never replayed; the old socket is likely
+            // dead anyway).
+            socket
+                .close(Closing::Close(1000, "session resumed elsewhere"), TAKEOVER_GRACE)
+                .await;
+            return end;
+        }
     };
     socket.close(closing, config.write_timeout.min(CLOSE_GRACE)).await;
     // Messages already read still run, though their replies can no longer be sent: a message
     // sent just before closing is not lost. Calls still running after the grace are dropped.
     let _ = timeout(CLOSE_GRACE, async { while dispatcher.next_done().await.is_some() {} }).await;
     end
+}
+
+/// Writes `message` alone, within `limit`: the `__session` frame, before the session runs.
+/// `false` if the connection is lost (counted as such).
+pub(super) async fn write_first<IO: AsyncRead + AsyncWrite + Unpin>(
+    socket: &mut Socket<IO>,
+    message: Message,
+    limit: Duration,
+) -> bool {
+    let mut batch = vec![Outbound::plain(message)];
+    let written = write(socket, &mut batch, limit).await;
+    if let Err(end) = written {
+        tracing::debug!(
+            reason = end.reason(),
+            "disconnected before the session frame was written"
+        );
+        end.count();
+    }
+    written.is_ok()
 }
 
 /// Writes the socket's queued control frame, if any, and a batch of messages with a deadline,
@@ -315,7 +340,7 @@ mod tests {
         let outbox = Arc::new(Outbox::new(8, 1024));
         let socket = Box::new(Socket::new(io, 1024, false));
         assert!(std::mem::size_of_val(&*socket) <= 256, "the socket holds no buffer");
-        let task = run(socket, Codec::Json, server.shared.clone(), conn, outbox, None);
+        let task = run(socket, Codec::Json, server.shared.clone(), conn, outbox);
         let size = std::mem::size_of_val(&task);
         assert!(size <= 1024, "the connection future is {size} bytes");
     }

@@ -40,7 +40,7 @@ pub(crate) enum Taken {
     /// The server is shutting down: the client must be closed.
     ShutDown,
     /// A resuming connection took the session over: this connection must let go.
-    TakenOver,
+    Handover,
 }
 
 /// Bytes moved into one batch at most (but always at least one frame): frames being written
@@ -56,7 +56,8 @@ struct State {
     overflowed: bool,
     shut_down: bool,
     closed: bool,
-    log: Option<Log>,
+    /// Boxed: a connection without resume pays one pointer for it.
+    log: Option<Box<Log>>,
 }
 
 /// The replay log's bookkeeping (resume on).
@@ -78,6 +79,9 @@ struct Log {
     lost: bool,
     /// A resuming connection takes the session over: the current one must let go.
     taken_over: bool,
+    /// The parked session's timer, woken when the log is lost (its own waker: the outbox's
+    /// belongs to whichever connection takes from it).
+    watcher: AtomicWaker,
 }
 
 impl Log {
@@ -106,15 +110,18 @@ impl Outbox {
     /// A queue that is also a replay log of `budget` bytes, if given with the frames' codec
     /// (see the module's documentation).
     pub(crate) fn with_log(capacity: usize, capacity_bytes: usize, log: Option<(usize, Codec)>) -> Self {
-        let log = log.map(|(budget, codec)| Log {
-            first: 1,
-            cursor: 1,
-            kept: 0,
-            budget,
-            codec,
-            parked: false,
-            lost: false,
-            taken_over: false,
+        let log = log.map(|(budget, codec)| {
+            Box::new(Log {
+                first: 1,
+                cursor: 1,
+                kept: 0,
+                budget,
+                codec,
+                parked: false,
+                lost: false,
+                taken_over: false,
+                watcher: AtomicWaker::new(),
+            })
         });
         Self {
             state: Mutex::new(State {
@@ -186,12 +193,11 @@ impl Outbox {
         state.bytes += size;
         log.kept += size;
         trim(&mut state.frames, &mut state.bytes, log);
-        let wake = if log.parked {
-            // Whoever watches the parked session learns it is lost.
-            log.lost
-        } else {
-            waiting == 0
-        };
+        if log.lost {
+            // The parked session's timer ends it.
+            log.watcher.wake();
+        }
+        let wake = !log.parked && waiting == 0;
         drop(guard);
         if wake {
             self.waker.wake();
@@ -211,7 +217,7 @@ impl Outbox {
         }
         if let Some(log) = state.log.as_mut() {
             if log.taken_over {
-                return Some(Taken::TakenOver);
+                return Some(Taken::Handover);
             }
             if log.cursor == log.next(&state.frames) {
                 return None;
@@ -329,9 +335,12 @@ impl Outbox {
 
     /// Waits until a parked session's log lost frames (more was sent than its budget keeps).
     pub(crate) fn poll_lost(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.waker.register(cx.waker());
         match self.state.lock().log.as_ref() {
-            Some(log) if !log.lost => Poll::Pending,
+            Some(log) if !log.lost => {
+                // Registered under the lock, so a push that loses the log wakes it.
+                log.watcher.register(cx.waker());
+                Poll::Pending
+            }
             _ => Poll::Ready(()),
         }
     }
@@ -467,7 +476,7 @@ mod tests {
             "nothing was trimmed: a replay from the start is possible"
         );
         log.take_over();
-        assert_eq!(log.take(&mut batch, 8), Some(Taken::TakenOver));
+        assert_eq!(log.take(&mut batch, 8), Some(Taken::Handover));
     }
 
     #[test]

@@ -139,6 +139,43 @@ mod tests {
         assert_eq!(written(&Outbound::plain(message.clone())), &message[..]);
     }
 
+    /// Sequenced messages of every header size, written through a pipe so small that writes
+    /// stop inside headers, shared bytes and tails alike, arrive whole and in order.
+    #[tokio::test]
+    async fn the_socket_writes_sequenced_messages_whole() {
+        use crate::transport::Socket;
+        use crate::transport::frame::{FrameBuf, opcode};
+        use tokio::io::AsyncReadExt;
+        let (mut client, server) = tokio::io::duplex(61);
+        let mut socket = Socket::new(server, 100, false);
+        let mut batch = Vec::new();
+        let mut expected = Vec::new();
+        let sizes = (0..100usize).map(|i| i % 9).chain([120, 126, 65_530, 70_000]);
+        for (seq, size) in (1u64..).zip(sizes) {
+            let mut out = Vec::new();
+            zocket_protocol::json::write_event(&mut out, "e", &"x".repeat(size)).unwrap();
+            let outbound = Outbound::sequenced(Bytes::from(out), Codec::Json, seq * 977);
+            let mut whole = FrameBuf::new();
+            whole.payload().extend_from_slice(&written(&outbound));
+            expected.extend_from_slice(&whole.finish(opcode::TEXT));
+            batch.push(outbound);
+            if seq % 3 == 0 {
+                batch.push(Outbound::plain(Bytes::from_static(b"{}")));
+                let mut plain = FrameBuf::new();
+                plain.payload().extend_from_slice(b"{}");
+                expected.extend_from_slice(&plain.finish(opcode::TEXT));
+            }
+        }
+        let reader = tokio::spawn(async move {
+            let mut got = vec![0; expected.len()];
+            client.read_exact(&mut got).await.unwrap();
+            assert!(got == expected, "the bytes on the wire differ");
+        });
+        socket.write(&mut batch).await.unwrap();
+        assert!(batch.is_empty());
+        reader.await.unwrap();
+    }
+
     #[cfg(feature = "msgpack")]
     #[test]
     fn msgpack_events_get_a_third_entry() {
