@@ -10,17 +10,6 @@ use zocket_protocol::{Codec, ERROR, ErrorPayload, RPC_ERROR, RPC_RESULT};
 /// The first frame a server with resume on sends on every connection.
 pub(crate) const SESSION: &str = "__session";
 
-/// A client frame: `{"type": route, "payload"?: ..., "rpcId"?: "id"}`.
-#[derive(Serialize)]
-struct Frame<'a, P> {
-    #[serde(rename = "type")]
-    route: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    payload: Option<&'a P>,
-    #[serde(rename = "rpcId", skip_serializing_if = "Option::is_none")]
-    rpc_id: Option<&'a str>,
-}
-
 /// Encodes a message to `route`; `payload` `None` leaves it out (a route without input);
 /// `rpc_id` makes it a call.
 pub(crate) fn encode<P: Serialize>(
@@ -30,18 +19,11 @@ pub(crate) fn encode<P: Serialize>(
     rpc_id: Option<u64>,
 ) -> Result<Vec<u8>, ClientError> {
     let id = rpc_id.map(|id| id.to_string());
-    let frame = Frame {
-        route,
-        payload,
-        rpc_id: id.as_deref(),
-    };
-    let encoded = match codec {
-        // Structs as maps with their field names, as the server reads them.
-        Codec::MsgPack => rmp_serde::to_vec_named(&frame).map_err(|e| e.to_string()),
-        // JSON (the builder refuses codecs it does not know).
-        _ => serde_json::to_vec(&frame).map_err(|e| e.to_string()),
-    };
-    encoded.map_err(|message| ClientError::Encode(format!("{route}: {message}")))
+    let mut out = Vec::new();
+    codec
+        .write_message(&mut out, route, payload, id.as_deref())
+        .map_err(|e| ClientError::Encode(format!("{route}: {e}")))?;
+    Ok(out)
 }
 
 /// What a server frame is.
