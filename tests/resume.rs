@@ -64,10 +64,14 @@ async fn whoami(user: Ctx<User>, id: ClientId, rooms: Rooms) -> Value {
 }
 
 fn app(resume: Option<Resume>) -> (Server<Headers, Out, User>, Arc<Counts>) {
+    app_with(Config::default().resume(resume))
+}
+
+fn app_with(config: Config) -> (Server<Headers, Out, User>, Arc<Counts>) {
     let counts = Arc::new(Counts::default());
     let (on, off) = (counts.clone(), counts.clone());
     let zo = Zocket::<Headers, Out>::new()
-        .config(Config::default().resume(resume))
+        .config(config)
         .on_connect(move |headers: Headers, _id: ClientId| {
             let counts = on.clone();
             async move {
@@ -557,4 +561,37 @@ async fn a_heartbeat_timeout_parks_the_session() {
     assert!(resumed);
     let tick = back.next_frame().await;
     assert_eq!((tick["type"].as_str(), tick["seq"].as_u64()), (Some("tick"), Some(1)));
+}
+
+/// A replay longer than the outbound queue is not a slow consumer: the queue's bound counts
+/// live frames only.
+#[tokio::test]
+async fn a_replay_longer_than_the_outbound_queue_is_delivered() {
+    let config = Config::default()
+        .outbound_queue(16)
+        .resume(Some(Resume::new(Duration::from_secs(10), 1 << 20)));
+    let (server, counts) = app_with(config);
+    let (addr, handle) = start(server).await;
+    let mut alice = Client::connect(&url(addr, "token=alice")).await;
+    let (token, _) = session(&mut alice).await;
+    drop(alice);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for n in 1..=100 {
+        handle.emit(Out::Tick { n }).broadcast().unwrap();
+    }
+    let mut back = Client::connect(&resume_url(addr, "alice", &token, 0)).await;
+    let (_, resumed) = session(&mut back).await;
+    assert!(resumed);
+    for n in 101..=110 {
+        handle.emit(Out::Tick { n }).broadcast().unwrap();
+    }
+    for n in 1..=110u64 {
+        let tick = back.next_frame().await;
+        assert_eq!(
+            (tick["payload"]["n"].as_u64(), tick["seq"].as_u64()),
+            (Some(n), Some(n)),
+            "{tick}"
+        );
+    }
+    assert_eq!(counts.disconnects.load(Ordering::SeqCst), 0, "not closed as too slow");
 }

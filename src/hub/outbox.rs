@@ -67,6 +67,10 @@ struct Log {
     first: u64,
     /// The sequence number of the next frame to take: those before it went to a socket.
     cursor: u64,
+    /// Frames before this one are a replay for a resumed connection: bounded by the budget,
+    /// they do not count against the queue's own limits (so a long replay does not make the
+    /// next live frame overflow the queue).
+    replay_end: u64,
     /// Bytes of every frame kept.
     kept: usize,
     /// The most bytes kept (frames are trimmed oldest first past it).
@@ -114,6 +118,7 @@ impl Outbox {
             Box::new(Log {
                 first: 1,
                 cursor: 1,
+                replay_end: 1,
                 kept: 0,
                 budget,
                 codec,
@@ -178,7 +183,7 @@ impl Outbox {
             return Pushed::Closed;
         }
         let size = frame.len();
-        let waiting = log.next(&state.frames) - log.cursor;
+        let waiting = log.next(&state.frames) - log.cursor.max(log.replay_end);
         if !log.parked && waiting > 0 && (waiting >= self.capacity as u64 || state.bytes + size > self.capacity_bytes) {
             let first = !state.overflowed;
             state.overflowed = true;
@@ -222,21 +227,29 @@ impl Outbox {
             if log.cursor == log.next(&state.frames) {
                 return None;
             }
-            let mut taken = 0;
+            let (mut taken, mut queued) = (0, 0);
             for _ in 0..max {
                 let Some(frame) = state.frames.get((log.cursor - log.first) as usize) else {
                     break;
                 };
                 taken += frame.len();
+                if log.cursor >= log.replay_end {
+                    queued += frame.len();
+                }
                 batch.push(Outbound::sequenced(frame.clone(), log.codec, log.cursor));
                 log.cursor += 1;
                 if taken >= TAKE_BYTES {
                     break;
                 }
             }
-            state.bytes -= taken;
+            state.bytes -= queued;
             // Frames taken may now leave the log if it is over its budget.
             trim(&mut state.frames, &mut state.bytes, log);
+            if state.frames.capacity() > 64 && state.frames.len() < state.frames.capacity() / 4 {
+                // A burst of small frames is over: give most of its slots back.
+                let len = state.frames.len();
+                state.frames.shrink_to(len * 2);
+            }
             return Some(Taken::Frames);
         }
         if state.frames.is_empty() {
@@ -328,8 +341,9 @@ impl Outbox {
         log.cursor = seen + 1;
         log.parked = false;
         log.taken_over = false;
-        let skip = (log.cursor - log.first) as usize;
-        state.bytes = state.frames.iter().skip(skip).map(Bytes::len).sum();
+        // What waits now is the replay: the queue's limits count frames pushed from here on.
+        log.replay_end = log.next(&state.frames);
+        state.bytes = 0;
         true
     }
 
@@ -526,6 +540,41 @@ mod tests {
         assert_eq!(log.push(&frame), Pushed::Closed);
         assert!(!log.resume_after(0), "a lost log never replays");
         assert_eq!(log.state.lock().frames.len(), 0, "and holds nothing");
+    }
+
+    #[test]
+    fn a_long_replay_does_not_overflow_the_queue() {
+        let log = Outbox::with_log(4, 1 << 20, Some((1 << 20, Codec::Json)));
+        assert!(log.park());
+        for n in 0..10 {
+            assert_eq!(log.push(&event(&n.to_string())), Pushed::Queued);
+        }
+        assert!(log.resume_after(0));
+        for n in 10..14 {
+            assert_eq!(
+                log.push(&event(&n.to_string())),
+                Pushed::Queued,
+                "live frames after a replay of 10"
+            );
+        }
+        assert_eq!(
+            log.push(&event("14")),
+            Pushed::Full,
+            "the queue's own bound still holds"
+        );
+        let mut batch = Vec::new();
+        assert_eq!(log.take(&mut batch, 64), Some(Taken::Overflowed));
+        let log = Outbox::with_log(4, 1 << 20, Some((1 << 20, Codec::Json)));
+        assert!(log.park());
+        for n in 0..10 {
+            log.push(&event(&n.to_string()));
+        }
+        assert!(log.resume_after(0));
+        log.push(&event("10"));
+        assert_eq!(log.take(&mut batch, 64), Some(Taken::Frames));
+        let seqs: Vec<u64> = written(&mut batch).into_iter().map(|(seq, _)| seq).collect();
+        assert_eq!(seqs, (1..=11).collect::<Vec<_>>());
+        assert_eq!(log.state.lock().bytes, 0, "taken frames leave the queue's count");
     }
 
     #[tokio::test]
