@@ -221,7 +221,9 @@ impl Outbox {
             return Some(Taken::Overflowed);
         }
         if let Some(log) = state.log.as_mut() {
-            if log.taken_over {
+            // Closed under it: the session ended elsewhere (a resumer gave up waiting for this
+            // connection to let go); nothing more is this connection's to write.
+            if log.taken_over || state.closed {
                 return Some(Taken::Handover);
             }
             if log.cursor == log.next(&state.frames) {
@@ -491,6 +493,23 @@ mod tests {
         );
         log.take_over();
         assert_eq!(log.take(&mut batch, 8), Some(Taken::Handover));
+    }
+
+    #[test]
+    fn a_log_closed_under_its_connection_tells_it_to_let_go() {
+        let log = Outbox::with_log(100, 1 << 20, Some((1 << 20, Codec::Json)));
+        let mut batch = Vec::new();
+        for text in ["a", "b"] {
+            log.push(&event(text));
+        }
+        assert_eq!(log.take(&mut batch, 1), Some(Taken::Frames));
+        batch.clear();
+        // The session ended elsewhere while this connection was stuck in a write: it must
+        // stop, not find "frames" that are gone on every turn of its loop.
+        log.close();
+        assert_eq!(log.take(&mut batch, 8), Some(Taken::Handover));
+        assert!(batch.is_empty());
+        assert_eq!(log.push(&event("c")), Pushed::Closed);
     }
 
     #[test]
