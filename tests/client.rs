@@ -3,29 +3,21 @@
 //! JSON and MessagePack; and the same typed call on the in-memory test client.
 
 // The server's own code, for the in-memory client; its `api` module declares the routes.
+#[path = "support/client.rs"]
+mod client;
 #[path = "../examples/conformance.rs"]
 #[allow(dead_code)]
 mod conformance;
 #[path = "support/process.rs"]
 mod process;
 
+use client::{WAIT, bounded, next};
 use conformance::api::*;
 use futures_util::StreamExt;
 use process::Server;
-use std::future::{Future, IntoFuture};
+use std::future::IntoFuture;
 use std::time::Duration;
 use zocket_client::{Client, ClientError, Codec, ConnectionState, ErrorCode, Route, Subscription};
-
-/// Every test ends within this.
-const LIMIT: Duration = Duration::from_secs(60);
-/// How long to wait for something that should come.
-const WAIT: Duration = Duration::from_secs(5);
-
-async fn bounded<T>(test: impl Future<Output = T>) -> T {
-    // Building the binaries (when cargo has not yet) is not part of the test's time.
-    process::example("conformance");
-    tokio::time::timeout(LIMIT, test).await.expect("the test took too long")
-}
 
 async fn connect(server: &Server, token: &str, codec: Codec) -> Client<Out> {
     Client::<Out>::connect(server.url())
@@ -33,14 +25,6 @@ async fn connect(server: &Server, token: &str, codec: Codec) -> Client<Out> {
         .codec(codec)
         .await
         .unwrap_or_else(|e| panic!("{token} could not connect: {e}"))
-}
-
-/// The next item of a stream, within [`WAIT`].
-async fn next<T>(stream: &mut Subscription<T>) -> T {
-    tokio::time::timeout(WAIT, stream.next())
-        .await
-        .expect("nothing came")
-        .expect("the stream ended")
 }
 
 /// Asserts that nothing comes within a short while.

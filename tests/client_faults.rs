@@ -3,41 +3,21 @@
 
 #[path = "../examples/support/conformance_api.rs"]
 mod api;
+#[path = "support/client.rs"]
+mod client;
 #[path = "support/process.rs"]
 mod process;
 
 use api::*;
+use client::{WAIT, bounded, next, quick};
 use futures_util::StreamExt;
 use process::Server;
-use std::future::{Future, IntoFuture};
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
-use zocket_client::{Backoff, Client, ClientError, ConnectionState, Heartbeat, Subscription};
-
-const LIMIT: Duration = Duration::from_secs(60);
-const WAIT: Duration = Duration::from_secs(5);
-
-async fn bounded<T>(test: impl Future<Output = T>) -> T {
-    // Building the binaries (when cargo has not yet) is not part of the test's time.
-    process::example("conformance");
-    tokio::time::timeout(LIMIT, test).await.expect("the test took too long")
-}
-
-async fn next<T>(stream: &mut Subscription<T>) -> T {
-    tokio::time::timeout(WAIT, stream.next())
-        .await
-        .expect("nothing came")
-        .expect("the stream ended")
-}
-
-/// Quick backoff: 100 ms, doubling up to 400 ms.
-fn quick() -> Backoff {
-    Backoff::default()
-        .initial(Duration::from_millis(100))
-        .max(Duration::from_millis(400))
-}
+use zocket_client::{Client, ClientError, ConnectionState, Heartbeat};
 
 #[tokio::test]
 async fn a_call_in_flight_fails_at_once_when_the_server_is_killed() {

@@ -6,10 +6,13 @@
 
 #[path = "../examples/support/conformance_api.rs"]
 mod api;
+#[path = "support/client.rs"]
+mod client;
 #[path = "support/process.rs"]
 mod process;
 
 use api::*;
+use client::{WAIT, bounded, next};
 use futures_util::StreamExt;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -19,10 +22,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
-use zocket_client::{Backoff, Client, ConnectionState, Subscription};
-
-const LIMIT: Duration = Duration::from_secs(60);
-const WAIT: Duration = Duration::from_secs(10);
+use zocket_client::{Backoff, Client, ConnectionState};
 
 /// The conformance binary with `env` added, on a free port; killed when dropped.
 async fn start(env: &[(&str, &str)]) -> (Child, u16) {
@@ -91,13 +91,6 @@ impl Proxy {
     }
 }
 
-async fn next<T>(stream: &mut Subscription<T>) -> T {
-    tokio::time::timeout(WAIT, stream.next())
-        .await
-        .expect("nothing came")
-        .expect("the stream ended")
-}
-
 /// The reader's client through `proxy`, counting re-join hook runs; it is in room "busy".
 async fn reader(proxy: &Proxy, hook_runs: Arc<AtomicUsize>) -> Client<Out> {
     let client = Client::<Out>::connect(proxy.url())
@@ -144,7 +137,7 @@ async fn write_and_cut(writer: &Client<Out>, proxy: &Proxy, total: usize) -> Vec
 
 #[tokio::test]
 async fn a_client_cut_mid_stream_resumes_with_every_message_once_in_order() {
-    tokio::time::timeout(LIMIT, async {
+    bounded(async {
         let (_server, port) = start(&[("RESUME_WINDOW_MS", "10000")]).await;
         let proxy = Proxy::start(port).await;
         let hook_runs = Arc::new(AtomicUsize::new(0));
@@ -206,13 +199,12 @@ async fn a_client_cut_mid_stream_resumes_with_every_message_once_in_order() {
         reader.close().await;
         writer.close().await;
     })
-    .await
-    .expect("the test took too long");
+    .await;
 }
 
 #[tokio::test]
 async fn with_resume_off_a_cut_gives_a_fresh_session_and_the_hook_runs() {
-    tokio::time::timeout(LIMIT, async {
+    bounded(async {
         let (_server, port) = start(&[]).await;
         let proxy = Proxy::start(port).await;
         let hook_runs = Arc::new(AtomicUsize::new(0));
@@ -239,6 +231,5 @@ async fn with_resume_off_a_cut_gives_a_fresh_session_and_the_hook_runs() {
         assert_eq!(rooms, ["busy"], "joined again by the hook");
         reader.close().await;
     })
-    .await
-    .expect("the test took too long");
+    .await;
 }
