@@ -114,9 +114,9 @@ impl<O: crate::ServerEvents> Driver<O> {
 
     /// An event's `seq` (resume on), remembered to ask for what follows it after a drop.
     pub(crate) fn on_seq(&mut self, frame: &[u8]) {
-        if let Some(session) = &mut self.session
-            && let Some(seq) = wire::seq(self.shared.codec, frame)
-        {
+        // (No let chains: they need Rust 1.88, the crates' rust-version is 1.87.)
+        let Some(session) = &mut self.session else { return };
+        if let Some(seq) = wire::seq(self.shared.codec, frame) {
             session.last_seq = session.last_seq.max(seq);
         }
     }
