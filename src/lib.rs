@@ -77,7 +77,7 @@ mod validate;
 
 pub use call::Call;
 pub use client_id::ClientId;
-pub use config::{Config, Heartbeat, RateLimit};
+pub use config::{Compression, Config, Heartbeat, RateLimit};
 pub use error::CallError;
 pub use extract::{Ctx, FromCall, FromInput, Input};
 pub use handle::Handle;

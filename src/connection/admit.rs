@@ -174,7 +174,12 @@ where
 
 impl<C: Send + Sync + 'static> Admitted<C> {
     /// Serves the client over `io` until it leaves.
-    pub(crate) async fn serve<H, O, S, IO>(self, shared: Arc<Shared<H, O, C, S>>, io: IO)
+    pub(crate) async fn serve<H, O, S, IO>(
+        self,
+        shared: Arc<Shared<H, O, C, S>>,
+        io: IO,
+        compression: Option<crate::transport::Agreed>,
+    )
     where
         O: Outgoing,
         S: Send + Sync + 'static,
@@ -185,6 +190,9 @@ impl<C: Send + Sync + 'static> Admitted<C> {
         let max = shared.config.max_message_size.saturating_mul(2);
         let mut socket = Box::new(Socket::new(io, max, self.codec.is_binary()));
         socket.set_message_timeout(shared.config.message_timeout);
+        if let Some(agreed) = compression {
+            socket.set_deflate(agreed);
+        }
         session::run(socket, self.codec, shared, self.conn, self.outbox).await;
         drop(self.tracked);
     }

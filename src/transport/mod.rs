@@ -11,6 +11,7 @@
 
 pub(crate) mod close;
 mod decode;
+pub mod deflate;
 pub(crate) mod frame;
 pub mod handshake;
 mod raw;
@@ -19,6 +20,7 @@ mod utf8;
 
 pub use close::{Closing, Violation, is_valid as is_valid_close_code};
 pub use decode::{Decoder, Incoming};
+pub use deflate::{Agreed, Compression};
 pub use raw::RawSocket;
 pub use socket::ReadError;
 pub(crate) use socket::{Socket, footprint};
