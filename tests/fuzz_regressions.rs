@@ -4,11 +4,16 @@
 
 // The check files name their outside crates through `crate::`.
 use axum::http;
+#[allow(clippy::single_component_path_imports)]
+use miniz_oxide;
 use tokio_tungstenite::tungstenite;
 
 #[path = "../fuzz/src/frames.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod frames;
+#[path = "../fuzz/src/inflate.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod inflate;
 #[path = "../fuzz/src/handshake.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod handshake;
@@ -46,6 +51,11 @@ fn replay(target: &str, check: fn(&[u8])) {
 #[test]
 fn frame_parser_inputs_pass() {
     replay("frame_parser", frames::check);
+}
+
+#[test]
+fn inflate_inputs_pass() {
+    replay("inflate", inflate::check);
 }
 
 #[test]
