@@ -57,7 +57,9 @@ const WORDS: &[&str] = &[
     "coffee", "deploy", "friday", "no", "way", "ship", "it", "meeting", "moved", "to", "three", "thanks", "great",
     "work", "on", "release", "notes", "see", "you", "tomorrow", "bug", "fixed", "in", "main",
 ];
-const USERS: &[&str] = &["ada", "grace", "linus", "barbara", "ken", "margaret", "dennis", "frances"];
+const USERS: &[&str] = &[
+    "ada", "grace", "linus", "barbara", "ken", "margaret", "dennis", "frances",
+];
 
 /// A chat message as the server broadcasts it (about 150 bytes).
 fn chat(rng: &mut Rng) -> Bytes {
@@ -235,7 +237,9 @@ fn main() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let chats: Vec<Bytes> = (0..5000).map(|_| chat(&mut rng)).collect();
     let snapshots: Vec<Bytes> = (0..300).map(|_| snapshot(&mut rng)).collect();
-    println!("| payload | compression | bytes on the wire per message | send, ns/message (1 client) | broadcast to 1000, ns/recipient | receive, ns/message |");
+    println!(
+        "| payload | compression | bytes on the wire per message | send, ns/message (1 client) | broadcast to 1000, ns/recipient | receive, ns/message |"
+    );
     println!("|---|---|---|---|---|---|");
     for (name, messages) in [("chat JSON", &chats), ("16 KiB JSON", &snapshots)] {
         let mean = messages.iter().map(Bytes::len).sum::<usize>() as f64 / messages.len() as f64;

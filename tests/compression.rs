@@ -133,7 +133,10 @@ impl Client {
 
     /// Sends one final frame (masked), with RSV1 if `rsv1`.
     async fn send_frame(&mut self, opcode: u8, rsv1: bool, payload: &[u8]) {
-        self.stream.write_all(&frame(true, rsv1, opcode, payload)).await.unwrap();
+        self.stream
+            .write_all(&frame(true, rsv1, opcode, payload))
+            .await
+            .unwrap();
     }
 
     /// Deflates `message` as a browser does (sync flush, the four-byte tail removed).
@@ -237,7 +240,10 @@ fn call(route: &str, text: &str, id: u32) -> String {
 }
 
 fn reply(text: &str, id: u32) -> String {
-    format!(r#"{{"type":"__rpc_res","payload":{},"rpcId":"{id}"}}"#, serde_json::Value::from(text))
+    format!(
+        r#"{{"type":"__rpc_res","payload":{},"rpcId":"{id}"}}"#,
+        serde_json::Value::from(text)
+    )
 }
 
 /// Chat-like text that compresses well.
@@ -271,7 +277,11 @@ async fn offers_are_answered_and_malformed_ones_declined() {
             &["permessage-deflate; client_max_window_bits"],
             Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover"),
         ),
-        (takeover, &["permessage-deflate; client_max_window_bits"], Some("permessage-deflate")),
+        (
+            takeover,
+            &["permessage-deflate; client_max_window_bits"],
+            Some("permessage-deflate"),
+        ),
         (
             takeover,
             &["permessage-deflate; server_max_window_bits=10; client_no_context_takeover"],
@@ -283,7 +293,10 @@ async fn offers_are_answered_and_malformed_ones_declined() {
         // The next acceptable offer is taken.
         (
             takeover,
-            &["permessage-deflate; server_max_window_bits", "permessage-deflate; server_no_context_takeover"],
+            &[
+                "permessage-deflate; server_max_window_bits",
+                "permessage-deflate; server_no_context_takeover",
+            ],
             Some("permessage-deflate; server_no_context_takeover"),
         ),
         // A server that compresses, and a client that offers nothing.
@@ -315,7 +328,11 @@ async fn messages_round_trip_compressed_both_ways_above_the_threshold() {
         let frame = client.next().await;
         assert_eq!(frame.rsv1, expected.len() >= 512, "reply of {} bytes", expected.len());
         if frame.rsv1 {
-            assert!(frame.payload.len() < expected.len() / 4, "compressed: {} bytes", frame.payload.len());
+            assert!(
+                frame.payload.len() < expected.len() / 4,
+                "compressed: {} bytes",
+                frame.payload.len()
+            );
         }
         assert_eq!(client.message(&frame, true), expected);
     }
@@ -345,7 +362,10 @@ async fn context_takeover_keeps_state_across_messages_both_ways() {
         sizes.push(frame.payload.len());
         assert_eq!(client.message(&frame, false), reply(text, id));
     }
-    assert!(sizes[1] < sizes[0] / 2, "the server's context shrinks repeats: {sizes:?}");
+    assert!(
+        sizes[1] < sizes[0] / 2,
+        "the server's context shrinks repeats: {sizes:?}"
+    );
 }
 
 #[tokio::test]
@@ -356,7 +376,10 @@ async fn a_broadcast_reaches_every_recipient_compressed_the_same_way() {
     let mut b = Client::connect(addr, &["permessage-deflate"]).await;
     let text = long_text(4000);
     a.send_text(&call("shout", &text, 1), true).await;
-    let news = format!(r#"{{"type":"news","payload":{{"text":{}}}}}"#, serde_json::Value::from(text.as_str()));
+    let news = format!(
+        r#"{{"type":"news","payload":{{"text":{}}}}}"#,
+        serde_json::Value::from(text.as_str())
+    );
     let from_a = loop {
         let frame = a.next().await;
         let message = a.message(&frame, true);

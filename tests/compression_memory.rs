@@ -33,7 +33,8 @@ async fn held_per_connection(agreed: Option<Agreed>) -> isize {
         miniz_oxide::deflate::core::create_comp_flags_from_zip_params(6, -15, 0),
     );
     let mut compressed = vec![0; 256];
-    let result = miniz_oxide::deflate::stream::deflate(&mut compressor, message, &mut compressed, miniz_oxide::MZFlush::Sync);
+    let result =
+        miniz_oxide::deflate::stream::deflate(&mut compressor, message, &mut compressed, miniz_oxide::MZFlush::Sync);
     compressed.truncate(result.bytes_written - 4);
     let frame = if agreed.is_some() {
         compressed_frame(&compressed)
@@ -97,8 +98,14 @@ async fn an_idle_connection_holds_no_compression_state_without_context_takeover(
          (the duplex pipe and the client's side included in each)"
     );
     // Only the boxed settings.
-    assert!(no_context - off < 4 * 1024, "no context takeover: {no_context} vs {off}");
+    assert!(
+        no_context - off < 4 * 1024,
+        "no context takeover: {no_context} vs {off}"
+    );
     // A compressor (dictionary, hash chains, Huffman tables) and a decompressor (its window).
-    assert!(takeover - off > 100 * 1024, "context takeover keeps its state: {takeover}");
+    assert!(
+        takeover - off > 100 * 1024,
+        "context takeover keeps its state: {takeover}"
+    );
     assert!(takeover - off < 512 * 1024, "bounded: {takeover}");
 }

@@ -11,12 +11,12 @@ use tokio_tungstenite::tungstenite;
 #[path = "../fuzz/src/frames.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod frames;
-#[path = "../fuzz/src/inflate.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod inflate;
 #[path = "../fuzz/src/handshake.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod handshake;
+#[path = "../fuzz/src/inflate.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod inflate;
 // The protocol target decodes MessagePack frames too.
 #[cfg(feature = "msgpack")]
 #[path = "../fuzz/src/protocol.rs"]

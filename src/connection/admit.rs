@@ -179,8 +179,7 @@ impl<C: Send + Sync + 'static> Admitted<C> {
         shared: Arc<Shared<H, O, C, S>>,
         io: IO,
         compression: Option<crate::transport::Agreed>,
-    )
-    where
+    ) where
         O: Outgoing,
         S: Send + Sync + 'static,
         IO: AsyncRead + AsyncWrite + Unpin + Send,

@@ -289,7 +289,7 @@ mod tests {
         });
         let outbox = Arc::new(Outbox::new(8, 1024));
         let socket = Box::new(Socket::new(io, 1024, false));
-        assert!(std::mem::size_of_val(&*socket) <= 256, "the socket holds no buffer: {}", std::mem::size_of_val(&*socket));
+        assert!(std::mem::size_of_val(&*socket) <= 256, "the socket holds no buffer");
         let task = run(socket, Codec::Json, server.shared.clone(), conn, outbox);
         let size = std::mem::size_of_val(&task);
         assert!(size <= 1024, "the connection future is {size} bytes");

@@ -219,7 +219,9 @@ fn new_compressor(narrow: bool) -> Box<CompressorOxide> {
     // At level 2, not 1: miniz 0.8's fast path (one probe, greedy) ignores the RLE flag and
     // finds matches as far back as 32 KiB (Autobahn 13.3 caught it).
     let (level, strategy) = if narrow { (2, 3) } else { (LEVEL, 0) };
-    Box::new(CompressorOxide::new(create_comp_flags_from_zip_params(level, -15, strategy)))
+    Box::new(CompressorOxide::new(create_comp_flags_from_zip_params(
+        level, -15, strategy,
+    )))
 }
 
 /// Deflates `input` with a sync flush and without its last four bytes: a message's payload.
@@ -232,7 +234,8 @@ fn compress(compressor: &mut CompressorOxide, input: &[u8]) -> Vec<u8> {
         }
         let len = out.len();
         out.resize(out.capacity(), 0);
-        let result = miniz_oxide::deflate::stream::deflate(compressor, &input[consumed..], &mut out[len..], MZFlush::Sync);
+        let result =
+            miniz_oxide::deflate::stream::deflate(compressor, &input[consumed..], &mut out[len..], MZFlush::Sync);
         consumed += result.bytes_consumed;
         let room = out.len() - len;
         out.truncate(len + result.bytes_written);
@@ -299,7 +302,9 @@ pub(crate) mod shared {
             .iter()
             .rev()
             .find(|entry| {
-                entry.narrow == narrow && entry.message.as_ptr() == message.as_ptr() && entry.message.len() == message.len()
+                entry.narrow == narrow
+                    && entry.message.as_ptr() == message.as_ptr()
+                    && entry.message.len() == message.len()
             })
             .map(|entry| entry.compressed.clone());
         if let Some(compressed) = found {
@@ -429,7 +434,9 @@ impl Inflate {
                 inflate(state, payload, max)
             })
         } else {
-            let state = self.state.get_or_insert_with(|| InflateState::new_boxed(DataFormat::Raw));
+            let state = self
+                .state
+                .get_or_insert_with(|| InflateState::new_boxed(DataFormat::Raw));
             let inflated = inflate(state, payload, max);
             if inflated.is_err() {
                 // The connection fails; nothing more is decompressed with this state.
@@ -462,7 +469,8 @@ fn inflate(state: &mut InflateState, payload: &[u8], max: usize) -> Result<Vec<u
             let len = out.len();
             let room = out.capacity().min(bound) - len;
             out.resize(len + room, 0);
-            let result = miniz_oxide::inflate::stream::inflate(state, &input[consumed..], &mut out[len..], MZFlush::None);
+            let result =
+                miniz_oxide::inflate::stream::inflate(state, &input[consumed..], &mut out[len..], MZFlush::None);
             consumed += result.bytes_consumed;
             out.truncate(len + result.bytes_written);
             if out.len() > max {
@@ -520,13 +528,20 @@ mod tests {
             answer(&["permessage-deflate"], shared).as_deref(),
             Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover")
         );
-        assert_eq!(answer(&["permessage-deflate"], takeover).as_deref(), Some("permessage-deflate"));
+        assert_eq!(
+            answer(&["permessage-deflate"], takeover).as_deref(),
+            Some("permessage-deflate")
+        );
         assert_eq!(
             answer(&["permessage-deflate; client_max_window_bits"], takeover).as_deref(),
             Some("permessage-deflate")
         );
         assert_eq!(
-            answer(&["permessage-deflate; server_no_context_takeover; server_max_window_bits=\"9\""], takeover).as_deref(),
+            answer(
+                &["permessage-deflate; server_no_context_takeover; server_max_window_bits=\"9\""],
+                takeover
+            )
+            .as_deref(),
             Some("permessage-deflate; server_no_context_takeover; server_max_window_bits=9")
         );
         assert_eq!(answer(&["x-webkit-deflate-frame"], takeover), None);
@@ -651,7 +666,11 @@ mod tests {
         };
         let zeros = vec![0u8; 64 << 20];
         let bomb = compress_alone(&zeros, false);
-        assert!(bomb.len() < (64 << 20) / 200, "64 MiB of zeros deflate to {} bytes", bomb.len());
+        assert!(
+            bomb.len() < (64 << 20) / 200,
+            "64 MiB of zeros deflate to {} bytes",
+            bomb.len()
+        );
         let mut inflate = Inflate::new(&agreed);
         assert_eq!(inflate.inflate(&bomb, 1 << 20), Err(Violation::TooBig));
         // Exactly at the limit is fine.

@@ -195,7 +195,16 @@ impl Head {
         // Past `usize` (on 32-bit targets) is past any limit too.
         let len = usize::try_from(len).unwrap_or(usize::MAX);
         let mask = mask.try_into().expect("4 bytes");
-        Ok(Parsed::Head(Head { fin, rsv1, opcode, len, mask }, header))
+        Ok(Parsed::Head(
+            Head {
+                fin,
+                rsv1,
+                opcode,
+                len,
+                mask,
+            },
+            header,
+        ))
     }
 }
 
@@ -310,15 +319,25 @@ pub(crate) mod tests {
         let mut compressed = client_frame(true, opcode::BINARY, b"a");
         compressed[0] |= 0x40;
         assert!(matches!(Head::parse(&compressed, true), Ok(Parsed::Head(head, _)) if head.rsv1));
-        for (fin, op) in [(true, opcode::CONTINUATION), (true, opcode::PING), (true, opcode::CLOSE)] {
+        for (fin, op) in [
+            (true, opcode::CONTINUATION),
+            (true, opcode::PING),
+            (true, opcode::CLOSE),
+        ] {
             let mut wire = client_frame(fin, op, b"");
             wire[0] |= 0x40;
-            assert_eq!(Head::parse(&wire, true).unwrap_err(), Violation::Protocol("reserved bits set"));
+            assert_eq!(
+                Head::parse(&wire, true).unwrap_err(),
+                Violation::Protocol("reserved bits set")
+            );
         }
         for bit in [0x20, 0x10] {
             let mut wire = client_frame(true, opcode::TEXT, b"a");
             wire[0] |= bit;
-            assert_eq!(Head::parse(&wire, true).unwrap_err(), Violation::Protocol("reserved bits set"));
+            assert_eq!(
+                Head::parse(&wire, true).unwrap_err(),
+                Violation::Protocol("reserved bits set")
+            );
         }
         let long_encoded = [0x8A, 0xFE, 0, 5, 1, 2, 3, 4];
         assert!(matches!(Head::parse(&long_encoded, false), Ok(Parsed::Head(head, 8)) if head.len == 5));

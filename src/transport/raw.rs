@@ -45,7 +45,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> RawSocket<IO> {
             opcode |= frame::RSV1;
         }
         let mut frame = FrameBuf::new();
-        frame.payload().extend_from_slice(compressed.as_ref().unwrap_or(payload));
+        frame
+            .payload()
+            .extend_from_slice(compressed.as_ref().unwrap_or(payload));
         self.0.write_one(frame.finish(opcode)).await
     }
 

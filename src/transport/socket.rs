@@ -232,8 +232,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
                 let mut heads = [[0u8; frame::MAX_HEADER]; IOV / 2];
                 let count = (messages.len() - first).min(IOV / 2);
                 let mut lens = [0usize; IOV / 2];
-                for (i, ((head, len), message)) in
-                    heads.iter_mut().zip(&mut lens).zip(&messages[first..first + count]).enumerate()
+                for (i, ((head, len), message)) in heads
+                    .iter_mut()
+                    .zip(&mut lens)
+                    .zip(&messages[first..first + count])
+                    .enumerate()
                 {
                     let compressed = deflate.is_some_and(|deflate| deflate.is_compressed(first + i));
                     let rsv1 = if compressed { frame::RSV1 } else { 0 };
