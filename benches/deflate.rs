@@ -89,7 +89,7 @@ fn snapshot(rng: &mut Rng) -> Bytes {
             rng.next() % 100_000,
             (rng.next() % 100_000) as f64 / 100.0,
             (rng.next() % 100_000) as f64 / 100.0,
-            rng.next() % 2 == 0
+            rng.next() & 1 == 0
         ));
         i += 1;
     }

@@ -125,7 +125,7 @@ pub fn negotiate(headers: &HeaderMap, config: &Compression) -> Option<Agreed> {
         let Ok(value) = value.to_str() else { continue };
         for offer in split_quoted(value, ',') {
             let mut parts = split_quoted(offer, ';');
-            if !parts.next().is_some_and(|name| name.trim() == "permessage-deflate") {
+            if parts.next().is_none_or(|name| name.trim() != "permessage-deflate") {
                 continue;
             }
             if let Some(agreed) = accept(parts, config) {
