@@ -15,6 +15,7 @@
 use super::close::Violation;
 use axum::http::{HeaderMap, HeaderValue, header};
 use bytes::Bytes;
+use miniz_oxide::deflate::core::deflate_flags::TDEFL_FORCE_ALL_STATIC_BLOCKS;
 use miniz_oxide::deflate::core::{CompressorOxide, create_comp_flags_from_zip_params};
 use miniz_oxide::inflate::stream::InflateState;
 use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
@@ -214,14 +215,24 @@ fn split_quoted(value: &str, separator: char) -> impl Iterator<Item = &str> {
     })
 }
 
-fn new_compressor(narrow: bool) -> Box<CompressorOxide> {
+/// Messages shorter than this are compressed with deflate's fixed Huffman codes: miniz spends
+/// about 15 us building the dynamic codes of a block, several times what compressing a chat
+/// message costs, and on a short message the fixed codes are as small (measured on a 150-byte
+/// chat message: 2 us instead of 22 us with context takeover, 9 bytes instead of 20). Longer
+/// messages get dynamic codes (a third smaller on 16 KiB of JSON).
+const FIXED_CODES_BELOW: usize = 2048;
+
+/// A compressor: `narrow` for a client-limited window, `fixed` for fixed Huffman codes.
+fn new_compressor(narrow: bool, fixed: bool) -> Box<CompressorOxide> {
     // RLE (strategy 3): matches of distance 1 only, valid for any window the client allows.
     // At level 2, not 1: miniz 0.8's fast path (one probe, greedy) ignores the RLE flag and
     // finds matches as far back as 32 KiB (Autobahn 13.3 caught it).
     let (level, strategy) = if narrow { (2, 3) } else { (LEVEL, 0) };
-    Box::new(CompressorOxide::new(create_comp_flags_from_zip_params(
-        level, -15, strategy,
-    )))
+    let mut flags = create_comp_flags_from_zip_params(level, -15, strategy);
+    if fixed {
+        flags |= TDEFL_FORCE_ALL_STATIC_BLOCKS;
+    }
+    Box::new(CompressorOxide::new(flags))
 }
 
 /// Deflates `input` with a sync flush and without its last four bytes: a message's payload.
@@ -251,8 +262,9 @@ fn compress(compressor: &mut CompressorOxide, input: &[u8]) -> Vec<u8> {
 }
 
 thread_local! {
-    /// A compressor for messages compressed on their own, per worker thread (wide, narrow).
-    static COMPRESSORS: RefCell<[Option<Box<CompressorOxide>>; 2]> = const { RefCell::new([None, None]) };
+    /// Compressors for messages compressed on their own, per worker thread: (wide, narrow) x
+    /// (dynamic codes, fixed codes).
+    static COMPRESSORS: RefCell<[Option<Box<CompressorOxide>>; 4]> = const { RefCell::new([None, None, None, None]) };
     /// A decompressor for messages compressed on their own, per worker thread.
     static INFLATER: RefCell<Option<Box<InflateState>>> = const { RefCell::new(None) };
 }
@@ -261,7 +273,9 @@ thread_local! {
 fn compress_alone(input: &[u8], narrow: bool) -> Vec<u8> {
     COMPRESSORS.with(|cell| {
         let mut compressors = cell.borrow_mut();
-        let compressor = compressors[usize::from(narrow)].get_or_insert_with(|| new_compressor(narrow));
+        let fixed = input.len() < FIXED_CODES_BELOW;
+        let slot = usize::from(narrow) * 2 + usize::from(fixed);
+        let compressor = compressors[slot].get_or_insert_with(|| new_compressor(narrow, fixed));
         compressor.reset();
         compress(compressor, input)
     })
@@ -393,7 +407,9 @@ impl Deflate {
         }
         // With context takeover every message from here on is compressed: the client's window
         // must see every byte the compressor saw.
-        let compressor = self.compressor.get_or_insert_with(|| new_compressor(narrow));
+        // Fixed codes: context takeover is for streams of small similar messages (chat), where
+        // the context, not the codes, does the work.
+        let compressor = self.compressor.get_or_insert_with(|| new_compressor(narrow, true));
         Some(Bytes::from(compress(compressor, message)))
     }
 }
