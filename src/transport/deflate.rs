@@ -6,7 +6,7 @@
 //! every offer with `server_no_context_takeover; client_no_context_takeover`: each message is
 //! compressed on its own, so a connection keeps no compression state between messages and a
 //! message sent to many (a broadcast) is compressed once, its compressed bytes shared by every
-//! recipient (see [`shared`]). With context takeover each connection keeps a compressor and a
+//! recipient (see `shared` below). With context takeover each connection keeps a compressor and a
 //! decompressor (about 355 KiB together, measured in tests/compression_memory.rs) for as long as it lives.
 //!
 //! Inflating is bounded: the decompressed size counts against the message limit, and a message
