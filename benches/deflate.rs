@@ -20,7 +20,10 @@ use std::task::{Context, Poll};
 /// CPU time of this thread so far, in ns.
 fn cpu_ns() -> u64 {
     let stat = std::fs::read_to_string("/proc/thread-self/schedstat").expect("Linux");
-    stat.split_whitespace().next().and_then(|ns| ns.parse().ok()).expect("schedstat")
+    stat.split_whitespace()
+        .next()
+        .and_then(|ns| ns.parse().ok())
+        .expect("schedstat")
 }
 
 /// Measures CPU time from `new` to `elapsed`.

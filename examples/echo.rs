@@ -21,7 +21,8 @@ use axum::response::Response;
 use hyper_util::rt::TokioIo;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use zocket::transport::{Closing, Compression, Incoming, RawSocket, ReadError, handshake};
+use zocket::Compression;
+use zocket::transport::{Closing, Incoming, RawSocket, ReadError, handshake};
 
 /// The largest message echoed.
 pub(crate) const MAX_MESSAGE: usize = 64 << 20;

@@ -1,6 +1,6 @@
 //! [`Config`]: limits and timings of every connection. The defaults suit most apps.
 
-pub use crate::transport::Compression;
+use crate::Compression;
 use std::time::Duration;
 
 /// Limits and timings applied to every connection of a server.

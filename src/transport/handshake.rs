@@ -1,6 +1,7 @@
 //! The opening handshake (RFC 6455, section 4.2): checking an upgrade request and answering it.
 
-use super::deflate::{self, Agreed, Compression};
+use super::deflate::{self, Agreed};
+use crate::Compression;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version, header};
 use base64::Engine;

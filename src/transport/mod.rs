@@ -18,9 +18,10 @@ mod raw;
 mod socket;
 mod utf8;
 
+pub use crate::Compression;
 pub use close::{Closing, Violation, is_valid as is_valid_close_code};
 pub use decode::{Decoder, Incoming};
-pub use deflate::{Agreed, Compression};
+pub use deflate::Agreed;
 pub use raw::RawSocket;
 pub use socket::ReadError;
 pub(crate) use socket::{Socket, footprint};
