@@ -82,7 +82,13 @@ async fn room_shout(send: Sender<Out>, Input(s): Input<RoomShout>) -> Result<(),
 
 /// The bench server; with `REDIS_URL` set (and `--features redis`), one node of a cluster.
 pub(crate) fn app() -> Server<Headers, Out> {
-    let zo = Zocket::<Headers, Out>::new().config(Config::default().rate_limit(None).outbound_queue(16_384));
+    // Benchmarks measure the server at loads past its production defaults: no rate limit, deep
+    // queues, and as many connections as the machine's open-files limit allows (bench/scale).
+    let config = Config::default()
+        .rate_limit(None)
+        .outbound_queue(16_384)
+        .max_connections(1_000_000);
+    let zo = Zocket::<Headers, Out>::new().config(config);
     let zo = run::join_cluster_from_env(zo);
     let router = zo
         .router()

@@ -25,6 +25,12 @@
 //! given once to the server. The last 50 messages of each room are kept in memory; a room's history is freed once it has
 //! been empty for ten minutes, and at most 1000 rooms are kept.
 //!
+//! Session resume is on (`RESUME_WINDOW_MS`, default two minutes; `0` turns it off): a page
+//! whose connection drops (a phone switching networks, a laptop waking up) and reconnects within
+//! the window keeps its rooms and gets every message sent meanwhile, once and in order, and the
+//! others do not see it leave; `chat.left` goes out when the window passes without it. Each
+//! session keeps up to 256 KiB of recent messages for that.
+//!
 //! `/metrics` serves the server's metrics (see `zocket`'s metrics) in Prometheus' text format,
 //! through `metrics-exporter-prometheus`, a dependency of this example only.
 #![allow(missing_docs)]
@@ -43,8 +49,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use zocket::{
-    CallError, ClientId, Ctx, Disconnected, Handle, Input, Json, Outgoing, Reject, Rooms, Sender, Server, State, TS,
-    Zocket,
+    CallError, ClientId, Config, Ctx, Disconnected, Handle, Input, Json, Outgoing, Reject, Resume, Rooms, Sender,
+    Server, State, TS, Zocket,
 };
 
 /// Messages kept per room.
@@ -55,6 +61,10 @@ pub(crate) const MAX_ROOMS: usize = 1000;
 const IDLE: Duration = Duration::from_secs(600);
 /// How often idle rooms are looked for.
 const SWEEP: Duration = Duration::from_secs(60);
+/// How long a dropped page's session waits for it, unless `RESUME_WINDOW_MS` says otherwise.
+const RESUME_WINDOW: Duration = Duration::from_secs(120);
+/// How many bytes of recent messages each session keeps for a resume.
+const RESUME_BYTES: usize = 256 * 1024;
 
 #[derive(Debug, Deserialize, Validate, TS)]
 pub(crate) struct Headers {
@@ -282,6 +292,25 @@ async fn on_disconnect(gone: Disconnected<Member>, server: Handle<Out>, State(ch
     }
 }
 
+/// The chat's settings as `main` runs it: session resume, with the window from
+/// `RESUME_WINDOW_MS` (milliseconds; `0` turns resume off) or [`RESUME_WINDOW`]. ([`app`], which
+/// the in-process tests use, keeps the defaults: resume off, so a dropped test client leaves at
+/// once.)
+pub(crate) fn config() -> Config {
+    let window = match std::env::var("RESUME_WINDOW_MS") {
+        Err(_) => RESUME_WINDOW,
+        Ok(ms) => match ms.trim().parse() {
+            Ok(ms) => Duration::from_millis(ms),
+            Err(_) => {
+                eprintln!("RESUME_WINDOW_MS={ms}: not a number of milliseconds");
+                std::process::exit(2);
+            }
+        },
+    };
+    let resume = (!window.is_zero()).then(|| Resume::new(window, RESUME_BYTES));
+    Config::default().resume(resume)
+}
+
 /// The chat's WebSocket server; with `REDIS_URL` set, one node of a cluster (messages, joins
 /// and leaves reach every node; each node keeps its own history and nicknames, so a join
 /// replies with this node's history and members only).
@@ -399,7 +428,7 @@ fn main() -> std::io::Result<()> {
         if !web.join("index.html").is_file() {
             tracing::warn!(dir = %web.display(), "the chat page is not built: run scripts/chat");
         }
-        let server = app();
+        let server = app_with(|zo| run::join_cluster_from_env(zo.config(config())));
         let site = site(&server, web).route(
             "/metrics",
             axum::routing::get(move || std::future::ready(metrics.render())),

@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! open
+//! open resumed          (a server with resume on took the dropped session back)
 //! closed CODE REASON
 //! reconnecting ATTEMPT DELAY_MS
 //! reply math.add RESULT
@@ -61,7 +62,8 @@ async fn main() -> Result<(), ClientError> {
     tokio::spawn(async move {
         while let Some(state) = states.next().await {
             match state {
-                ConnectionState::Open => say("open".into()),
+                ConnectionState::Open { resumed: false } => say("open".into()),
+                ConnectionState::Open { resumed: true } => say("open resumed".into()),
                 ConnectionState::Closed { code, reason } => say(format!("closed {code} {reason}")),
                 ConnectionState::Reconnecting { attempt, delay } => {
                     say(format!("reconnecting {attempt} {}", delay.as_millis()));

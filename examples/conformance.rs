@@ -29,8 +29,8 @@ use serde::Deserialize;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use zocket::{
-    Call, CallError, ClientId, Config, Ctx, Disconnected, FromCall, Handle, Input, Json, Reject, Rooms, Route, Sender,
-    Server, TS, Zocket,
+    Call, CallError, ClientId, Config, Ctx, Disconnected, FromCall, Handle, Input, Json, Reject, Resume, Rooms, Route,
+    Sender, Server, TS, Zocket,
 };
 
 /// Connection headers (or query parameters).
@@ -155,16 +155,30 @@ async fn panic() {
 }
 
 /// The library's default limits, with the Origin allow-list from `ALLOWED_ORIGINS`
-/// (comma-separated origins; unset or empty: every origin is allowed).
+/// (comma-separated origins; unset or empty: every origin is allowed), and session resume on
+/// when `RESUME_WINDOW_MS` is set (that window, and a budget of [`RESUME_BYTES`] per session).
 fn config() -> Config {
     let config = Config::default();
-    match std::env::var("ALLOWED_ORIGINS") {
+    let config = match std::env::var("ALLOWED_ORIGINS") {
         Ok(list) if !list.trim().is_empty() => {
             config.allowed_origins(list.split(',').map(str::trim).filter(|origin| !origin.is_empty()))
         }
         _ => config,
+    };
+    match std::env::var("RESUME_WINDOW_MS") {
+        Ok(window) => {
+            let window = window
+                .trim()
+                .parse()
+                .expect("RESUME_WINDOW_MS is a number of milliseconds");
+            config.resume(Some(Resume::new(Duration::from_millis(window), RESUME_BYTES)))
+        }
+        Err(_) => config,
     }
 }
+
+/// The events kept per session for a replay with `RESUME_WINDOW_MS` set: 1 MiB.
+const RESUME_BYTES: usize = 1024 * 1024;
 
 /// The conformance server, one node of a cluster when `REDIS_URL` is set. Spawns the tick
 /// pusher, so call it inside a tokio runtime.

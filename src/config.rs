@@ -58,6 +58,8 @@ pub struct Config {
     pub(crate) allowed_origins: Option<Vec<String>>,
     /// permessage-deflate (RFC 7692), if offered by clients; `None` (the default) turns it off.
     pub(crate) compression: Option<Compression>,
+    /// Session resume after a dropped connection; `None` (the default) turns it off.
+    pub(crate) resume: Option<Resume>,
 }
 
 impl Default for Config {
@@ -85,6 +87,7 @@ impl Default for Config {
             message_timeout: Duration::from_secs(30),
             allowed_origins: None,
             compression: None,
+            resume: None,
         }
     }
 }
@@ -151,6 +154,27 @@ impl Config {
     #[must_use]
     pub fn heartbeat(mut self, heartbeat: Option<Heartbeat>) -> Self {
         self.heartbeat = heartbeat;
+        self
+    }
+
+    /// Session resume after a dropped connection (`docs/resume.md`); `None`, the default,
+    /// turns it off, and then the wire and behaviour are exactly as without it.
+    ///
+    /// With it on, every event a client receives carries a sequence number (`"seq"`), the
+    /// first frame of every connection is a `__session` frame with a single-use token, and a
+    /// client that loses its connection without closing it may come back within the window
+    /// (query parameters `__session` and `__seq`) to the same context and rooms, with every
+    /// event it missed replayed in order, without `on_connect` running again.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zocket::{Config, Resume};
+    /// let config = Config::default().resume(Some(Resume::new(Duration::from_secs(30), 1 << 20)));
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn resume(mut self, resume: Option<Resume>) -> Self {
+        self.resume = resume;
         self
     }
 
@@ -313,6 +337,12 @@ impl Config {
                 "zocket: a Heartbeat needs a non-zero interval and timeout"
             );
         }
+        if let Some(resume) = self.resume {
+            assert!(
+                !resume.window.is_zero() && resume.max_bytes > 0,
+                "zocket: a Resume needs a non-zero window and byte budget"
+            );
+        }
     }
 }
 
@@ -360,6 +390,39 @@ pub struct Heartbeat {
     pub interval: Duration,
     /// A client that sends nothing (not even a pong) for this long is closed with code 1001.
     pub timeout: Duration,
+}
+
+/// How long a dropped session waits for its client, and how much it may keep meanwhile.
+///
+/// A session whose connection is lost without a close frame (the network went away, a
+/// heartbeat timed out) is parked for `window`: it stays in its rooms and keeps every event
+/// sent to it, up to `max_bytes`, for its client to resume. Each client keeps up to
+/// `max_bytes` of its most recent events even while connected (the events it may not have
+/// received when its connection drops), so the budget is also a per-connection memory cost.
+///
+/// ```
+/// use std::time::Duration;
+/// use zocket::Resume;
+/// // Two minutes to come back; up to 1 MiB of events kept per session.
+/// let resume = Resume::new(Duration::from_secs(120), 1024 * 1024);
+/// assert_eq!(resume.window, Duration::from_secs(120));
+/// assert_eq!(resume.max_bytes, 1024 * 1024);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Resume {
+    /// How long a parked session waits for its client before it ends (`on_disconnect` runs).
+    pub window: Duration,
+    /// How many bytes of events one session keeps for a replay at most. A parked session
+    /// that is sent more ends at once: its client gets a fresh session, never a partial replay.
+    pub max_bytes: usize,
+}
+
+impl Resume {
+    /// Parked sessions wait `window` for their client, keeping up to `max_bytes` of events.
+    pub fn new(window: Duration, max_bytes: usize) -> Self {
+        Self { window, max_bytes }
+    }
 }
 
 impl RateLimit {

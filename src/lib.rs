@@ -79,7 +79,7 @@ mod validate;
 pub use call::Call;
 pub use client_id::ClientId;
 pub use compression::Compression;
-pub use config::{Config, Heartbeat, RateLimit};
+pub use config::{Config, Heartbeat, RateLimit, Resume};
 pub use error::CallError;
 pub use extract::{Ctx, FromCall, FromInput, Input};
 pub use handle::Handle;

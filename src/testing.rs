@@ -216,21 +216,11 @@ impl TestClient {
     }
 
     fn encode<P: Serialize>(&self, route: &str, payload: Option<&P>, rpc_id: Option<&str>) -> Vec<u8> {
-        #[derive(Serialize)]
-        struct Frame<'a, P> {
-            #[serde(rename = "type")]
-            route: &'a str,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            payload: Option<&'a P>,
-            #[serde(rename = "rpcId", skip_serializing_if = "Option::is_none")]
-            rpc_id: Option<&'a str>,
-        }
-        let frame = Frame { route, payload, rpc_id };
-        #[cfg(feature = "msgpack")]
-        if self.codec.is_binary() {
-            return rmp_serde::to_vec_named(&frame).expect("a serializable payload");
-        }
-        serde_json::to_vec(&frame).expect("a serializable payload")
+        let mut out = Vec::new();
+        self.codec
+            .write_message(&mut out, route, payload, rpc_id)
+            .expect("a serializable payload");
+        out
     }
 
     async fn read_frame(&mut self) -> Option<Value> {

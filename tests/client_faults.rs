@@ -142,7 +142,7 @@ async fn a_restarted_server_is_reconnected_with_backoff_rejoined_and_sent_the_ou
         let _server = Server::start(port).await;
         loop {
             match next(&mut states).await {
-                ConnectionState::Open => break,
+                ConnectionState::Open { resumed: false } => break,
                 ConnectionState::Reconnecting { .. } | ConnectionState::Closed { .. } => {}
                 other => panic!("{other:?}"),
             }
@@ -218,7 +218,7 @@ async fn a_frozen_server_is_noticed_within_the_deadline_and_the_connection_repla
 
         server.thaw();
         loop {
-            if next(&mut states).await == ConnectionState::Open {
+            if next(&mut states).await == (ConnectionState::Open { resumed: false }) {
                 break;
             }
         }
@@ -252,7 +252,7 @@ async fn reconnect_replaces_the_connection_and_dropping_every_handle_closes_it()
                 reason: "reconnecting".into()
             }
         );
-        assert_eq!(next(&mut states).await, ConnectionState::Open);
+        assert_eq!(next(&mut states).await, ConnectionState::Open { resumed: false });
         let second = client.call(GetWhoami).await.unwrap();
         assert_ne!(first.client_id, second.client_id);
         assert!(matches!(next(&mut left).await, Out::PresenceLeft { user_id, .. } if user_id == "restless"));

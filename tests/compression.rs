@@ -40,7 +40,11 @@ async fn shout(send: Sender<Out>, Input(say): Input<Say>) -> Result<(), CallErro
 
 /// A server with `echo` and `shout`, messages up to 64 KiB, compressing as `compression` says.
 async fn server(compression: Option<Compression>) -> SocketAddr {
-    let config = Config::default().max_message_size(64 * 1024).compression(compression);
+    server_with(Config::default().compression(compression)).await
+}
+
+async fn server_with(config: Config) -> SocketAddr {
+    let config = config.max_message_size(64 * 1024);
     let zo = Zocket::<NoHeaders, Out>::new().config(config);
     let router = zo.router().route("echo", echo).route("shout", shout);
     support::start(zo.server(router)).await.0
@@ -394,6 +398,39 @@ async fn a_broadcast_reaches_every_recipient_compressed_the_same_way() {
     assert_eq!(from_a.1, news);
     assert_eq!(b.message(&from_b, true), news);
     assert_eq!(plain.message(&from_plain, true), news);
+}
+
+#[tokio::test]
+async fn with_resume_on_each_recipient_gets_its_sequenced_event_compressed() {
+    let config = Config::default()
+        .compression(Some(Compression::default()))
+        .resume(Some(zocket::Resume::new(Duration::from_secs(30), 1 << 20)));
+    let addr = server_with(config).await;
+    let mut a = Client::connect(addr, &["permessage-deflate"]).await;
+    let mut b = Client::connect(addr, &["permessage-deflate"]).await;
+    // Each first gets its `__session` frame (short: uncompressed).
+    for client in [&mut a, &mut b] {
+        let frame = client.next().await;
+        assert!(client.message(&frame, true).contains("__session"));
+    }
+    let text = long_text(4000);
+    a.send_text(&call("shout", &text, 1), true).await;
+    for client in [&mut a, &mut b] {
+        let event = loop {
+            let frame = client.next().await;
+            let message = client.message(&frame, true);
+            if message.contains("\"news\"") {
+                assert!(frame.rsv1, "compressed");
+                break message;
+            }
+        };
+        assert!(event.contains(&text));
+        assert!(
+            event.ends_with(",\"seq\":1}"),
+            "its sequence number: {}",
+            &event[event.len() - 20..]
+        );
+    }
 }
 
 #[tokio::test]

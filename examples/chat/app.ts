@@ -47,9 +47,10 @@ const rooms = new Map<string, Room>();
 let active: string | null = null;
 
 // ---------- connection ----------
-function setStatus(text: string, state: string) {
+function setStatus(text: string, state: string, resumed = false) {
   ui.status.textContent = text;
   ui.status.dataset.state = state;
+  ui.status.dataset.resumed = String(resumed);
 }
 
 function connect() {
@@ -63,12 +64,15 @@ function connect() {
   client = c;
   setStatus("connecting…", "connecting");
 
-  c.onOpen(async () => {
+  c.onOpen(async ({ resumed }) => {
     everOpened = true;
     clearInterval(countdown);
-    setStatus(`connected as ${nick}`, "open");
+    setStatus(resumed ? `connected as ${nick} (resumed)` : `connected as ${nick}`, "open", resumed);
     clearError();
-    // Re-join every room we were in (history is re-rendered), or start in the lobby.
+    // The server took this connection over the dropped one's session: still in every room,
+    // and what was missed meanwhile is arriving now, in order, through the usual listeners.
+    if (resumed) return;
+    // A fresh session: re-join every room we were in (history is re-rendered), or start in the lobby.
     const wanted = rooms.size ? [...rooms.keys()] : ["lobby"];
     await Promise.all(wanted.map((room) => join(room, { focus: false })));
     if (!active || !rooms.has(active)) setActive(wanted.find((r) => rooms.has(r)) ?? null);

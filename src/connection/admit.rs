@@ -2,6 +2,7 @@
 //! place in the hub, then its session over whatever byte stream carries it (an upgraded HTTP
 //! connection, or memory).
 
+use super::resume::{self, Resumed, Ticket};
 use super::{Shared, session};
 use crate::call::Conn;
 use crate::hub::{Outbox, Slot};
@@ -89,6 +90,8 @@ pub(crate) struct Admitted<C> {
     /// Counted among the open connections while it lives.
     _open: OpenConnection,
     tracked: TaskTrackerToken,
+    /// Its hold on its session, if resume is on.
+    ticket: Option<Ticket>,
 }
 
 impl Reservation {
@@ -151,10 +154,11 @@ where
     // The client joins the hub before its session starts (for a WebSocket, before the 101 goes
     // out), so a broadcast sent as soon as it sees the socket open reaches it; frames wait in
     // its outbox until the session runs.
-    let outbox = Arc::new(Outbox::new(
-        shared.config.outbound_queue,
-        shared.config.outbound_queue_bytes,
-    ));
+    let (capacity, capacity_bytes) = (shared.config.outbound_queue, shared.config.outbound_queue_bytes);
+    let outbox = Arc::new(match &shared.sessions {
+        None => Outbox::new(capacity, capacity_bytes),
+        Some(sessions) => sessions.outbox(capacity, capacity_bytes, codec),
+    });
     shared
         .app
         .hub
@@ -163,18 +167,46 @@ where
         // A shutdown that told every registered client may have missed this one.
         outbox.shut_down();
     }
+    let ticket = shared
+        .sessions
+        .as_ref()
+        .map(|sessions| sessions.open(conn.clone(), outbox.clone(), codec, false));
     Ok(Admitted {
         conn,
         outbox,
         codec,
         _open: OpenConnection::new(),
         tracked,
+        ticket,
     })
 }
 
 impl<C: Send + Sync + 'static> Admitted<C> {
+    /// A session taken over by a resuming connection, already in the hub with its rooms:
+    /// `on_connect` does not run again.
+    pub(crate) fn resumed<H, O, S>(shared: &Shared<H, O, C, S>, resumed: Resumed<C>, codec: Codec) -> Option<Self> {
+        let sessions = shared.sessions.as_ref()?;
+        // The parked session's place among the connections, or a new one if it was taken over
+        // from a connection still open (that one gives its own up as it ends).
+        let tracked = resumed.tracked.unwrap_or_else(|| shared.lifecycle.connections.token());
+        if shared.lifecycle.shutdown.is_cancelled() {
+            resumed.outbox.shut_down();
+        }
+        let ticket = sessions.open(resumed.conn.clone(), resumed.outbox.clone(), codec, true);
+        Some(Self {
+            conn: resumed.conn,
+            outbox: resumed.outbox,
+            codec,
+            _open: OpenConnection::new(),
+            tracked,
+            ticket: Some(ticket),
+        })
+    }
+}
+
+impl<C: Send + Sync + 'static> Admitted<C> {
     /// Serves the client over `io` until it leaves.
-    pub(crate) async fn serve<H, O, S, IO>(
+    pub(crate) async fn serve<H: 'static, O, S, IO>(
         self,
         shared: Arc<Shared<H, O, C, S>>,
         io: IO,
@@ -192,18 +224,48 @@ impl<C: Send + Sync + 'static> Admitted<C> {
         if let Some(agreed) = compression {
             socket.set_deflate(agreed);
         }
-        session::run(socket, self.codec, shared, self.conn, self.outbox).await;
-        drop(self.tracked);
+        // With resume on, the `__session` frame goes before anything else.
+        if let Some(hello) = self.ticket.as_ref().and_then(|ticket| ticket.frame(self.codec)) {
+            if !session::write_first(&mut socket, hello, shared.config.write_timeout).await {
+                self.finish(&shared, true).await;
+                return;
+            }
+        }
+        let parks = session::run(
+            socket,
+            self.codec,
+            shared.clone(),
+            self.conn.clone(),
+            self.outbox.clone(),
+        )
+        .await;
+        self.finish(&shared, parks).await;
     }
 
-    /// The session never started: the client leaves the hub and `on_disconnect` runs.
-    pub(crate) async fn abandon<H, O, S>(self, shared: Arc<Shared<H, O, C, S>>)
+    /// The session never started: the client leaves the hub and `on_disconnect` runs (with
+    /// resume on, the session is parked: its client may come back).
+    pub(crate) async fn abandon<H: 'static, O, S>(self, shared: Arc<Shared<H, O, C, S>>)
     where
         O: Outgoing,
         S: Send + Sync + 'static,
     {
-        farewell(&shared, &self.conn).await;
-        drop(self.tracked);
+        self.finish(&shared, true).await;
+    }
+
+    /// The connection ended: its session is parked if it `parks` and resume is on, or ends.
+    async fn finish<H: 'static, O, S>(self, shared: &Arc<Shared<H, O, C, S>>, parks: bool)
+    where
+        O: Outgoing,
+        S: Send + Sync + 'static,
+    {
+        match self.ticket {
+            Some(ticket) => resume::leave(shared, ticket, &self.conn, &self.outbox, parks, self.tracked).await,
+            None => {
+                self.outbox.close();
+                farewell(shared, &self.conn).await;
+                drop(self.tracked);
+            }
+        }
     }
 }
 

@@ -4,11 +4,13 @@
 mod admit;
 mod dispatch;
 mod rate;
+mod resume;
 mod session;
 mod shared;
 mod upgrade;
 
 #[cfg(feature = "testing")]
 pub(crate) use admit::{Refused, reserve};
+pub(crate) use resume::Sessions;
 pub(crate) use shared::{Route, Shared};
 pub(crate) use upgrade::upgrade;

@@ -6,11 +6,10 @@
 //! deadline, so a client that stops reading is dropped instead of stalling the server.
 
 use super::Shared;
-use super::admit::farewell;
 use super::dispatch::Dispatcher;
 use crate::Outgoing;
 use crate::call::Conn;
-use crate::hub::{Message, Outbox, Taken};
+use crate::hub::{Message, Outbound, Outbox, Taken};
 use crate::metrics::{self, ClosedBy};
 use crate::transport::frame::{self, opcode};
 use crate::transport::{Closing, Incoming, ReadError, Socket, Violation};
@@ -30,6 +29,9 @@ const KEPT_BATCH: usize = 4;
 /// How long a server-initiated close waits for the client's close reply.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
+/// How long a connection taken over by a resuming one waits for its close to be written.
+const TAKEOVER_GRACE: Duration = Duration::from_millis(100);
+
 /// Why a connection ended.
 #[derive(Debug, Clone, Copy)]
 enum End {
@@ -39,6 +41,10 @@ enum End {
     Gone(&'static str),
     /// The server closes with this code and reason.
     Close(u16, &'static str),
+    /// The client went silent past the heartbeat's timeout: the server closes with 1001.
+    Silent,
+    /// A resuming connection took the session over: this one closes with 1000 at once.
+    Handover,
     /// The client sent something unreadable (too big, not UTF-8, not WebSocket): the server
     /// fails the connection with the violation's code, and can read nothing more.
     Refuse(Violation),
@@ -49,6 +55,8 @@ impl End {
         match self {
             Self::ClientClosed(_) => "client closed",
             Self::Gone(reason) | Self::Close(_, reason) => reason,
+            Self::Silent => "heartbeat timeout",
+            Self::Handover => "session resumed elsewhere",
             Self::Refuse(violation) => violation.reason(),
         }
     }
@@ -59,19 +67,31 @@ impl End {
             Self::ClientClosed(code) => metrics::closed(ClosedBy::Client, code),
             Self::Gone(_) => metrics::closed(ClosedBy::Nobody, None),
             Self::Close(code, _) => metrics::closed(ClosedBy::Server, Some(code)),
+            Self::Silent => metrics::closed(ClosedBy::Server, Some(1001)),
+            Self::Handover => metrics::closed(ClosedBy::Server, Some(1000)),
             Self::Refuse(violation) => metrics::closed(ClosedBy::Server, Some(violation.code())),
         }
     }
 }
 
-/// Serves one upgraded connection, already registered in the hub with `outbox`.
+impl End {
+    /// Whether the connection was lost rather than closed on purpose: with resume on, its
+    /// session is parked for the client to come back.
+    fn parks(self) -> bool {
+        matches!(self, Self::Gone(_) | Self::Silent)
+    }
+}
+
+/// Serves one upgraded connection, already registered in the hub with `outbox`; `true` if the
+/// connection was lost (see [`End::parks`]). The caller takes the client out of the hub.
 pub(super) async fn run<H, O, C, S, IO>(
     socket: Box<Socket<IO>>,
     codec: Codec,
     shared: Arc<Shared<H, O, C, S>>,
     conn: Arc<Conn<C>>,
     outbox: Arc<Outbox>,
-) where
+) -> bool
+where
     O: Outgoing,
     C: Send + Sync + 'static,
     S: Send + Sync + 'static,
@@ -93,11 +113,10 @@ pub(super) async fn run<H, O, C, S, IO>(
             });
         tracing::debug!(reason = end.reason(), "disconnected");
         end.count();
-        outbox.close();
-        farewell(&shared, &conn).await;
+        end.parks()
     }
     .instrument(span)
-    .await;
+    .await
 }
 
 async fn drive<H, O, C, S, IO>(
@@ -126,7 +145,7 @@ where
         (ticker, beat.timeout)
     });
     // Kept small between writes: a burst's large batch is freed after it is written.
-    let mut batch: Vec<Message> = Vec::new();
+    let mut batch: Vec<Outbound> = Vec::new();
 
     let end = 'connection: loop {
         let reading = dispatcher.has_room() && throttle.is_none();
@@ -135,10 +154,10 @@ where
             Some(mut reply) = dispatcher.next_done(), if dispatcher.in_flight() > 0 => {
                 loop {
                     // What each handler pushed (to this client too) goes out before its reply.
-                    if matches!(outbox.take(&mut batch, BATCH), Some(Taken::Overflowed | Taken::ShutDown)) {
+                    if matches!(outbox.take(&mut batch, BATCH), Some(Taken::Overflowed | Taken::ShutDown | Taken::Handover)) {
                         break;
                     }
-                    batch.extend(reply);
+                    batch.extend(reply.map(Outbound::plain));
                     if batch.len() >= BATCH {
                         break;
                     }
@@ -157,6 +176,8 @@ where
                     // Heard from the outbox, not from the shared shutdown signal, whose lock every
                     // connection would take on every turn of its loop.
                     Taken::ShutDown => break End::Close(1001, "server shutting down"),
+                    // A resuming connection took the session: this one closes and lets go.
+                    Taken::Handover => break End::Handover,
                     Taken::Frames => {}
                 }
                 if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
@@ -209,7 +230,7 @@ where
                 }
                 received = socket.received();
                 if last_heard.elapsed() >= timeout_after {
-                    break End::Close(1001, "heartbeat timeout");
+                    break End::Silent;
                 }
                 socket.queue_control(frame::control(opcode::PING, &[]));
                 if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
@@ -221,8 +242,18 @@ where
     let closing = match end {
         End::ClientClosed(code) => Closing::Echo(code),
         End::Close(code, reason) => Closing::Close(code, reason),
+        End::Silent => Closing::Close(1001, "heartbeat timeout"),
         End::Refuse(violation) => Closing::Fail(violation),
         End::Gone(_) => Closing::Gone,
+        End::Handover => {
+            // The resuming connection waits for this one: no closing handshake, and calls
+            // still running are dropped (calls are never replayed; the old socket is likely
+            // dead anyway).
+            socket
+                .close(Closing::Close(1000, "session resumed elsewhere"), TAKEOVER_GRACE)
+                .await;
+            return end;
+        }
     };
     socket.close(closing, config.write_timeout.min(CLOSE_GRACE)).await;
     // Messages already read still run, though their replies can no longer be sent: a message
@@ -231,11 +262,30 @@ where
     end
 }
 
+/// Writes `message` alone, within `limit`: the `__session` frame, before the session runs.
+/// `false` if the connection is lost (counted as such).
+pub(super) async fn write_first<IO: AsyncRead + AsyncWrite + Unpin>(
+    socket: &mut Socket<IO>,
+    message: Message,
+    limit: Duration,
+) -> bool {
+    let mut batch = vec![Outbound::plain(message)];
+    let written = write(socket, &mut batch, limit).await;
+    if let Err(end) = written {
+        tracing::debug!(
+            reason = end.reason(),
+            "disconnected before the session frame was written"
+        );
+        end.count();
+    }
+    written.is_ok()
+}
+
 /// Writes the socket's queued control frame, if any, and a batch of messages with a deadline,
 /// then lets the batch's memory go.
 async fn write<IO: AsyncRead + AsyncWrite + Unpin>(
     socket: &mut Socket<IO>,
-    batch: &mut Vec<Message>,
+    batch: &mut Vec<Outbound>,
     limit: Duration,
 ) -> Result<(), End> {
     if batch.is_empty() && !socket.has_control() {

@@ -23,6 +23,8 @@ pub(crate) struct Shared<H, O, C, S> {
     pub(crate) on_disconnect: Option<OnDisconnect<O, C, S>>,
     pub(crate) config: Config,
     pub(crate) lifecycle: Lifecycle,
+    /// The sessions that can be resumed, if resume is on.
+    pub(crate) sessions: Option<super::Sessions<C>>,
 }
 
 impl<H, O, C, S> Shared<H, O, C, S> {

@@ -2,7 +2,8 @@
 //! headers, `on_connect`, and refusals (as JSON, counted and logged once) before any upgrade.
 
 use super::Shared;
-use super::admit::reserve;
+use super::admit::{Admitted, reserve};
+use super::resume;
 use crate::metrics::{self, Refusal};
 use crate::transport::handshake;
 use crate::{Outgoing, validate};
@@ -38,8 +39,20 @@ where
     }
     accepted.negotiate_compression(request.headers(), shared.config.compression.as_ref());
     let compression = accepted.compression();
-    let collected = collect(request.headers(), request.uri().query());
+    let mut collected = collect(request.headers(), request.uri().query());
+    // With resume on, `__session` and `__seq` are the server's, not the app's.
+    let resuming = shared
+        .sessions
+        .as_ref()
+        .and_then(|_| resume::Request::take(&mut collected));
     let admitting = async {
+        if let Some(resuming) = resuming.filter(|_| !shared.lifecycle.shutdown.is_cancelled()) {
+            if let Some(resumed) = resume::claim(&shared, &resuming, accepted.codec()).await {
+                if let Some(admitted) = Admitted::resumed(&shared, resumed, accepted.codec()) {
+                    return Ok(Ok(admitted));
+                }
+            }
+        }
         // A full server refuses before spending anything on validation or `on_connect`.
         let reservation = reserve(&shared)?;
         let headers: H = match validate::value(&collected) {

@@ -7,9 +7,11 @@
 mod cluster;
 mod outbox;
 mod questions;
+mod sequence;
 
 pub(crate) use outbox::{Outbox, Pushed, Taken};
 pub use questions::{Cluster, Location};
+pub(crate) use sequence::Outbound;
 
 use crate::ClientId;
 use crate::cluster::node::Node;
@@ -330,6 +332,7 @@ fn remove_member(rooms: &mut HashMap<Arc<str>, HashSet<ClientId>>, room: &str, i
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::Pieces;
 
     struct Rx(Arc<Outbox>);
 
@@ -337,7 +340,7 @@ mod tests {
         fn try_recv(&mut self) -> Result<Message, ()> {
             let mut batch = Vec::new();
             match self.0.take(&mut batch, 1) {
-                Some(Taken::Frames) => Ok(batch.pop().unwrap()),
+                Some(Taken::Frames) => Ok(Message::from(batch.pop().unwrap().pieces().concat())),
                 _ => Err(()),
             }
         }

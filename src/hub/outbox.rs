@@ -5,12 +5,19 @@
 //! instead of growing the queue. The bound is in frames and in bytes, so a client that stops
 //! reading large messages cannot pin more memory than a client that stops reading small ones;
 //! what the connection has taken to write is bounded too ([`TAKE_BYTES`] per batch).
+//!
+//! With session resume on, the queue is also a replay log: every frame gets the next sequence
+//! number as it is pushed and stays after it was taken (taking moves a cursor), up to the
+//! session's byte budget, oldest first out; while the session is parked (no socket), pushes
+//! land in the log, and one that would need more than the budget loses the session.
 
+use super::Outbound;
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::task::{Context, Poll};
+use zocket_protocol::Codec;
 
 /// What became of one push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +39,8 @@ pub(crate) enum Taken {
     Overflowed,
     /// The server is shutting down: the client must be closed.
     ShutDown,
+    /// A resuming connection took the session over: this connection must let go.
+    Handover,
 }
 
 /// Bytes moved into one batch at most (but always at least one frame): frames being written
@@ -40,12 +49,50 @@ pub(crate) const TAKE_BYTES: usize = 256 * 1024;
 
 #[derive(Debug, Default)]
 struct State {
+    /// Without a log, the frames waiting; with one, the log: frames already taken first.
     frames: VecDeque<Bytes>,
-    /// Bytes of `frames`.
+    /// Bytes of the frames waiting to be taken.
     bytes: usize,
     overflowed: bool,
     shut_down: bool,
     closed: bool,
+    /// Boxed: a connection without resume pays one pointer for it.
+    log: Option<Box<Log>>,
+}
+
+/// The replay log's bookkeeping (resume on).
+#[derive(Debug)]
+struct Log {
+    /// The sequence number of `frames[0]` (of the next frame pushed when empty).
+    first: u64,
+    /// The sequence number of the next frame to take: those before it went to a socket.
+    cursor: u64,
+    /// Frames before this one are a replay for a resumed connection: bounded by the budget,
+    /// they do not count against the queue's own limits (so a long replay does not make the
+    /// next live frame overflow the queue).
+    replay_end: u64,
+    /// Bytes of every frame kept.
+    kept: usize,
+    /// The most bytes kept (frames are trimmed oldest first past it).
+    budget: usize,
+    /// The codec of the frames, which says how their sequence number is written.
+    codec: Codec,
+    /// No socket takes from the log: the session waits for its client to resume.
+    parked: bool,
+    /// While parked, more was pushed than the budget keeps: the session cannot resume.
+    lost: bool,
+    /// A resuming connection takes the session over: the current one must let go.
+    taken_over: bool,
+    /// The parked session's timer, woken when the log is lost (its own waker: the outbox's
+    /// belongs to whichever connection takes from it).
+    watcher: AtomicWaker,
+}
+
+impl Log {
+    /// The sequence number the next push gets.
+    fn next(&self, frames: &VecDeque<Bytes>) -> u64 {
+        self.first + frames.len() as u64
+    }
 }
 
 /// A bounded, lazily allocated frame queue with one consumer.
@@ -61,8 +108,31 @@ impl Outbox {
     /// A queue of at most `capacity` frames and `capacity_bytes` bytes (a single larger frame
     /// is still taken into an empty queue, so any message can reach a client that reads).
     pub(crate) fn new(capacity: usize, capacity_bytes: usize) -> Self {
+        Self::with_log(capacity, capacity_bytes, None)
+    }
+
+    /// A queue that is also a replay log of `budget` bytes, if given with the frames' codec
+    /// (see the module's documentation).
+    pub(crate) fn with_log(capacity: usize, capacity_bytes: usize, log: Option<(usize, Codec)>) -> Self {
+        let log = log.map(|(budget, codec)| {
+            Box::new(Log {
+                first: 1,
+                cursor: 1,
+                replay_end: 1,
+                kept: 0,
+                budget,
+                codec,
+                parked: false,
+                lost: false,
+                taken_over: false,
+                watcher: AtomicWaker::new(),
+            })
+        });
         Self {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                log,
+                ..State::default()
+            }),
             waker: AtomicWaker::new(),
             capacity,
             capacity_bytes,
@@ -75,6 +145,9 @@ impl Outbox {
         let mut state = self.state.lock();
         if state.closed {
             return Pushed::Closed;
+        }
+        if state.log.is_some() {
+            return self.push_logged(state, frame);
         }
         let size = frame.len();
         let was_empty = state.frames.is_empty();
@@ -99,14 +172,87 @@ impl Outbox {
         Pushed::Queued
     }
 
+    /// [`push`](Self::push) into the replay log: the frame gets the next sequence number.
+    fn push_logged(&self, mut guard: parking_lot::MutexGuard<'_, State>, frame: &Bytes) -> Pushed {
+        let state = &mut *guard;
+        let Some(log) = state.log.as_mut() else {
+            return Pushed::Closed;
+        };
+        if log.lost {
+            // The session is ending.
+            return Pushed::Closed;
+        }
+        let size = frame.len();
+        let waiting = log.next(&state.frames) - log.cursor.max(log.replay_end);
+        if !log.parked && waiting > 0 && (waiting >= self.capacity as u64 || state.bytes + size > self.capacity_bytes) {
+            let first = !state.overflowed;
+            state.overflowed = true;
+            drop(guard);
+            if first {
+                crate::metrics::queue_overflow();
+                self.waker.wake();
+            }
+            return Pushed::Full;
+        }
+        state.frames.push_back(frame.clone());
+        state.bytes += size;
+        log.kept += size;
+        trim(&mut state.frames, &mut state.bytes, log);
+        if log.lost {
+            // The parked session's timer ends it.
+            log.watcher.wake();
+        }
+        let wake = !log.parked && waiting == 0;
+        drop(guard);
+        if wake {
+            self.waker.wake();
+        }
+        Pushed::Queued
+    }
+
     /// Moves up to `max` queued frames into `batch`, without waiting; `None` if none.
-    pub(crate) fn take(&self, batch: &mut Vec<Bytes>, max: usize) -> Option<Taken> {
-        let mut state = self.state.lock();
+    pub(crate) fn take(&self, batch: &mut Vec<Outbound>, max: usize) -> Option<Taken> {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
         if state.shut_down {
             return Some(Taken::ShutDown);
         }
         if state.overflowed {
             return Some(Taken::Overflowed);
+        }
+        if let Some(log) = state.log.as_mut() {
+            // Closed under it: the session ended elsewhere (a resumer gave up waiting for this
+            // connection to let go); nothing more is this connection's to write.
+            if log.taken_over || state.closed {
+                return Some(Taken::Handover);
+            }
+            if log.cursor == log.next(&state.frames) {
+                return None;
+            }
+            let (mut taken, mut queued) = (0, 0);
+            for _ in 0..max {
+                let Some(frame) = state.frames.get((log.cursor - log.first) as usize) else {
+                    break;
+                };
+                taken += frame.len();
+                if log.cursor >= log.replay_end {
+                    queued += frame.len();
+                }
+                batch.push(Outbound::sequenced(frame.clone(), log.codec, log.cursor));
+                log.cursor += 1;
+                if taken >= TAKE_BYTES {
+                    break;
+                }
+            }
+            state.bytes -= queued;
+            // Frames taken may now leave the log if it is over its budget.
+            trim(&mut state.frames, &mut state.bytes, log);
+            if state.frames.capacity() > 64 && state.frames.len() < state.frames.capacity() / 4 {
+                // A burst of small frames is over: give most of its slots back.
+                let len = state.frames.len();
+                state.frames.shrink_to(len * 2);
+            }
+            return Some(Taken::Frames);
         }
         if state.frames.is_empty() {
             return None;
@@ -115,7 +261,7 @@ impl Outbox {
         for _ in 0..max {
             let Some(frame) = state.frames.pop_front() else { break };
             taken += frame.len();
-            batch.push(frame);
+            batch.push(Outbound::plain(frame));
             if taken >= TAKE_BYTES {
                 break;
             }
@@ -129,7 +275,7 @@ impl Outbox {
     }
 
     /// Waits until frames are queued (moving up to `max` into `batch`) or the queue overflowed.
-    pub(crate) fn poll_take(&self, cx: &mut Context<'_>, batch: &mut Vec<Bytes>, max: usize) -> Poll<Taken> {
+    pub(crate) fn poll_take(&self, cx: &mut Context<'_>, batch: &mut Vec<Outbound>, max: usize) -> Poll<Taken> {
         // Registered before looking, so a push after the look wakes this task. Registering the
         // same task again is cheap.
         self.waker.register(cx.waker());
@@ -152,6 +298,90 @@ impl Outbox {
         state.closed = true;
         state.frames = VecDeque::new();
         state.bytes = 0;
+        if let Some(log) = state.log.as_mut() {
+            log.kept = 0;
+        }
+    }
+
+    /// With a log: no socket takes from it any more; pushes keep landing in it within its
+    /// budget. `false` if what waits already exceeds the budget (the session cannot resume).
+    pub(crate) fn park(&self) -> bool {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        let Some(log) = state.log.as_mut() else {
+            return false;
+        };
+        log.parked = true;
+        log.taken_over = false;
+        trim(&mut state.frames, &mut state.bytes, log);
+        !log.lost && !state.closed && !state.overflowed
+    }
+
+    /// Asks the connection taking from the log to let go (a resuming connection takes over).
+    pub(crate) fn take_over(&self) {
+        if let Some(log) = self.state.lock().log.as_mut() {
+            log.taken_over = true;
+        }
+        self.waker.wake();
+    }
+
+    /// With a log, for a connection that received every frame up to `seen`: the next take
+    /// starts after it. `false` (nothing changed) if the log cannot replay from there: frames
+    /// after `seen` were trimmed or lost, or `seen` is past what was ever taken.
+    pub(crate) fn resume_after(&self, seen: u64) -> bool {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        let Some(log) = state.log.as_mut() else {
+            return false;
+        };
+        let replayable = seen
+            .checked_add(1)
+            .is_some_and(|from| log.first <= from && from <= log.cursor);
+        if log.lost || state.closed || state.overflowed || !replayable {
+            return false;
+        }
+        log.cursor = seen + 1;
+        log.parked = false;
+        log.taken_over = false;
+        // What waits now is the replay: the queue's limits count frames pushed from here on.
+        log.replay_end = log.next(&state.frames);
+        state.bytes = 0;
+        true
+    }
+
+    /// Waits until a parked session's log lost frames (more was sent than its budget keeps).
+    pub(crate) fn poll_lost(&self, cx: &mut Context<'_>) -> Poll<()> {
+        match self.state.lock().log.as_ref() {
+            Some(log) if !log.lost => {
+                // Registered under the lock, so a push that loses the log wakes it.
+                log.watcher.register(cx.waker());
+                Poll::Pending
+            }
+            _ => Poll::Ready(()),
+        }
+    }
+}
+
+/// Drops the oldest frames while the log holds more than its budget: frames already taken
+/// freely; a frame never taken only while parked, and that loses the session (everything is
+/// dropped then: a replay with a gap is never made). While connected, frames waiting are
+/// bounded by the queue's own limits instead.
+fn trim(frames: &mut VecDeque<Bytes>, bytes: &mut usize, log: &mut Log) {
+    while log.kept > log.budget {
+        if log.first >= log.cursor {
+            if log.parked {
+                log.lost = true;
+                log.first += frames.len() as u64;
+                log.cursor = log.first;
+                log.kept = 0;
+                *bytes = 0;
+                *frames = VecDeque::new();
+            }
+            return;
+        }
+        let Some(frame) = frames.pop_front() else { return };
+        log.kept -= frame.len();
+        log.first += 1;
     }
 }
 
@@ -210,6 +440,160 @@ mod tests {
         assert_eq!(outbox.take(&mut batch, 64), Some(Taken::Frames));
         assert_eq!(batch.len(), 4);
         assert_eq!(outbox.state.lock().bytes, 0, "taken bytes leave the count");
+    }
+
+    /// The sequence numbers and bytes in a batch, as a socket would write them.
+    fn written(batch: &mut Vec<Outbound>) -> Vec<(u64, String)> {
+        use crate::transport::Pieces;
+        batch
+            .drain(..)
+            .map(|out| {
+                let value: serde_json::Value = serde_json::from_slice(&out.pieces().concat()).unwrap();
+                (
+                    value["seq"].as_u64().unwrap(),
+                    value["payload"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn event(text: &str) -> Bytes {
+        let mut out = Vec::new();
+        zocket_protocol::json::write_event(&mut out, "e", text).unwrap();
+        Bytes::from(out)
+    }
+
+    #[test]
+    fn resume_log_numbers_keeps_and_replays() {
+        let log = Outbox::with_log(100, 1 << 20, Some((1 << 20, Codec::Json)));
+        let mut batch = Vec::new();
+        for text in ["a", "b", "c"] {
+            assert_eq!(log.push(&event(text)), Pushed::Queued);
+        }
+        assert_eq!(log.take(&mut batch, 2), Some(Taken::Frames));
+        assert_eq!(written(&mut batch), [(1, "a".into()), (2, "b".into())]);
+        assert_eq!(log.take(&mut batch, 8), Some(Taken::Frames));
+        assert_eq!(written(&mut batch), [(3, "c".into())]);
+        assert_eq!(log.take(&mut batch, 8), None);
+        // The connection drops; the client had seen only 1.
+        assert!(log.park());
+        assert_eq!(
+            log.push(&event("d")),
+            Pushed::Queued,
+            "a parked session keeps receiving"
+        );
+        assert!(!log.resume_after(4), "4 was never sent");
+        assert!(log.resume_after(1));
+        assert_eq!(log.take(&mut batch, 8), Some(Taken::Frames));
+        let seqs: Vec<u64> = written(&mut batch).into_iter().map(|(seq, _)| seq).collect();
+        assert_eq!(seqs, [2, 3, 4], "everything after 1, once, in order");
+        assert!(
+            log.resume_after(0),
+            "nothing was trimmed: a replay from the start is possible"
+        );
+        log.take_over();
+        assert_eq!(log.take(&mut batch, 8), Some(Taken::Handover));
+    }
+
+    #[test]
+    fn a_log_closed_under_its_connection_tells_it_to_let_go() {
+        let log = Outbox::with_log(100, 1 << 20, Some((1 << 20, Codec::Json)));
+        let mut batch = Vec::new();
+        for text in ["a", "b"] {
+            log.push(&event(text));
+        }
+        assert_eq!(log.take(&mut batch, 1), Some(Taken::Frames));
+        batch.clear();
+        // The session ended elsewhere while this connection was stuck in a write: it must
+        // stop, not find "frames" that are gone on every turn of its loop.
+        log.close();
+        assert_eq!(log.take(&mut batch, 8), Some(Taken::Handover));
+        assert!(batch.is_empty());
+        assert_eq!(log.push(&event("c")), Pushed::Closed);
+    }
+
+    #[test]
+    fn resume_log_keeps_its_budget() {
+        let frame = event("x");
+        let size = frame.len();
+        // Room for three frames.
+        let log = Outbox::with_log(100, 1 << 20, Some((3 * size, Codec::Json)));
+        let mut batch = Vec::new();
+        for _ in 0..5 {
+            assert_eq!(log.push(&frame), Pushed::Queued);
+            log.take(&mut batch, 8);
+        }
+        batch.clear();
+        assert_eq!(
+            log.state.lock().frames.len(),
+            3,
+            "taken frames past the budget are trimmed"
+        );
+        assert!(!log.resume_after(1), "frames 2 is gone: no partial replay");
+        assert!(log.resume_after(2));
+        log.take(&mut batch, 8);
+        batch.clear();
+        assert!(log.park());
+        for _ in 0..3 {
+            assert_eq!(log.push(&frame), Pushed::Queued);
+        }
+        assert!(
+            !log.resume_after(4),
+            "frames taken before the drop were trimmed for newer ones"
+        );
+        assert!(log.resume_after(5), "a client that saw everything taken resumes");
+        log.take(&mut batch, 8);
+        let seqs: Vec<u64> = written(&mut batch).into_iter().map(|(seq, _)| seq).collect();
+        assert_eq!(seqs, [6, 7, 8]);
+        // Three frames more than the budget while parked: the session is lost.
+        let log = Outbox::with_log(100, 1 << 20, Some((3 * size, Codec::Json)));
+        assert!(log.park());
+        for _ in 0..3 {
+            assert_eq!(log.push(&frame), Pushed::Queued);
+        }
+        let waiter = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waiter);
+        assert!(log.poll_lost(&mut cx).is_pending());
+        assert_eq!(log.push(&frame), Pushed::Queued);
+        assert!(log.poll_lost(&mut cx).is_ready());
+        assert_eq!(log.push(&frame), Pushed::Closed);
+        assert!(!log.resume_after(0), "a lost log never replays");
+        assert_eq!(log.state.lock().frames.len(), 0, "and holds nothing");
+    }
+
+    #[test]
+    fn a_long_replay_does_not_overflow_the_queue() {
+        let log = Outbox::with_log(4, 1 << 20, Some((1 << 20, Codec::Json)));
+        assert!(log.park());
+        for n in 0..10 {
+            assert_eq!(log.push(&event(&n.to_string())), Pushed::Queued);
+        }
+        assert!(log.resume_after(0));
+        for n in 10..14 {
+            assert_eq!(
+                log.push(&event(&n.to_string())),
+                Pushed::Queued,
+                "live frames after a replay of 10"
+            );
+        }
+        assert_eq!(
+            log.push(&event("14")),
+            Pushed::Full,
+            "the queue's own bound still holds"
+        );
+        let mut batch = Vec::new();
+        assert_eq!(log.take(&mut batch, 64), Some(Taken::Overflowed));
+        let log = Outbox::with_log(4, 1 << 20, Some((1 << 20, Codec::Json)));
+        assert!(log.park());
+        for n in 0..10 {
+            log.push(&event(&n.to_string()));
+        }
+        assert!(log.resume_after(0));
+        log.push(&event("10"));
+        assert_eq!(log.take(&mut batch, 64), Some(Taken::Frames));
+        let seqs: Vec<u64> = written(&mut batch).into_iter().map(|(seq, _)| seq).collect();
+        assert_eq!(seqs, (1..=11).collect::<Vec<_>>());
+        assert_eq!(log.state.lock().bytes, 0, "taken frames leave the queue's count");
     }
 
     #[tokio::test]

@@ -97,6 +97,7 @@ where
                 routes,
                 on_connect,
                 on_disconnect,
+                sessions: config.resume.map(crate::connection::Sessions::new),
                 config,
                 lifecycle: Lifecycle::default(),
             }),

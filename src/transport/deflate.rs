@@ -13,6 +13,7 @@
 //! that inflates past it fails the connection with 1009 without its output being allocated.
 
 use super::close::Violation;
+use super::socket::Pieces;
 use crate::Compression;
 use axum::http::{HeaderMap, HeaderValue, header};
 use bytes::Bytes;
@@ -341,13 +342,21 @@ impl Deflate {
     /// Swaps each message of `batch` of the threshold or more for its compressed payload, in
     /// order (a compressor with context takeover must see them in the order the client will),
     /// and remembers which for [`is_compressed`](Self::is_compressed).
-    pub(crate) fn compress_batch(&mut self, batch: &mut [Bytes]) {
+    pub(crate) fn compress_batch<M: Pieces>(&mut self, batch: &mut [M]) {
         self.marks.clear();
         for message in batch {
-            let compressed = self.outgoing(message);
+            let compressed = if message.len() < self.agreed.threshold {
+                None
+            } else if let Some(whole) = message.whole() {
+                self.outgoing(whole)
+            } else {
+                // A message changed at its ends for this recipient (a sequence number added):
+                // its own bytes, compressed for it alone.
+                self.outgoing(&Bytes::from(message.pieces().concat()))
+            };
             self.marks.push(compressed.is_some());
             if let Some(payload) = compressed {
-                *message = payload;
+                message.replace(payload);
             }
         }
     }

@@ -24,4 +24,4 @@ pub use decode::{Decoder, Incoming};
 pub use deflate::Agreed;
 pub use raw::RawSocket;
 pub use socket::ReadError;
-pub(crate) use socket::{Socket, footprint};
+pub(crate) use socket::{Pieces, Socket, footprint};

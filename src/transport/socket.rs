@@ -32,8 +32,50 @@ pub(crate) fn footprint(len: usize) -> usize {
     (len + len / 8 + 1024).max(SHARED_READ)
 }
 
-/// Frames per vectored write at most.
+/// Slices per vectored write at most, for messages of one piece (messages of more pieces
+/// take up to twice as many).
 const IOV: usize = 64;
+
+/// A message to write, in up to three pieces written back to back as one frame's payload:
+/// a shared message with a few bytes changed at its ends (a sequence number added) is
+/// written without copying it.
+pub(crate) trait Pieces {
+    /// The payload's pieces, in order (some may be empty).
+    fn pieces(&self) -> [&[u8]; 3];
+
+    /// The payload's length.
+    fn len(&self) -> usize {
+        self.pieces().iter().map(|piece| piece.len()).sum()
+    }
+
+    /// The message as one shared buffer, if it is one (nothing changed at its ends): with
+    /// permessage-deflate and no context takeover, all the recipients of such a message share
+    /// its compressed bytes.
+    fn whole(&self) -> Option<&Bytes> {
+        None
+    }
+
+    /// Replaces the message with `payload`, its compressed form.
+    fn replace(&mut self, payload: Bytes);
+}
+
+impl Pieces for Bytes {
+    fn pieces(&self) -> [&[u8]; 3] {
+        [self, &[], &[]]
+    }
+
+    fn whole(&self) -> Option<&Bytes> {
+        Some(self)
+    }
+
+    fn replace(&mut self, payload: Bytes) {
+        *self = payload;
+    }
+
+    fn len(&self) -> usize {
+        Bytes::len(self)
+    }
+}
 
 /// Why reading stopped.
 #[derive(Debug)]
@@ -209,8 +251,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
     /// as a final data frame of the socket's data opcode, and flushes.
     ///
     /// Messages are framed here: each frame's header is built on the stack of the poll that
-    /// writes it, beside the shared message bytes, so a message is never copied.
-    pub(crate) async fn write(&mut self, messages: &mut Vec<Bytes>) -> io::Result<()> {
+    /// writes it, beside the shared message bytes (in up to three [`Pieces`]), so a message
+    /// is never copied.
+    pub(crate) async fn write<M: Pieces>(&mut self, messages: &mut Vec<M>) -> io::Result<()> {
         if let Some(control) = self.control.as_deref() {
             self.io.write_all(control).await?;
             self.control = None;
@@ -242,18 +285,20 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
                     let rsv1 = if compressed { frame::RSV1 } else { 0 };
                     *len = frame::header(head, opcode | rsv1, message.len());
                 }
-                let mut slices = [IoSlice::new(&[]); IOV];
+                // A header and up to three pieces per message.
+                let mut slices = [IoSlice::new(&[]); 2 * IOV];
                 let mut used = 0;
                 for (i, message) in messages[first..first + count].iter().enumerate() {
-                    let skip = if i == 0 { sent } else { 0 };
-                    let head = &heads[i][..lens[i]];
-                    if skip < head.len() {
-                        slices[used] = IoSlice::new(&head[skip..]);
-                        slices[used + 1] = IoSlice::new(message);
-                        used += 2;
-                    } else {
-                        slices[used] = IoSlice::new(&message[skip - head.len()..]);
-                        used += 1;
+                    let mut skip = if i == 0 { sent } else { 0 };
+                    let [a, b, c] = message.pieces();
+                    for piece in [&heads[i][..lens[i]], a, b, c] {
+                        if skip >= piece.len() {
+                            skip -= piece.len();
+                        } else {
+                            slices[used] = IoSlice::new(&piece[skip..]);
+                            used += 1;
+                            skip = 0;
+                        }
                     }
                 }
                 Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..used])

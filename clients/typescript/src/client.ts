@@ -3,6 +3,7 @@ import type {
   AnyRouter,
   CallOptions,
   CloseInfo,
+  OpenInfo,
   ReconnectInfo,
   Unsubscribe,
   ZocketClient,
@@ -29,6 +30,12 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
 /** Header values: sent as URL query parameters (browsers cannot set WebSocket headers). */
 type HeaderValue = string | number | boolean | null | undefined;
+
+/**
+ * How long a reconnect that asked to resume waits for the server's `__session` frame (sent first
+ * by a server with resume on) before it is announced as a fresh session anyway.
+ */
+const SESSION_WAIT_MS = 2_000;
 
 /** Reconnecting: exponential backoff with jitter. */
 export interface ReconnectOptions {
@@ -71,9 +78,16 @@ export interface ClientOptions<H = Record<string, HeaderValue>> {
    * `NOT_FOUND` error reply, which the client ignores). Any message heard counts.
    */
   heartbeat?: boolean | HeartbeatOptions;
+  /**
+   * Resumes the session after a dropped connection (default on): when the server has resume on
+   * it sends a session token, and an automatic reconnect asks for the same session back, with
+   * every event missed meanwhile (`__session` and `__seq` query parameters). `onOpen` says
+   * whether it worked (`resumed`). A server with resume off sends no token; nothing changes.
+   */
+  resume?: boolean;
   /** Connects at once (default) or only at the first `reconnect()`. */
   connect?: boolean;
-  onOpen?: () => void;
+  onOpen?: (info: OpenInfo) => void;
   onClose?: (info: CloseInfo) => void;
   onError?: (error: unknown) => void;
   /** Logs the client's doings to the console. */
@@ -142,20 +156,30 @@ class Client {
   private readonly backoff: Required<ReconnectOptions> | null;
   private readonly heartbeat: Required<HeartbeatOptions> | null;
   private readonly debug: boolean;
+  private readonly resume: boolean;
 
   private socket: WebSocketLike | null = null;
   /** `close()` was called: no reconnect until `reconnect()`. */
   private stopped = false;
   private attempt = 0;
   private seq = 0;
+  /**
+   * The server's session for this client (resume on): the last token it sent and the highest
+   * `seq` of the events received since, sent back on an automatic reconnect. `null` until the
+   * server sends one, and after `close()`/`reconnect()` (which end the session on purpose).
+   */
+  private session: { token: string; lastSeq: number } | null = null;
+  /** The current socket is open and announced (`onOpen` ran for it; queued calls went out). */
+  private ready = false;
   private lastError: unknown = null;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
   private deadTimer: ReturnType<typeof setTimeout> | undefined;
+  private sessionTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly pending = new Map<string, Pending>();
   private readonly listeners = new Map<string, Set<(payload: unknown) => void>>();
-  private readonly openListeners = new Set<() => void>();
+  private readonly openListeners = new Set<(info: OpenInfo) => void>();
   private readonly closeListeners = new Set<(info: CloseInfo) => void>();
   private readonly errorListeners = new Set<(error: unknown) => void>();
   private readonly reconnectListeners = new Set<(info: ReconnectInfo) => void>();
@@ -197,6 +221,7 @@ class Client {
         ? null
         : { intervalMs: 25_000, timeoutMs: 10_000, ...(heartbeat === true ? {} : heartbeat) };
     this.debug = options.debug ?? false;
+    this.resume = options.resume ?? true;
     if (options.onOpen) this.openListeners.add(options.onOpen);
     if (options.onClose) this.closeListeners.add(options.onClose);
     if (options.onError) this.errorListeners.add(options.onError);
@@ -208,10 +233,20 @@ class Client {
   // ---------- the connection ----------
 
   private connect(): void {
-    const socket = new this.WS(this.url);
+    // A reconnect asks for the session back: its token and the last event it got.
+    const session = this.resume ? this.session : null;
+    let url = this.url;
+    if (session) {
+      const target = new URL(this.url);
+      target.searchParams.set("__session", session.token);
+      target.searchParams.set("__seq", String(session.lastSeq));
+      url = target.toString();
+    }
+    const socket = new this.WS(url);
     this.socket = socket;
+    this.ready = false;
     socket.binaryType = "arraybuffer";
-    this.log("connecting", this.url);
+    this.log("connecting", url);
     this.connectTimer = setTimeout(() => {
       if (this.socket === socket && socket.readyState === CONNECTING) {
         this.abandon(socket, 4008, `not connected within ${this.connectTimeoutMs} ms`);
@@ -221,11 +256,21 @@ class Client {
       if (this.socket !== socket) return;
       clearTimeout(this.connectTimer);
       this.log("open");
-      this.attempt = 0;
-      this.lastError = null;
-      for (const call of this.pending.values()) if (!call.sent) this.transmit(call);
       this.heard();
-      this.emit(this.openListeners, undefined);
+      if (!session) {
+        this.opened(false);
+        return;
+      }
+      // Resuming: the server's first frame (`__session`) says whether it worked. A server that
+      // no longer has resume on sends none: its first other frame, or this timer, announces
+      // the connection as a fresh session.
+      this.sessionTimer = setTimeout(() => {
+        if (this.socket === socket && !this.ready) {
+          this.log("no __session frame: a fresh session");
+          this.session = null;
+          this.opened(false);
+        }
+      }, Math.min(SESSION_WAIT_MS, this.connectTimeoutMs));
     });
     socket.addEventListener("message", (event: { data: unknown }) => {
       if (this.socket !== socket) return;
@@ -244,10 +289,22 @@ class Client {
     });
   }
 
+  /** The socket is open and its session known: queued calls go out, listeners hear of it. */
+  private opened(resumed: boolean): void {
+    clearTimeout(this.sessionTimer);
+    this.ready = true;
+    this.attempt = 0;
+    this.lastError = null;
+    for (const call of this.pending.values()) if (!call.sent) this.transmit(call);
+    this.emit(this.openListeners, { resumed });
+  }
+
   /** The current socket is gone: fail what it carried, tell listeners, maybe reconnect. */
   private closed(info: CloseInfo): void {
     this.log("closed", info);
     this.socket = null;
+    this.ready = false;
+    clearTimeout(this.sessionTimer);
     clearTimeout(this.connectTimer);
     clearTimeout(this.idleTimer);
     clearTimeout(this.deadTimer);
@@ -329,8 +386,17 @@ class Client {
       return;
     }
     if (typeof frame !== "object" || frame === null) return;
-    const { type, payload, rpcId } = frame as { type?: unknown; payload?: unknown; rpcId?: unknown };
+    const { type, payload, rpcId, seq } = frame as { type?: unknown; payload?: unknown; rpcId?: unknown; seq?: unknown };
     if (typeof type !== "string") return;
+    if (type === "__session") {
+      this.onSession(payload);
+      return;
+    }
+    if (!this.ready) {
+      // Asked to resume, but the server's first frame is not `__session`: it has resume off.
+      this.session = null;
+      this.opened(false);
+    }
     if (type === "__rpc_res" || type === "__rpc_err") {
       if (typeof rpcId !== "string") return;
       const call = this.pending.get(rpcId);
@@ -343,9 +409,24 @@ class Client {
       this.lastError = error;
       this.emit(this.errorListeners, error);
     } else {
+      // An event. With resume on it carries `seq` (1, 2, ... per session), remembered to ask
+      // for what comes after it on a reconnect; it plays no part in dispatch.
+      if (this.session && typeof seq === "number" && seq > this.session.lastSeq) this.session.lastSeq = seq;
       const listeners = this.listeners.get(type);
       if (listeners) for (const listener of [...listeners]) this.invoke(listener, payload);
     }
+  }
+
+  /** `__session {token, resumed}`: the first frame of a server with resume on. */
+  private onSession(payload: unknown): void {
+    if (!this.resume) return;
+    const { token, resumed } = (payload ?? {}) as { token?: unknown; resumed?: unknown };
+    if (typeof token !== "string") return;
+    const kept = resumed === true && this.session !== null;
+    // A fresh session numbers its events from 1 again.
+    this.session = { token, lastSeq: kept ? this.session!.lastSeq : 0 };
+    this.log(kept ? "session resumed" : "new session");
+    if (!this.ready) this.opened(kept);
   }
 
   // ---------- calls ----------
@@ -389,7 +470,7 @@ class Client {
       }
       this.pending.set(id, call);
       // Calls made while (re)connecting wait for the socket to open.
-      if (this.socket?.readyState === OPEN) this.transmit(call);
+      if (this.ready && this.socket?.readyState === OPEN) this.transmit(call);
     });
   }
 
@@ -420,6 +501,7 @@ class Client {
 
   close(code = 1000, reason = ""): void {
     this.stopped = true;
+    this.session = null; // a close frame ends the session on the server
     clearTimeout(this.retryTimer);
     const socket = this.socket;
     if (socket) {
@@ -436,6 +518,7 @@ class Client {
   reconnect(): void {
     clearTimeout(this.retryTimer);
     this.attempt = 0;
+    this.session = null; // closed on purpose (with a close frame): the next session is a fresh one
     const socket = this.socket;
     this.stopped = true; // no scheduled reconnect for the dropped socket
     if (socket) {
@@ -501,7 +584,7 @@ class Client {
     const core: Record<string, unknown> = {
       on,
       call: (route: string, input?: unknown, options?: CallOptions) => this.call(route, input, options),
-      onOpen: (listener: () => void) => add(this.openListeners, listener),
+      onOpen: (listener: (info: OpenInfo) => void) => add(this.openListeners, listener),
       onClose: (listener: (info: CloseInfo) => void) => add(this.closeListeners, listener),
       onError: (listener: (error: unknown) => void) => add(this.errorListeners, listener),
       onReconnecting: (listener: (info: ReconnectInfo) => void) => add(this.reconnectListeners, listener),

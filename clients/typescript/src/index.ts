@@ -19,6 +19,7 @@ export type {
   EventProxy,
   InputOf,
   Listener,
+  OpenInfo,
   OutputOf,
   Procedure,
   ReconnectInfo,

@@ -63,6 +63,17 @@ export interface CloseInfo {
   wasClean: boolean;
 }
 
+/** How a connection opened. */
+export interface OpenInfo {
+  /**
+   * The server took this connection over the session of a dropped one (resume on, within its
+   * window): same context and rooms, and every event missed meanwhile is delivered next, once
+   * and in order. `false` for a first connection, a fresh session (resume off, or it could
+   * not resume: re-join rooms and refetch), and after `close()`/`reconnect()`.
+   */
+  resumed: boolean;
+}
+
 /** A reconnect that is about to happen. */
 export interface ReconnectInfo {
   /** 1 for the first retry after a disconnect. */
@@ -80,8 +91,12 @@ export interface ClientCore<R extends AnyRouter> {
     route: K,
     ...args: Parameters<Procedure<R["incoming"][K]>>
   ): Promise<OutputOf<R, K>>;
-  /** Runs `listener` each time the socket opens (after every reconnect too). */
-  onOpen(listener: () => void): Unsubscribe;
+  /**
+   * Runs `listener` each time the socket opens (after every reconnect too), with whether the
+   * session was resumed: when it was, rooms and context are kept and missed events follow, so
+   * re-join rooms and refetch only when `resumed` is false.
+   */
+  onOpen(listener: (info: OpenInfo) => void): Unsubscribe;
   /** Runs `listener` each time the socket closes. */
   onClose(listener: (info: CloseInfo) => void): Unsubscribe;
   /** Runs `listener` for socket errors, `__error` frames from the server and throwing listeners. */

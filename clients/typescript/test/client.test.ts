@@ -10,6 +10,7 @@ import {
   TimeoutError,
   type ClientOptions,
   type CloseInfo,
+  type OpenInfo,
   type ReconnectInfo,
   type WebSocketConstructor,
   type ZocketClient,
@@ -50,7 +51,7 @@ async function connect(
     WebSocket: WebSocket as unknown as WebSocketConstructor,
   });
   clients.push(client);
-  await next<void>((cb) => client.onOpen(cb), WAIT_MS, `${token} to connect`);
+  await next<OpenInfo>((cb) => client.onOpen(cb), WAIT_MS, `${token} to connect`);
   return client;
 }
 
@@ -253,7 +254,7 @@ describe("against one server", () => {
   test("reconnect() opens a fresh connection with a new client id", async () => {
     const c = await connect(server, "again");
     const first = (await c.whoami()).clientId;
-    const reopened = next<void>((cb) => c.onOpen(cb));
+    const reopened = next<OpenInfo>((cb) => c.onOpen(cb));
     c.reconnect();
     await reopened;
     assert.notEqual((await c.whoami()).clientId, first);
@@ -281,7 +282,7 @@ describe("when the server goes away", () => {
 
     // Calls made while disconnected wait for the connection.
     const queued = c.greet({ name: "patient" });
-    const reopened = next<void>((cb) => c.onOpen(cb), 30_000, "the reconnect");
+    const reopened = next<OpenInfo>((cb) => c.onOpen(cb), 30_000, "the reconnect");
     server = await startServer(port);
     try {
       await reopened;
@@ -316,7 +317,7 @@ describe("when the server goes away", () => {
       const info = await dropped;
       assert.equal(info.code, 4000);
       assert.match(info.reason, /no answer/);
-      const reopened = next<void>((cb) => c.onOpen(cb), 20_000, "the reconnect");
+      const reopened = next<OpenInfo>((cb) => c.onOpen(cb), 20_000, "the reconnect");
       await sleep(800); // connection attempts time out meanwhile
       server.thaw();
       await reopened;

@@ -19,13 +19,16 @@ export interface RunningServer {
   thaw(): void;
 }
 
-/** Starts the server on `port` (0: any free port) and resolves once it listens. */
-export async function startServer(port = 0): Promise<RunningServer> {
+/**
+ * Starts the server on `port` (0: any free port) and resolves once it listens; `env` adds to its
+ * environment (e.g. `RESUME_WINDOW_MS`).
+ */
+export async function startServer(port = 0, env: Record<string, string> = {}): Promise<RunningServer> {
   const bin = process.env.ZOCKET_CONFORMANCE_BIN;
   const [command, args] = bin ? [bin, []] : ["cargo", ["run", "--quiet", "--example", "conformance"]];
   const child = spawn(command, args, {
     cwd: REPO_ROOT,
-    env: { ...process.env, PORT: String(port), RUST_LOG: process.env.RUST_LOG ?? "warn" },
+    env: { ...process.env, PORT: String(port), RUST_LOG: process.env.RUST_LOG ?? "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true, // its own process group, so signals reach the example under cargo too
   });

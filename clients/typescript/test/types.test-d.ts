@@ -2,7 +2,7 @@
 // an error, so a type surface that stops catching a misuse fails the build ("Unused
 // '@ts-expect-error' directive"); every other line must compile.
 import WebSocket from "ws";
-import { createClient, RpcError, type ZocketClient } from "../src/index.js";
+import { createClient, RpcError, type OpenInfo, type ZocketClient } from "../src/index.js";
 import type { AppRouter, Whoami } from "./conformance.gen.js";
 
 /** Compiles only when `A` and `B` are the same type. */
@@ -46,6 +46,10 @@ export async function correctUses(): Promise<void> {
 
   // Lifecycle and state.
   client.onOpen(() => {});
+  client.onOpen((info) => {
+    expectType<Equal<typeof info, OpenInfo>>();
+    expectType<Equal<typeof info.resumed, boolean>>();
+  });
   client.onClose(({ code, reason }) => void [code.toFixed(), reason.trim()]);
   client.onError((e) => (e instanceof RpcError ? e.issues.map((i) => i.path) : e));
   const state: number = client.readyState;
@@ -61,6 +65,8 @@ export async function correctUses(): Promise<void> {
     callTimeoutMs: 2_000,
     reconnect: { minDelayMs: 100, maxDelayMs: 1_000 },
     heartbeat: { intervalMs: 5_000, timeoutMs: 2_000 },
+    resume: false,
+    onOpen: ({ resumed }) => void (resumed ? "kept" : "refetch"),
   });
 }
 
@@ -100,6 +106,13 @@ export async function misuse(): Promise<void> {
   client.on.system.tick((t: { n: string }) => t);
   // @ts-expect-error a wrong callback payload field
   client.on.chat.onMessage((m) => m.sender);
+
+  // @ts-expect-error the open event has `resumed`, nothing else
+  client.onOpen((info) => info.resumd);
+  // @ts-expect-error `resumed` is a boolean
+  client.onOpen(({ resumed }) => resumed.toFixed());
+  // @ts-expect-error `resume` is on or off
+  createClient<AppRouter>("ws://127.0.0.1:3000", { headers: { token: "abc" }, WebSocket, resume: "yes" });
 
   // @ts-expect-error the required `token` header is missing
   createClient<AppRouter>("ws://127.0.0.1:3000", { headers: {}, WebSocket });

@@ -26,6 +26,11 @@ OPTIONS (defaults per scenario: rpc / broadcast / rooms / idle)
   --rooms N              rooms: how many rooms (10)
   --drain SECS           broadcast/rooms: longest wait for late deliveries after sending (5)
   --settle SECS          idle: wait after the last connection before reading RSS (2)
+  --fanout               idle: then one shout from the first connection to all of them; reports
+                         the time until the last delivery and the server CPU it took
+  --sources N            bind connections to 127.0.0.1 .. 127.0.0.N in turn, each with its own
+                         ephemeral port range (for more than ~28 000 connections); loopback URLs
+                         only (1: the system picks)
   --codec json|msgpack   wire format (json); msgpack offers subprotocol zocket.v1.msgpack
   --label NAME           copied into the results (the server's name)
   --concurrency N        connections opened at once during setup (200)
@@ -77,6 +82,10 @@ pub(crate) struct Args {
     pub(crate) in_flight: usize,
     /// rpc: batch refills (`--pipelined`).
     pub(crate) pipelined: bool,
+    /// idle: one broadcast to all after the memory reading (`--fanout`).
+    pub(crate) fanout: bool,
+    /// Loopback source addresses to spread connections over (`--sources`).
+    pub(crate) sources: usize,
     pub(crate) duration: f64,
     pub(crate) warmup: f64,
     pub(crate) rate: f64,
@@ -106,6 +115,8 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
     let mut label = None;
     let mut pid = None;
     let mut pipelined = false;
+    let mut fanout = false;
+    let mut sources = 1;
     let mut pids = Vec::new();
     let (mut clients, mut in_flight, mut duration, mut warmup, mut rate) = (None, None, None, None, None);
     let (mut rooms, mut drain, mut settle, mut concurrency) = (None, None, None, None);
@@ -120,11 +131,14 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
         if flag == "-h" || flag == "--help" {
             return Ok(Command::Help);
         }
-        if flag == "--pipelined" {
+        if flag == "--pipelined" || flag == "--fanout" {
             if inline.is_some() {
-                return Err("--pipelined takes no value".into());
+                return Err(format!("{flag} takes no value"));
             }
-            pipelined = true;
+            match flag.as_str() {
+                "--pipelined" => pipelined = true,
+                _ => fanout = true,
+            }
             continue;
         }
         let mut value = || {
@@ -171,6 +185,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
             "--concurrency" => concurrency = Some(positive(&flag, &value()?)?),
             "--connect-timeout" => connect_timeout = Some(seconds(&flag, &value()?)?),
             "--threads" => threads = Some(positive(&flag, &value()?)?),
+            "--sources" => sources = positive(&flag, &value()?)?,
             "--deadline" => deadline = Some(seconds(&flag, &value()?)?),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -207,13 +222,23 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
     } else {
         0.0
     };
+    if fanout && scenario != Scenario::Idle {
+        return Err("--fanout belongs to the idle scenario".into());
+    }
+    if sources > 1 && urls.iter().any(|url| !url.starts_with("ws://127.")) {
+        return Err("--sources needs loopback URLs (ws://127.x.x.x)".into());
+    }
+    if sources > 254 {
+        return Err("--sources: at most 254".into());
+    }
     let drain = drain.unwrap_or(5.0);
     let settle = settle.unwrap_or(2.0);
     let concurrency = concurrency.unwrap_or(200);
     let connect_timeout = connect_timeout.unwrap_or(10.0);
     // Setup: waves of `concurrency` connections, each bounded by the connect timeout (and a join).
     let setup = (clients.div_ceil(concurrency) as f64 * 2.0 * connect_timeout).min(300.0);
-    let deadline = deadline.unwrap_or(setup + warmup + duration + drain + settle + 30.0);
+    let fanout_time = if fanout { 60.0 } else { 0.0 };
+    let deadline = deadline.unwrap_or(setup + warmup + duration + drain + settle + fanout_time + 30.0);
     Ok(Command::Run(Box::new(Args {
         label: label.unwrap_or_else(|| url.clone()),
         url,
@@ -225,6 +250,8 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
         clients,
         in_flight: in_flight.unwrap_or(1),
         pipelined,
+        fanout,
+        sources,
         duration,
         warmup,
         rate,
@@ -286,6 +313,10 @@ mod tests {
         let i = run("--url ws://h:1/ --scenario idle").unwrap();
         assert_eq!((i.clients, i.duration), (5000, 0.0));
         assert!(i.deadline > 30.0 && i.deadline <= 400.0, "{}", i.deadline);
+        assert_eq!((i.fanout, i.sources), (false, 1));
+        let scale = run("--url ws://127.0.0.1:1/ --scenario idle --clients 100000 --sources 4 --fanout").unwrap();
+        assert_eq!((scale.fanout, scale.sources, scale.clients), (true, 4, 100_000));
+        assert!(scale.deadline > i.deadline, "the fan-out gets time of its own");
     }
 
     #[test]
@@ -360,6 +391,21 @@ mod tests {
             run("--url ws://h/ --scenario rpc --pipelined=1")
                 .unwrap_err()
                 .contains("takes no value")
+        );
+        assert!(
+            run("--url ws://h/ --scenario rpc --fanout")
+                .unwrap_err()
+                .contains("idle")
+        );
+        assert!(
+            run("--url ws://h/ --scenario idle --sources 4")
+                .unwrap_err()
+                .contains("loopback")
+        );
+        assert!(
+            run("--url ws://127.0.0.1:1/ --scenario idle --sources 300")
+                .unwrap_err()
+                .contains("254")
         );
         assert_eq!(parse(["--help".to_owned()]), Ok(Command::Help));
     }

@@ -2,11 +2,13 @@
 //! offer for MessagePack, setup of many connections with bounded concurrency, and one-off calls.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -28,6 +30,17 @@ pub(crate) struct Target {
     addr: SocketAddr,
     pub(crate) codec: Codec,
     timeout: Duration,
+    /// Local addresses connections are bound to in turn (empty: the system picks).
+    sources: Arc<[IpAddr]>,
+    next_source: Arc<AtomicUsize>,
+}
+
+/// The loopback source addresses `127.0.0.1` to `127.0.0.N`: each has its own ephemeral port
+/// range, so N of them carry N times as many connections to one server port.
+pub(crate) fn loopback_sources(n: usize) -> Vec<IpAddr> {
+    (1..=n.min(254) as u8)
+        .map(|last| IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)))
+        .collect()
 }
 
 impl Target {
@@ -49,7 +62,15 @@ impl Target {
             addr,
             codec,
             timeout,
+            sources: Arc::from([]),
+            next_source: Arc::new(AtomicUsize::new(0)),
         })
+    }
+
+    /// Binds connections to `sources` in turn (a loopback target only needs loopback sources).
+    pub(crate) fn with_sources(mut self, sources: Vec<IpAddr>) -> Self {
+        self.sources = sources.into();
+        self
     }
 
     /// Opens one connection, handshake included, within the connect timeout.
@@ -66,7 +87,8 @@ impl Target {
                 .headers_mut()
                 .insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(MSGPACK_PROTOCOL));
         }
-        let tcp = TcpStream::connect(self.addr)
+        let tcp = self
+            .tcp()
             .await
             .map_err(|e| format!("cannot connect to {}: {e}", self.addr))?;
         tcp.set_nodelay(true).map_err(|e| e.to_string())?;
@@ -81,6 +103,21 @@ impl Target {
             Err(WsError::Http(response)) => Err(format!("the server refused the upgrade: HTTP {}", response.status())),
             Err(e) => Err(format!("WebSocket handshake with {} failed: {e}", self.url)),
         }
+    }
+}
+
+impl Target {
+    async fn tcp(&self) -> std::io::Result<TcpStream> {
+        if self.sources.is_empty() {
+            return TcpStream::connect(self.addr).await;
+        }
+        let source = self.sources[self.next_source.fetch_add(1, Ordering::Relaxed) % self.sources.len()];
+        let socket = match source {
+            IpAddr::V4(_) => TcpSocket::new_v4()?,
+            IpAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        socket.bind(SocketAddr::new(source, 0))?;
+        socket.connect(self.addr).await
     }
 }
 
@@ -211,5 +248,22 @@ mod tests {
             .unwrap();
         let err = target.connect().await.unwrap_err();
         assert!(err.contains("cannot connect"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn connections_take_their_source_addresses_in_turn() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = Target::resolve(&format!("ws://127.0.0.1:{port}/"), Codec::Json, Duration::from_secs(2))
+            .await
+            .unwrap()
+            .with_sources(loopback_sources(3));
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            let _client = target.tcp().await.unwrap();
+            let (_, peer) = listener.accept().await.unwrap();
+            seen.push(peer.ip().to_string());
+        }
+        assert_eq!(seen, ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.1"]);
     }
 }

@@ -67,7 +67,11 @@ async fn run(args: &Args) -> Result<serde_json::Value, String> {
     probe.check()?;
     let mut targets = Vec::with_capacity(args.urls.len());
     for url in &args.urls {
-        targets.push(Target::resolve(url, args.codec, Duration::from_secs_f64(args.connect_timeout)).await?);
+        let target = Target::resolve(url, args.codec, Duration::from_secs_f64(args.connect_timeout)).await?;
+        targets.push(match args.sources {
+            1 => target,
+            n => target.with_sources(conn::loopback_sources(n)),
+        });
     }
     let target = &targets[0];
     let (outcome, usage) = match args.scenario {

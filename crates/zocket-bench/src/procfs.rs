@@ -37,6 +37,13 @@ impl Proc {
             rss_kib: vm_rss_kib(&status)?,
         })
     }
+
+    /// The process's peak resident set size so far, in KiB: the kernel updates `VmHWM` lazily,
+    /// so it can trail the current `VmRSS`; the larger of the two.
+    pub(crate) fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("{}/status", self.dir)).ok()?;
+        Some(vm_hwm_kib(&status)?.max(vm_rss_kib(&status)?))
+    }
 }
 
 /// `utime + stime` (fields 14 and 15) of a `/proc/PID/stat` line, in clock ticks. The command name
@@ -53,7 +60,16 @@ pub(crate) fn cpu_ticks(stat: &str) -> Option<u64> {
 
 /// The `VmRSS:` line of `/proc/PID/status`, in KiB.
 pub(crate) fn vm_rss_kib(status: &str) -> Option<u64> {
-    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    status_kib(status, "VmRSS:")
+}
+
+/// The `VmHWM:` line (peak resident set size) of `/proc/PID/status`, in KiB.
+pub(crate) fn vm_hwm_kib(status: &str) -> Option<u64> {
+    status_kib(status, "VmHWM:")
+}
+
+fn status_kib(status: &str, key: &str) -> Option<u64> {
+    let line = status.lines().find_map(|l| l.strip_prefix(key))?;
     line.trim().strip_suffix("kB")?.trim().parse().ok()
 }
 
@@ -163,6 +179,8 @@ mod tests {
         let status = "Name:\tbench\nVmPeak:\t  99999 kB\nVmRSS:\t   10468 kB\nThreads:\t3\n";
         assert_eq!(vm_rss_kib(status), Some(10468));
         assert_eq!(vm_rss_kib("Name:\tx\n"), None);
+        let status = "VmPeak:\t  99999 kB\nVmHWM:\t   12000 kB\nVmRSS:\t   10468 kB\n";
+        assert_eq!(vm_hwm_kib(status), Some(12000));
     }
 
     #[test]

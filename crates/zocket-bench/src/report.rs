@@ -37,6 +37,27 @@ pub(crate) struct Outcome {
     pub(crate) writes: u64,
     /// Seconds spent opening connections (and joining rooms) before the window.
     pub(crate) setup_s: f64,
+    /// idle with `--fanout`: the one broadcast to every connection.
+    pub(crate) fanout: Option<FanoutOnce>,
+    /// idle: the servers' peak resident set size (`VmHWM`), summed, at the end of the run.
+    pub(crate) server_peak_rss_kib: Option<u64>,
+}
+
+/// One broadcast to every open connection (idle `--fanout`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FanoutOnce {
+    /// Connections that got it.
+    pub(crate) delivered: u64,
+    /// Connections that did not get it in time.
+    pub(crate) lost: u64,
+    /// Delay from the send to the median delivery.
+    pub(crate) p50_ms: f64,
+    /// Delay from the send to the 99th-percentile delivery.
+    pub(crate) p99_ms: f64,
+    /// Delay from the send to the last delivery.
+    pub(crate) last_ms: f64,
+    /// Server CPU from the send until every receiver was done.
+    pub(crate) server_cpu_s: Option<f64>,
 }
 
 /// CPU and memory readings at the start and end of the measured window.
@@ -118,6 +139,19 @@ impl Probe {
             })
     }
 
+    /// The servers' CPU seconds so far, summed.
+    pub(crate) fn server_cpu_s(&self) -> Option<f64> {
+        self.server_sample().map(|s| s.cpu_s)
+    }
+
+    /// The servers' peak resident set sizes so far, summed.
+    pub(crate) fn server_peak_rss_kib(&self) -> Option<u64> {
+        if self.servers.is_empty() {
+            return None;
+        }
+        self.servers.iter().map(Proc::peak_rss_kib).sum()
+    }
+
     /// Readings at the start of the window.
     pub(crate) fn start(&self) -> Start {
         Start {
@@ -192,6 +226,16 @@ pub(crate) fn to_json(args: &Args, out: &Outcome, usage: &Usage) -> Value {
     };
     let frames_per_write =
         (args.scenario == Scenario::Rpc && out.writes > 0).then(|| r3(out.frames_written as f64 / out.writes as f64));
+    let fanout = out.fanout.as_ref().map(|f| {
+        json!({
+            "delivered": f.delivered,
+            "lost": f.lost,
+            "p50_ms": r3(f.p50_ms),
+            "p99_ms": r3(f.p99_ms),
+            "last_ms": r3(f.last_ms),
+            "server_cpu_s": f.server_cpu_s.map(r3),
+        })
+    });
     let l = &out.latency;
     json!({
         "label": args.label,
@@ -244,6 +288,9 @@ pub(crate) fn to_json(args: &Args, out: &Outcome, usage: &Usage) -> Value {
         "generator_cpu_share": share(usage.generator_cpu_s),
         "server_cpu_share": share(usage.server_cpu_s),
         "frames_per_write": frames_per_write,
+        "sources": args.sources,
+        "server_peak_rss_kib": out.server_peak_rss_kib,
+        "fanout": fanout,
         "loadavg_1m_start": usage.loadavg_1m.map(|l| l.0),
         "loadavg_1m_end": usage.loadavg_1m.map(|l| l.1),
         "kernel_threads_cpu_s": usage.kernel_threads_cpu_s.map(r3),

@@ -68,6 +68,7 @@ pub(crate) struct Config {
     pub(crate) event_buffer: usize,
     pub(crate) max_message_size: usize,
     pub(crate) root_certificates: Vec<Vec<u8>>,
+    pub(crate) resume: bool,
 }
 
 /// A client's options; `.await` it (or [`connect`](Self::connect)) to connect. Made by
@@ -125,6 +126,7 @@ impl<O: ServerEvents> ClientBuilder<O> {
                 event_buffer: 1024,
                 max_message_size: 16 << 20,
                 root_certificates: Vec::new(),
+                resume: true,
             },
             hook: None,
         }
@@ -266,9 +268,24 @@ impl<O: ServerEvents> ClientBuilder<O> {
         self
     }
 
-    /// Runs after every reconnection, before anything queued while disconnected is sent: the
-    /// place to join rooms again. The client it gets sends ahead of the outbox; queued
-    /// messages wait until the hook returns (or the call timeout passes).
+    /// Whether to resume the session after a dropped connection (default `true`). A server with
+    /// resume on sends a session token at connect; an automatic reconnect asks for that session
+    /// back (the token and the last event's sequence number, as `__session` and `__seq` query
+    /// parameters) and, within the server's window, gets the same context and rooms and every
+    /// event missed meanwhile, once and in order ([`ConnectionState::Open`]'s `resumed`). A
+    /// server with resume off sends no token and nothing changes. [`Client::reconnect`] and
+    /// [`Client::close`] end the session on purpose: the next one is fresh.
+    #[must_use]
+    pub fn resume(mut self, yes: bool) -> Self {
+        self.config.resume = yes;
+        self
+    }
+
+    /// Runs after every reconnection that made a fresh session, before anything queued while
+    /// disconnected is sent: the place to join rooms again. A resumed session keeps its rooms,
+    /// so the hook does not run for it ([`ConnectionState::Open`]'s `resumed`). The client it
+    /// gets sends ahead of the outbox; queued messages wait until the hook returns (or the call
+    /// timeout passes).
     #[must_use]
     pub fn on_reconnect<F, Fut>(mut self, hook: F) -> Self
     where

@@ -37,16 +37,29 @@ pub(crate) fn tls(config: &Config) -> Result<Option<Connector>, ClientError> {
     Ok(Some(Connector::Rustls(Arc::new(tls))))
 }
 
+/// A session to take over: the token the server sent last, and the highest `seq` received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Resume {
+    pub(crate) token: String,
+    pub(crate) last_seq: u64,
+}
+
 /// The upgrade request: the URL with the headers in its query (unless turned off), the same
-/// headers as HTTP headers, and the MessagePack subprotocol if asked for.
-pub(crate) fn request(config: &Config) -> Result<Request, ClientError> {
+/// headers as HTTP headers, and the MessagePack subprotocol if asked for. `resume` adds
+/// `__session` and `__seq` to the query (always there, as the server reads them).
+pub(crate) fn request(config: &Config, resume: Option<&Resume>) -> Result<Request, ClientError> {
     let headers = config.headers.as_ref().map_err(|e| ClientError::Encode(e.clone()))?;
     let mut url = config.url.clone();
-    if config.headers_in_query && !headers.is_empty() {
+    let in_query = if config.headers_in_query { &headers[..] } else { &[] };
+    if !in_query.is_empty() || resume.is_some() {
         let fragment = url.find('#').map(|at| url.split_off(at));
         let mut query = form_urlencoded::Serializer::new(String::new());
-        for (name, value) in headers {
+        for (name, value) in in_query {
             query.append_pair(name, value);
+        }
+        if let Some(resume) = resume {
+            query.append_pair("__session", &resume.token);
+            query.append_pair("__seq", &resume.last_seq.to_string());
         }
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str(&query.finish());
@@ -72,8 +85,12 @@ pub(crate) fn request(config: &Config) -> Result<Request, ClientError> {
 }
 
 /// Makes one connection attempt.
-pub(crate) async fn open(config: &Config, tls: Option<Connector>) -> Result<Socket, ClientError> {
-    let request = request(config)?;
+pub(crate) async fn open(
+    config: &Config,
+    tls: Option<Connector>,
+    resume: Option<&Resume>,
+) -> Result<Socket, ClientError> {
+    let request = request(config, resume)?;
     let limits = WebSocketConfig::default()
         .max_message_size(Some(config.max_message_size))
         .max_frame_size(Some(config.max_message_size))
@@ -155,6 +172,7 @@ mod tests {
             event_buffer: 1,
             max_message_size: 1 << 20,
             root_certificates: vec![],
+            resume: true,
         }
     }
 
@@ -164,18 +182,40 @@ mod tests {
             "ws://127.0.0.1:9/ws?x=1#top",
             vec![("token", "a b&c"), ("client-version", "2")],
         );
-        let request = request(&config).unwrap();
+        let request = request(&config, None).unwrap();
         assert_eq!(request.uri().query(), Some("x=1&token=a+b%26c&client-version=2"));
         assert_eq!(request.headers()["token"], "a b&c");
         assert_eq!(request.headers()["client-version"], "2");
         assert_eq!(request.headers()[SEC_WEBSOCKET_PROTOCOL], "zocket.v1.msgpack");
         let mut quiet = config.clone();
         quiet.headers_in_query = false;
-        assert_eq!(request_query(&quiet), Some("x=1".into()));
+        assert_eq!(request_query(&quiet, None), Some("x=1".into()));
     }
 
-    fn request_query(config: &Config) -> Option<String> {
-        request(config).unwrap().uri().query().map(str::to_owned)
+    #[test]
+    fn a_resume_adds_the_token_and_last_seq_to_the_query_only() {
+        let resume = Resume {
+            token: "a-b_c".into(),
+            last_seq: 17,
+        };
+        let config = config("ws://127.0.0.1:9/ws#top", vec![("token", "x")]);
+        assert_eq!(
+            request_query(&config, Some(&resume)),
+            Some("token=x&__session=a-b_c&__seq=17".into())
+        );
+        let request = request(&config, Some(&resume)).unwrap();
+        assert!(request.headers().get("__session").is_none());
+        let mut quiet = config.clone();
+        quiet.headers_in_query = false;
+        assert_eq!(
+            request_query(&quiet, Some(&resume)),
+            Some("__session=a-b_c&__seq=17".into())
+        );
+        assert_eq!(request_query(&quiet, None), None);
+    }
+
+    fn request_query(config: &Config, resume: Option<&Resume>) -> Option<String> {
+        request(config, resume).unwrap().uri().query().map(str::to_owned)
     }
 
     #[test]

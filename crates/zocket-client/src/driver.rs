@@ -3,18 +3,26 @@
 
 use crate::builder::Config;
 use crate::client::{Client, Control, Outbound, Reply, Shared};
+use crate::connect::{Resume, Socket};
 use crate::state::ABNORMAL;
+use crate::wire::{self, Inbound, SessionFrame};
 use crate::{ClientError, ConnectionState, connect};
+use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError};
+use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
 
 /// The re-join hook, run after each reconnection.
 pub(crate) type Hook<O> = Arc<dyn Fn(Client<O>) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// How many messages the re-join hook may queue ahead of the outbox.
 const PRIORITY: usize = 64;
+/// How long a reconnection that asked to resume waits for the server's `__session` frame
+/// (which a server with resume on sends first) before it takes the session for a fresh one.
+const SESSION_WAIT: Duration = Duration::from_secs(2);
 
 /// Why the client stops for good.
 pub(crate) struct Stop {
@@ -54,6 +62,9 @@ pub(crate) struct Driver<O> {
     pub(crate) hook: Option<Hook<O>>,
     /// Calls written and waiting for their replies, by id.
     pub(crate) pending: HashMap<u64, oneshot::Sender<Reply>>,
+    /// The server's session (resume on): its last token and the highest `seq` received. `None`
+    /// until a server sends one, with resume off, and after a close or `reconnect`.
+    pub(crate) session: Option<Resume>,
 }
 
 impl<O: crate::ServerEvents> Driver<O> {
@@ -80,6 +91,33 @@ impl<O: crate::ServerEvents> Driver<O> {
             alive,
             hook,
             pending: HashMap::new(),
+            session: None,
+        }
+    }
+
+    /// A `__session` frame: the token to resume with next time; a fresh session's events are
+    /// numbered from 1 again. Returns whether this connection resumed the session.
+    pub(crate) fn on_session(&mut self, frame: SessionFrame) -> bool {
+        if !self.config.resume {
+            return false;
+        }
+        let kept = match (&self.session, frame.resumed) {
+            (Some(session), true) => Some(session.last_seq),
+            _ => None,
+        };
+        self.session = Some(Resume {
+            token: frame.token,
+            last_seq: kept.unwrap_or(0),
+        });
+        kept.is_some()
+    }
+
+    /// An event's `seq` (resume on), remembered to ask for what follows it after a drop.
+    pub(crate) fn on_seq(&mut self, frame: &[u8]) {
+        if let Some(session) = &mut self.session
+            && let Some(seq) = wire::seq(self.shared.codec, frame)
+        {
+            session.last_seq = session.last_seq.max(seq);
         }
     }
 
@@ -108,22 +146,40 @@ impl<O: crate::ServerEvents> Driver<O> {
         let mut reconnected = false;
         let stop = loop {
             let config = self.config.clone();
+            let resume = self.session.clone().filter(|_| config.resume);
             let result = tokio::select! {
-                result = connect::open(&config, tls.clone()) => result,
+                result = open(&config, tls.clone(), resume.as_ref()) => result,
                 interrupt = self.interrupted() => match interrupt {
                     Interrupt::Stop(stop) => break stop,
-                    Interrupt::Reconnect => continue,
+                    Interrupt::Reconnect => {
+                        self.session = None;
+                        continue;
+                    }
                 },
             };
             match result {
-                Ok(socket) => {
+                Ok(Opened { socket, session, first }) => {
                     attempt = 0;
-                    self.shared.set_state(ConnectionState::Open);
+                    let resumed = match session {
+                        Some(frame) => self.on_session(frame),
+                        None => {
+                            if resume.is_some() {
+                                // Asked, but the server no longer has resume on.
+                                self.session = None;
+                            }
+                            false
+                        }
+                    };
+                    self.shared.set_state(ConnectionState::Open { resumed });
                     // Whoever connected stopped waiting: nobody has this client.
                     if opened.take().is_some_and(|opened| opened.send(Ok(())).is_err()) {
                         break Stop::new(1000, "");
                     }
-                    let ended = self.session(socket, reconnected).await;
+                    if let Some(first) = first {
+                        self.on_message(first);
+                    }
+                    // A resumed session kept its rooms: the re-join hook is for fresh ones.
+                    let ended = self.session(socket, reconnected && !resumed).await;
                     reconnected = true;
                     self.fail_pending(|| ClientError::Disconnected);
                     match ended {
@@ -131,6 +187,8 @@ impl<O: crate::ServerEvents> Driver<O> {
                             self.shared.set_state(ConnectionState::Closed { code, reason });
                         }
                         Ended::Replace => {
+                            // Closed on purpose (a close frame): the server ended the session.
+                            self.session = None;
                             self.shared.set_state(ConnectionState::Closed {
                                 code: 1000,
                                 reason: "reconnecting".into(),
@@ -214,6 +272,61 @@ impl<O: crate::ServerEvents> Driver<O> {
             let _ = done.send(());
         }
     }
+}
+
+/// An open connection, and how its session went when the client asked to resume one.
+pub(crate) struct Opened {
+    socket: Socket,
+    /// The server's `__session` frame, when it was awaited and came.
+    session: Option<SessionFrame>,
+    /// The first frame, when it was awaited and was something else (a server with resume off).
+    first: Option<Message>,
+}
+
+/// Connects; when resuming, waits (at most [`SESSION_WAIT`], and the connect timeout) for the
+/// server's first frame, which says whether the session was taken over, so that the state
+/// reports it and the re-join hook runs or not accordingly. Nothing is sent meanwhile.
+async fn open(
+    config: &Config,
+    tls: Option<tokio_tungstenite::Connector>,
+    resume: Option<&Resume>,
+) -> Result<Opened, ClientError> {
+    let mut socket = connect::open(config, tls, resume).await?;
+    if resume.is_none() {
+        return Ok(Opened {
+            socket,
+            session: None,
+            first: None,
+        });
+    }
+    let wait = SESSION_WAIT.min(config.connect_timeout);
+    let first = tokio::time::timeout(wait, async {
+        loop {
+            match socket.next().await {
+                Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => return Ok(Some(message)),
+                Some(Ok(Message::Close(_))) | None => {
+                    return Err(ClientError::Connection("closed before the session was known".into()));
+                }
+                Some(Ok(_)) => {} // pings, pongs
+                Some(Err(error)) => return Err(ClientError::Connection(error.to_string())),
+            }
+        }
+    })
+    .await
+    .unwrap_or(Ok(None))?;
+    let session = first.as_ref().and_then(|message| {
+        let data: &[u8] = match message {
+            Message::Text(text) => text.as_bytes(),
+            Message::Binary(data) => data,
+            _ => return None,
+        };
+        match wire::decode(config.codec, data) {
+            Ok(Inbound::Session(frame)) => Some(frame),
+            _ => None,
+        }
+    });
+    let first = if session.is_some() { None } else { first };
+    Ok(Opened { socket, session, first })
 }
 
 /// How a connection ended.

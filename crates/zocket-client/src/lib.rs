@@ -9,15 +9,19 @@
 //! - **Events** are the server's outgoing enum (`#[derive(Outgoing)]` also decodes it), as
 //!   [`Stream`](futures_core::Stream)s: every event, or one route's.
 //! - **Resilience**: reconnects with exponential backoff and jitter ([`Backoff`], on by
-//!   default), runs a re-join hook after each reconnection, fails calls in flight at once when
-//!   the connection drops, times calls out (10 s by default, per call with
+//!   default), runs a re-join hook after each reconnection to a fresh session, fails calls in
+//!   flight at once when the connection drops, times calls out (10 s by default, per call with
 //!   [`Call::timeout`]), queues messages made while reconnecting in a bounded outbox (a full
 //!   one refuses new messages with [`ClientError::OutboxFull`]), and replaces a connection
 //!   whose server went silent ([`Heartbeat`]: WebSocket pings, a deadline). Every queue is
 //!   bounded.
-//! - **State**: [`ConnectionState`] (`Open`, `Closed { code, reason }`, `Reconnecting {
-//!   attempt, delay }`) now, as a `watch`, or every change as a stream; [`Client::close`],
-//!   [`Client::reconnect`], [`Client::last_error`].
+//! - **Resume**: with a server that has resume on, a reconnect after a drop asks for the same
+//!   session back and, within the server's window, keeps its context and rooms and receives
+//!   every event missed meanwhile, once and in order; the re-join hook runs only when the
+//!   session is a fresh one ([`ClientBuilder::resume`]).
+//! - **State**: [`ConnectionState`] (`Open { resumed }`, `Closed { code, reason }`,
+//!   `Reconnecting { attempt, delay }`) now, as a `watch`, or every change as a stream;
+//!   [`Client::close`], [`Client::reconnect`], [`Client::last_error`].
 //!
 //! ```no_run
 //! use futures_util::StreamExt;

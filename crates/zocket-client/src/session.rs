@@ -161,6 +161,15 @@ impl<O: ServerEvents> Driver<O> {
         }
     }
 
+    /// One message from the server: a frame, or something with no frame in it.
+    pub(crate) fn on_message(&mut self, message: Message) {
+        match message {
+            Message::Text(text) => self.on_frame(text.as_bytes()),
+            Message::Binary(data) => self.on_frame(&data),
+            _ => {}
+        }
+    }
+
     /// One frame from the server.
     fn on_frame(&mut self, data: &[u8]) {
         let codec = self.shared.codec;
@@ -176,7 +185,12 @@ impl<O: ServerEvents> Driver<O> {
                 }
             }
             Ok(Inbound::Error(error)) => self.shared.set_error(ClientError::Server(error)),
+            // The first frame of a connection the client did not ask to resume.
+            Ok(Inbound::Session(frame)) => {
+                self.on_session(frame);
+            }
             Ok(Inbound::Event(route, payload)) => {
+                self.on_seq(data);
                 let Some(events) = self.events.as_ref().filter(|e| e.receiver_count() > 0) else {
                     return;
                 };

@@ -7,16 +7,8 @@ use serde::{Deserialize, Serialize};
 use zocket_core::DecodeOutgoing;
 use zocket_protocol::{Codec, ERROR, ErrorPayload, RPC_ERROR, RPC_RESULT};
 
-/// A client frame: `{"type": route, "payload"?: ..., "rpcId"?: "id"}`.
-#[derive(Serialize)]
-struct Frame<'a, P> {
-    #[serde(rename = "type")]
-    route: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    payload: Option<&'a P>,
-    #[serde(rename = "rpcId", skip_serializing_if = "Option::is_none")]
-    rpc_id: Option<&'a str>,
-}
+/// The first frame a server with resume on sends on every connection.
+pub(crate) const SESSION: &str = "__session";
 
 /// Encodes a message to `route`; `payload` `None` leaves it out (a route without input);
 /// `rpc_id` makes it a call.
@@ -27,18 +19,11 @@ pub(crate) fn encode<P: Serialize>(
     rpc_id: Option<u64>,
 ) -> Result<Vec<u8>, ClientError> {
     let id = rpc_id.map(|id| id.to_string());
-    let frame = Frame {
-        route,
-        payload,
-        rpc_id: id.as_deref(),
-    };
-    let encoded = match codec {
-        // Structs as maps with their field names, as the server reads them.
-        Codec::MsgPack => rmp_serde::to_vec_named(&frame).map_err(|e| e.to_string()),
-        // JSON (the builder refuses codecs it does not know).
-        _ => serde_json::to_vec(&frame).map_err(|e| e.to_string()),
-    };
-    encoded.map_err(|message| ClientError::Encode(format!("{route}: {message}")))
+    let mut out = Vec::new();
+    codec
+        .write_message(&mut out, route, payload, id.as_deref())
+        .map_err(|e| ClientError::Encode(format!("{route}: {e}")))?;
+    Ok(out)
 }
 
 /// What a server frame is.
@@ -52,6 +37,15 @@ pub(crate) enum Inbound<'a> {
     Error(ErrorPayload),
     /// A server event.
     Event(&'a str, Option<&'a [u8]>),
+    /// `__session`: the session's token for a resume, and whether this connection resumed one.
+    Session(SessionFrame),
+}
+
+/// The payload of `__session`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub(crate) struct SessionFrame {
+    pub(crate) token: String,
+    pub(crate) resumed: bool,
 }
 
 /// Reads one server frame.
@@ -74,6 +68,9 @@ pub(crate) fn decode(codec: Codec, frame: &[u8]) -> Result<Inbound<'_>, ClientEr
         RPC_RESULT => Ok(Inbound::Reply(id()?, message.payload)),
         RPC_ERROR => Ok(Inbound::Failed(id()?, error(message.payload)?)),
         ERROR => Ok(Inbound::Error(error(message.payload)?)),
+        SESSION => read(codec, message.payload)
+            .map(Inbound::Session)
+            .map_err(|e| bad(format!("a __session payload: {e}"))),
         _ => match message.route {
             std::borrow::Cow::Borrowed(route) => Ok(Inbound::Event(route, message.payload)),
             // Only JSON with escapes in the route gets here; no declared route needs them.
@@ -83,6 +80,20 @@ pub(crate) fn decode(codec: Codec, frame: &[u8]) -> Result<Inbound<'_>, ClientEr
             }),
         },
     }
+}
+
+/// The `seq` of an event frame (resume on: 1, 2, ... per session), if it has one.
+pub(crate) fn seq(codec: Codec, frame: &[u8]) -> Option<u64> {
+    /// Only `seq`; everything else in the frame is skipped.
+    #[derive(Deserialize)]
+    struct Seq {
+        seq: Option<u64>,
+    }
+    let read = match codec {
+        Codec::MsgPack => rmp_serde::from_slice::<Seq>(frame).ok(),
+        _ => serde_json::from_slice::<Seq>(frame).ok(),
+    };
+    read.and_then(|s| s.seq)
 }
 
 /// The payload `raw` (`None`: absent, read as null) as a `T`.
@@ -213,6 +224,41 @@ mod tests {
                     payload: json!({"n": 1})
                 }
             );
+        }
+    }
+
+    #[test]
+    fn session_frames_and_event_seqs_are_read_in_both_codecs() {
+        let session = json!({"type": "__session", "payload": {"token": "t-1", "resumed": true}});
+        let tick = json!({"type": "system.tick", "payload": {"n": 7, "seq": 99}, "seq": 42});
+        for &codec in Codec::ALL {
+            let encode = |value: &serde_json::Value| match codec {
+                Codec::MsgPack => rmp_serde::to_vec_named(value).unwrap(),
+                _ => serde_json::to_vec(value).unwrap(),
+            };
+            let frame = encode(&session);
+            let Inbound::Session(read) = decode(codec, &frame).unwrap() else {
+                panic!("not a session frame")
+            };
+            assert_eq!(
+                read,
+                SessionFrame {
+                    token: "t-1".into(),
+                    resumed: true
+                }
+            );
+            let frame = encode(&tick);
+            assert_eq!(seq(codec, &frame), Some(42), "the top-level seq, not the payload's");
+            let Inbound::Event(route, payload) = decode(codec, &frame).unwrap() else {
+                panic!("not an event")
+            };
+            // The payload is the event's alone: `seq` is not part of it.
+            let raw: RawEvent = event(codec, route, payload).unwrap();
+            assert_eq!(raw.payload, json!({"n": 7, "seq": 99}));
+            let plain = encode(&json!({"type": "system.tick", "payload": {"n": 1}}));
+            assert_eq!(seq(codec, &plain), None);
+            let broken = encode(&json!({"type": "__session", "payload": {"token": 1}}));
+            assert!(matches!(decode(codec, &broken), Err(ClientError::Decode { .. })));
         }
     }
 

@@ -103,6 +103,44 @@ impl Codec {
         }
     }
 
+    /// Appends a client message `{type: route, payload?, rpcId?}`: what clients send. `payload`
+    /// `None` leaves the field out (a route without input); `rpc_id` makes it a call.
+    ///
+    /// ```
+    /// use zocket_protocol::Codec;
+    ///
+    /// let mut out = Vec::new();
+    /// Codec::Json.write_message(&mut out, "math.add", Some(&[1, 2]), Some("7")).unwrap();
+    /// assert_eq!(out, br#"{"type":"math.add","payload":[1,2],"rpcId":"7"}"#);
+    /// let msg = Codec::Json.decode(&out).unwrap();
+    /// assert_eq!((msg.route.as_ref(), msg.rpc_id), ("math.add", Some(&br#""7""#[..])));
+    /// ```
+    pub fn write_message<P: Serialize + ?Sized>(
+        self,
+        out: &mut Vec<u8>,
+        route: &str,
+        payload: Option<&P>,
+        rpc_id: Option<&str>,
+    ) -> Result<(), EncodeError> {
+        #[derive(Serialize)]
+        struct Message<'a, P: ?Sized> {
+            #[serde(rename = "type")]
+            route: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            payload: Option<&'a P>,
+            #[serde(rename = "rpcId", skip_serializing_if = "Option::is_none")]
+            rpc_id: Option<&'a str>,
+        }
+        let message = Message { route, payload, rpc_id };
+        match self {
+            Self::Json => serde_json::to_writer(out, &message)?,
+            // Structs as maps with their field names, as the server reads them.
+            #[cfg(feature = "msgpack")]
+            Self::MsgPack => rmp_serde::encode::write_named(out, &message)?,
+        }
+        Ok(())
+    }
+
     /// Appends a call's success reply; `rpc_id` is the call's encoded id, echoed as it came.
     pub fn write_reply<P: Serialize + ?Sized>(
         self,

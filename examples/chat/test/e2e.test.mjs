@@ -1,13 +1,15 @@
 // End to end: the chat example's server and its built page (dist/), two users in headless
 // Chromium (Debian's, driven by playwright-core). They join, chat, see each other's messages
-// and presence; the server restarts and both pages recover and chat again. Screenshots go to
-// target/artifacts/ (ZOCKET_ARTIFACTS overrides it).
+// and presence; the server restarts and both pages recover and chat again. A user whose
+// connection drops (offline, the TCP connection cut) comes back to every message sent meanwhile
+// (resume). Screenshots go to target/artifacts/ (ZOCKET_ARTIFACTS overrides it).
 //
 // The server is ZOCKET_CHAT_BIN, else `cargo run --example chat` from the repository root;
 // the browser is CHROMIUM_PATH, else /usr/bin/chromium. `npm run build` must have run.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
+import { createServer, connect as tcpConnect } from "node:net";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -94,8 +96,47 @@ after(async () => {
   await server?.stop();
 });
 
-/** A user's page, connected under `nick`. */
-async function open(nick) {
+/**
+ * A TCP proxy on 127.0.0.1 to the chat server's port: a page loaded through it has its
+ * WebSocket through it too. `down()` destroys every connection through it (the page and the
+ * server each see the TCP connection end, with no close frame, as when a network drops) and
+ * refuses new ones until `up()`.
+ */
+async function proxy(port) {
+  const sockets = new Set();
+  let isUp = true;
+  const server = createServer((inbound) => {
+    if (!isUp) return inbound.destroy();
+    const outbound = tcpConnect(port, "127.0.0.1");
+    for (const socket of [inbound, outbound]) {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+      socket.on("error", () => {});
+    }
+    inbound.pipe(outbound);
+    outbound.pipe(inbound);
+    inbound.on("close", () => outbound.destroy());
+    outbound.on("close", () => inbound.destroy());
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}/`,
+    down() {
+      isUp = false;
+      for (const socket of sockets) socket.destroy();
+    },
+    up() {
+      isUp = true;
+    },
+    close() {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** A user's page, connected under `nick` (through `url`, else straight to the server). */
+async function open(nick, url = server.url) {
   const context = await browser.newContext({ viewport: { width: 900, height: 560 } });
   const page = await context.newPage();
   const problems = [];
@@ -104,13 +145,23 @@ async function open(nick) {
   page.on("console", (msg) => {
     if (msg.type() === "error" && !/WebSocket connection/.test(msg.text())) problems.push(`console: ${msg.text()}`);
   });
-  await page.goto(server.url);
+  await page.goto(url);
   await page.fill("#nick", nick);
   await page.click("#connect");
   await page.waitForSelector('#status[data-state="open"]', WAIT);
   await page.waitForSelector('#rooms li.active[data-room="lobby"]', WAIT);
-  return { page, problems };
+  return { context, page, problems };
 }
+
+/** Joins `room` from the page's join form and waits until it is the active room. */
+async function joinRoom(page, room) {
+  await page.fill("#room-input", room);
+  await page.click("#join");
+  await page.waitForSelector(`#rooms li.active[data-room="${room}"]`, WAIT);
+}
+
+/** The texts of the messages the page shows for its active room, in order. */
+const texts = (page) => page.$$eval("#messages .msg .text", (nodes) => nodes.map((n) => n.textContent));
 
 /** The members the page lists for its active room. */
 const members = (page) => page.$$eval("#members li", (lis) => lis.map((li) => li.textContent));
@@ -201,4 +252,47 @@ test("two users chat, see each other, and recover from a server restart", async 
   await bob.page.screenshot({ path: `${ARTIFACTS}/chat-bob.png` });
   assert.deepEqual(ann.problems, []);
   assert.deepEqual(bob.problems, []);
+});
+
+test("a user who drops offline gets every message sent meanwhile, once and in order (resume)", async () => {
+  // Cat's page goes through a proxy that can drop its TCP connection. Playwright's
+  // `setOffline(true)` alone does not: in Chromium an open WebSocket stays open while offline
+  // (messages both ways are held, then delivered when back online), so no drop ever happens.
+  // Both are used: offline for the page's other requests, the proxy for the socket.
+  const link = await proxy(server.port);
+  try {
+    const cat = await open("cat", link.url);
+    const dan = await open("dan");
+    await joinRoom(cat.page, "away");
+    await joinRoom(dan.page, "away");
+    await waitForMembers(cat.page, ["cat", "dan"]);
+    await say(dan.page, "before 1");
+    await waitForMessage(cat.page, "dan", "before 1");
+
+    await cat.context.setOffline(true);
+    link.down();
+    await cat.page.waitForSelector('#status[data-state="retry"]', WAIT);
+    const away = ["away 1", "away 2", "away 3", "away 4", "away 5"];
+    for (const text of away) await say(dan.page, text);
+    assert.deepEqual(await texts(cat.page), ["before 1"], "nothing reached cat while away");
+
+    await cat.context.setOffline(false);
+    link.up();
+    await cat.page.waitForSelector('#status[data-state="open"]', { timeout: 30_000 });
+    await waitForMessage(cat.page, "dan", "away 5");
+    await say(dan.page, "after");
+    await waitForMessage(cat.page, "dan", "after");
+    assert.deepEqual(await texts(cat.page), ["before 1", ...away, "after"], "nothing missing, nothing doubled, in order");
+    // Resumed: the same session, so the page did not re-join (no "reconnected" notice) and dan
+    // never saw cat leave.
+    assert.equal(await cat.page.$eval("#status", (e) => e.dataset.resumed), "true");
+    assert.equal(await cat.page.$$eval(".notice", (ns) => ns.filter((n) => n.textContent === "reconnected").length), 0);
+    assert.equal(await dan.page.$$eval(".notice", (ns) => ns.filter((n) => n.textContent === "cat left").length), 0);
+    assert.deepEqual(await members(cat.page), ["cat", "dan"]);
+    await cat.page.screenshot({ path: `${ARTIFACTS}/chat-resumed.png` });
+    assert.deepEqual(cat.problems, []);
+    assert.deepEqual(dan.problems, []);
+  } finally {
+    await link.close();
+  }
 });
