@@ -5,6 +5,11 @@
 //!
 //! Run: `PORT=9001 cargo run --example echo` and connect to `ws://127.0.0.1:9001/`.
 //! Messages may be up to 64 MiB (the suite's largest are 16 MiB).
+//!
+//! permessage-deflate is accepted when a client offers it (Autobahn's cases 12 and 13), with
+//! context takeover unless the client asks otherwise, and every message compressed (threshold
+//! 0). `ECHO_NO_CONTEXT_TAKEOVER=1` answers every offer with no context takeover both ways (the
+//! shared-compression path); `ECHO_DEFLATE=0` turns compression off.
 #![allow(missing_docs)]
 
 #[path = "support/run.rs"]
@@ -16,6 +21,7 @@ use axum::response::Response;
 use hyper_util::rt::TokioIo;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
+use zocket::Compression;
 use zocket::transport::{Closing, Incoming, RawSocket, ReadError, handshake};
 
 /// The largest message echoed.
@@ -32,17 +38,33 @@ pub(crate) fn app() -> axum::Router {
 /// Checks the upgrade request (a JSON refusal otherwise), then echoes on the upgraded
 /// connection.
 async fn upgrade(mut request: Request) -> Response {
-    let accepted = match handshake::check(&request) {
+    let mut accepted = match handshake::check(&request) {
         Ok(accepted) => accepted,
         Err(refusal) => return refusal.into_response(),
     };
+    accepted.negotiate_compression(request.headers(), compression().as_ref());
+    let agreed = accepted.compression();
     let upgrading = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         if let Ok(upgraded) = upgrading.await {
-            echo(RawSocket::new(TokioIo::new(upgraded), MAX_MESSAGE)).await;
+            let mut socket = RawSocket::new(TokioIo::new(upgraded), MAX_MESSAGE);
+            if let Some(agreed) = agreed {
+                socket.set_compression(agreed);
+            }
+            echo(socket).await;
         }
     });
     handshake::switching(&accepted)
+}
+
+/// The compression the server accepts (see the module's documentation).
+fn compression() -> Option<Compression> {
+    let on = |name: &str| std::env::var(name).is_ok_and(|value| value == "1");
+    if std::env::var("ECHO_DEFLATE").is_ok_and(|value| value == "0") {
+        return None;
+    }
+    let shared = on("ECHO_NO_CONTEXT_TAKEOVER");
+    Some(Compression::default().threshold(0).no_context_takeover(shared))
 }
 
 /// Sends back every message and answers every ping until the connection ends, then closes it

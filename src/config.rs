@@ -1,5 +1,6 @@
 //! [`Config`]: limits and timings of every connection. The defaults suit most apps.
 
+use crate::Compression;
 use std::time::Duration;
 
 /// Limits and timings applied to every connection of a server.
@@ -55,6 +56,8 @@ pub struct Config {
     pub(crate) message_timeout: Duration,
     /// The origins a browser may connect from (normalized); `None` allows every origin.
     pub(crate) allowed_origins: Option<Vec<String>>,
+    /// permessage-deflate (RFC 7692), if offered by clients; `None` (the default) turns it off.
+    pub(crate) compression: Option<Compression>,
     /// Session resume after a dropped connection; `None` (the default) turns it off.
     pub(crate) resume: Option<Resume>,
 }
@@ -83,6 +86,7 @@ impl Default for Config {
             max_connections: 10_000,
             message_timeout: Duration::from_secs(30),
             allowed_origins: None,
+            compression: None,
             resume: None,
         }
     }
@@ -254,6 +258,26 @@ impl Config {
             normalize_origin(origin).unwrap_or_else(|| panic!("zocket: {origin:?} is not an origin"))
         });
         self.allowed_origins = Some(origins.collect());
+        self
+    }
+
+    /// permessage-deflate (RFC 7692): with `Some`, a client that offers it (every browser does)
+    /// gets its messages of at least [`threshold`](Compression::threshold) bytes compressed, and
+    /// may send compressed messages, whose inflated size counts against
+    /// [`max_message_size`](Self::max_message_size) (a message that inflates past the limit
+    /// closes the connection with 1009 and is never allocated). A client that offers nothing
+    /// sees no difference. With [`no_context_takeover`](Compression::no_context_takeover) (the
+    /// default) a connection keeps no compression state between messages and a broadcast is
+    /// compressed once for all its recipients. Default `None`: off.
+    ///
+    /// ```
+    /// use zocket::{Compression, Config};
+    /// let config = Config::default().compression(Some(Compression::default().threshold(1024)));
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn compression(mut self, compression: Option<Compression>) -> Self {
+        self.compression = compression;
         self
     }
 

@@ -50,6 +50,7 @@ extern crate self as zocket;
 mod call;
 mod client_id;
 pub mod cluster;
+mod compression;
 mod config;
 mod connection;
 mod error;
@@ -77,6 +78,7 @@ mod validate;
 
 pub use call::Call;
 pub use client_id::ClientId;
+pub use compression::Compression;
 pub use config::{Config, Heartbeat, RateLimit, Resume};
 pub use error::CallError;
 pub use extract::{Ctx, FromCall, FromInput, Input};

@@ -74,7 +74,7 @@ where
             .map_err(Refused::into_reject)?;
         let id = admitted.conn.id.clone();
         let (client, server) = tokio::io::duplex(64 * 1024);
-        tokio::spawn(admitted.serve(self.shared.clone(), server));
+        tokio::spawn(admitted.serve(self.shared.clone(), server, None));
         Ok(TestClient {
             io: client,
             buf: BytesMut::new(),

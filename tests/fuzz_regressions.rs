@@ -4,6 +4,8 @@
 
 // The check files name their outside crates through `crate::`.
 use axum::http;
+#[allow(clippy::single_component_path_imports)]
+use miniz_oxide;
 use tokio_tungstenite::tungstenite;
 
 #[path = "../fuzz/src/frames.rs"]
@@ -12,6 +14,9 @@ mod frames;
 #[path = "../fuzz/src/handshake.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod handshake;
+#[path = "../fuzz/src/inflate.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod inflate;
 // The protocol target decodes MessagePack frames too.
 #[cfg(feature = "msgpack")]
 #[path = "../fuzz/src/protocol.rs"]
@@ -46,6 +51,11 @@ fn replay(target: &str, check: fn(&[u8])) {
 #[test]
 fn frame_parser_inputs_pass() {
     replay("frame_parser", frames::check);
+}
+
+#[test]
+fn inflate_inputs_pass() {
+    replay("inflate", inflate::check);
 }
 
 #[test]

@@ -4,12 +4,14 @@
 //! `cargo test` (`tests/fuzz_regressions.rs` includes these files), with no nightly or
 //! libFuzzer.
 //!
-//! The files name their outside crates through `crate::` (`crate::http`, `crate::tungstenite`)
+//! The files name their outside crates through `crate::` (`crate::http`, `crate::tungstenite`, `crate::miniz_oxide`)
 //! so that each includer provides them: this crate re-exports its own, the test its own.
 
 pub use ::http;
+pub use ::miniz_oxide;
 pub use ::tungstenite;
 
 pub mod frames;
 pub mod handshake;
+pub mod inflate;
 pub mod protocol;

@@ -206,8 +206,12 @@ impl<C: Send + Sync + 'static> Admitted<C> {
 
 impl<C: Send + Sync + 'static> Admitted<C> {
     /// Serves the client over `io` until it leaves.
-    pub(crate) async fn serve<H: 'static, O, S, IO>(self, shared: Arc<Shared<H, O, C, S>>, io: IO)
-    where
+    pub(crate) async fn serve<H: 'static, O, S, IO>(
+        self,
+        shared: Arc<Shared<H, O, C, S>>,
+        io: IO,
+        compression: Option<crate::transport::Agreed>,
+    ) where
         O: Outgoing,
         S: Send + Sync + 'static,
         IO: AsyncRead + AsyncWrite + Unpin + Send,
@@ -217,6 +221,9 @@ impl<C: Send + Sync + 'static> Admitted<C> {
         let max = shared.config.max_message_size.saturating_mul(2);
         let mut socket = Box::new(Socket::new(io, max, self.codec.is_binary()));
         socket.set_message_timeout(shared.config.message_timeout);
+        if let Some(agreed) = compression {
+            socket.set_deflate(agreed);
+        }
         // With resume on, the `__session` frame goes before anything else.
         if let Some(hello) = self.ticket.as_ref().and_then(|ticket| ticket.frame(self.codec)) {
             if !session::write_first(&mut socket, hello, shared.config.write_timeout).await {

@@ -26,7 +26,7 @@ where
     C: Send + Sync + 'static,
     S: Send + Sync + 'static,
 {
-    let accepted = match handshake::check(&request) {
+    let mut accepted = match handshake::check(&request) {
         Ok(accepted) => accepted,
         Err(refusal) => {
             metrics::refused(Refusal::Handshake, Some(refusal.status.as_u16()));
@@ -37,6 +37,8 @@ where
         let body = json!({ "error": "Origin not allowed" });
         return refuse(Refusal::Origin, StatusCode::FORBIDDEN, &body);
     }
+    accepted.negotiate_compression(request.headers(), shared.config.compression.as_ref());
+    let compression = accepted.compression();
     let mut collected = collect(request.headers(), request.uri().query());
     // With resume on, `__session` and `__seq` are the server's, not the app's.
     let resuming = shared
@@ -75,7 +77,7 @@ where
     let upgrading = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         match upgrading.await {
-            Ok(upgraded) => admitted.serve(shared, TokioIo::new(upgraded)).await,
+            Ok(upgraded) => admitted.serve(shared, TokioIo::new(upgraded), compression).await,
             Err(error) => {
                 tracing::debug!(%error, client_id = %admitted.conn.id, "upgrade failed");
                 admitted.abandon(shared).await;

@@ -106,6 +106,15 @@ impl Pieces for Outbound {
         };
         [head, &self.message[skip..end], &edit.tail[..usize::from(edit.tail_len)]]
     }
+
+    fn whole(&self) -> Option<&Bytes> {
+        let edit = &self.edit;
+        (edit.head.is_none() && edit.cut == 0 && edit.tail_len == 0).then_some(&self.message)
+    }
+
+    fn replace(&mut self, payload: Bytes) {
+        *self = Self::plain(payload);
+    }
 }
 
 impl From<Bytes> for Outbound {

@@ -19,6 +19,9 @@ pub(crate) mod opcode {
     pub(crate) const PONG: u8 = 0xA;
 }
 
+/// The RSV1 bit, added to an opcode: the frame's message is compressed (permessage-deflate).
+pub(crate) const RSV1: u8 = 0x40;
+
 /// An outgoing frame being written: the payload goes after room for the longest header, which
 /// [`finish`](Self::finish) fills in front of it, so nothing is copied.
 #[derive(Debug)]
@@ -36,7 +39,7 @@ impl FrameBuf {
         &mut self.0
     }
 
-    /// The whole frame, final, with this opcode.
+    /// The whole frame, final, with this opcode (and [`RSV1`] if its payload is compressed).
     pub(crate) fn finish(self, opcode: u8) -> Bytes {
         let mut bytes = self.0;
         let len = bytes.len() - MAX_HEADER;
@@ -63,7 +66,8 @@ impl FrameBuf {
     }
 }
 
-/// Writes the header of a final, unmasked frame with this opcode and `len` payload bytes into
+/// Writes the header of a final, unmasked frame with this opcode (and [`RSV1`] if its payload
+/// is compressed) and `len` payload bytes into
 /// `out`; returns the header's length. Messages are framed this way as they are written, so the
 /// same message bytes serve every recipient.
 pub(crate) fn header(out: &mut [u8; MAX_HEADER], opcode: u8, len: usize) -> usize {
@@ -119,6 +123,8 @@ pub(crate) fn close(code: u16, reason: &str) -> Bytes {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Head {
     pub(crate) fin: bool,
+    /// RSV1: the message is compressed (permessage-deflate; on its first frame only).
+    pub(crate) rsv1: bool,
     pub(crate) opcode: u8,
     /// The payload's length.
     pub(crate) len: usize,
@@ -137,15 +143,18 @@ pub(crate) enum Parsed {
 impl Head {
     /// Reads the header at the front of `buf` if it is all there, checking what can be checked
     /// from the header alone, as soon as its bytes are there: reserved bits, masking, opcode,
-    /// control frames whole and at most 125 bytes.
+    /// control frames whole and at most 125 bytes. RSV1 is allowed on the first frame of a
+    /// data message (a text or binary frame) if `deflate` (permessage-deflate was agreed).
     /// Limits on data frames and the order of frames are the caller's.
-    pub(crate) fn parse(buf: &[u8]) -> Result<Parsed, Violation> {
+    pub(crate) fn parse(buf: &[u8], deflate: bool) -> Result<Parsed, Violation> {
         let [b0, b1, ..] = *buf else {
             return Ok(Parsed::Need(2));
         };
         let fin = b0 & 0x80 != 0;
         let opcode = b0 & 0x0F;
-        if b0 & 0x70 != 0 {
+        let rsv1 = b0 & 0x40 != 0;
+        let first_data = matches!(opcode, opcode::TEXT | opcode::BINARY);
+        if b0 & 0x30 != 0 || (rsv1 && !(deflate && first_data)) {
             return Err(Violation::Protocol("reserved bits set"));
         }
         if b1 & 0x80 == 0 {
@@ -186,7 +195,16 @@ impl Head {
         // Past `usize` (on 32-bit targets) is past any limit too.
         let len = usize::try_from(len).unwrap_or(usize::MAX);
         let mask = mask.try_into().expect("4 bytes");
-        Ok(Parsed::Head(Head { fin, opcode, len, mask }, header))
+        Ok(Parsed::Head(
+            Head {
+                fin,
+                rsv1,
+                opcode,
+                len,
+                mask,
+            },
+            header,
+        ))
     }
 }
 
@@ -253,8 +271,8 @@ pub(crate) mod tests {
             let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let wire = client_frame(true, opcode::BINARY, &payload);
             let header = wire.len() - len;
-            assert!(matches!(Head::parse(&wire[..header - 1]), Ok(Parsed::Need(n)) if n <= header));
-            let Ok(Parsed::Head(head, size)) = Head::parse(&wire) else {
+            assert!(matches!(Head::parse(&wire[..header - 1], false), Ok(Parsed::Need(n)) if n <= header));
+            let Ok(Parsed::Head(head, size)) = Head::parse(&wire, false) else {
                 panic!("a whole header for {len}")
             };
             assert_eq!(
@@ -294,16 +312,40 @@ pub(crate) mod tests {
             ),
         ];
         for (wire, expected) in cases {
-            assert_eq!(Head::parse(&wire).unwrap_err(), Violation::Protocol(expected));
+            assert_eq!(Head::parse(&wire, false).unwrap_err(), Violation::Protocol(expected));
         }
         // A control frame's length is judged by its value, not by how it is encoded.
+        // RSV1 only where permessage-deflate was agreed, and only on a message's first frame.
+        let mut compressed = client_frame(true, opcode::BINARY, b"a");
+        compressed[0] |= 0x40;
+        assert!(matches!(Head::parse(&compressed, true), Ok(Parsed::Head(head, _)) if head.rsv1));
+        for (fin, op) in [
+            (true, opcode::CONTINUATION),
+            (true, opcode::PING),
+            (true, opcode::CLOSE),
+        ] {
+            let mut wire = client_frame(fin, op, b"");
+            wire[0] |= 0x40;
+            assert_eq!(
+                Head::parse(&wire, true).unwrap_err(),
+                Violation::Protocol("reserved bits set")
+            );
+        }
+        for bit in [0x20, 0x10] {
+            let mut wire = client_frame(true, opcode::TEXT, b"a");
+            wire[0] |= bit;
+            assert_eq!(
+                Head::parse(&wire, true).unwrap_err(),
+                Violation::Protocol("reserved bits set")
+            );
+        }
         let long_encoded = [0x8A, 0xFE, 0, 5, 1, 2, 3, 4];
-        assert!(matches!(Head::parse(&long_encoded), Ok(Parsed::Head(head, 8)) if head.len == 5));
+        assert!(matches!(Head::parse(&long_encoded, false), Ok(Parsed::Head(head, 8)) if head.len == 5));
         let mut huge = vec![0x82, 0xFF];
         huge.extend_from_slice(&(1u64 << 63).to_be_bytes());
         huge.extend_from_slice(&[0; 4]);
         assert_eq!(
-            Head::parse(&huge).unwrap_err(),
+            Head::parse(&huge, false).unwrap_err(),
             Violation::Protocol("frame length out of range")
         );
     }

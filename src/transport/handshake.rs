@@ -1,5 +1,7 @@
 //! The opening handshake (RFC 6455, section 4.2): checking an upgrade request and answering it.
 
+use super::deflate::{self, Agreed};
+use crate::Compression;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version, header};
 use base64::Engine;
@@ -15,12 +17,25 @@ pub struct Accepted {
     accept: HeaderValue,
     codec: Codec,
     protocol: Option<&'static str>,
+    compression: Option<Agreed>,
 }
 
 impl Accepted {
     /// The codec the client chose with its subprotocols.
     pub fn codec(&self) -> Codec {
         self.codec
+    }
+
+    /// Answers the client's permessage-deflate offers (`Sec-WebSocket-Extensions`, RFC 7692)
+    /// if the server compresses (`config` is `Some`): the first acceptable offer is taken and
+    /// [`switching`] confirms it; malformed offers are declined, never the connection.
+    pub fn negotiate_compression(&mut self, headers: &HeaderMap, config: Option<&Compression>) {
+        self.compression = config.and_then(|config| deflate::negotiate(headers, config));
+    }
+
+    /// What was agreed on permessage-deflate, if anything.
+    pub fn compression(&self) -> Option<Agreed> {
+        self.compression
     }
 }
 
@@ -135,6 +150,7 @@ pub fn check_headers(method: &Method, version: Version, headers: &HeaderMap) -> 
         accept: accept_key(key.as_bytes()),
         codec,
         protocol: codec.subprotocol(&offered),
+        compression: None,
     })
 }
 
@@ -170,6 +186,9 @@ pub fn switching(accepted: &Accepted) -> Response<Body> {
     headers.insert(header::SEC_WEBSOCKET_ACCEPT, accepted.accept.clone());
     if let Some(protocol) = accepted.protocol {
         headers.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(protocol));
+    }
+    if let Some(agreed) = &accepted.compression {
+        headers.insert(header::SEC_WEBSOCKET_EXTENSIONS, agreed.header());
     }
     response
 }

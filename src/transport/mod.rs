@@ -11,14 +11,17 @@
 
 pub(crate) mod close;
 mod decode;
+pub mod deflate;
 pub(crate) mod frame;
 pub mod handshake;
 mod raw;
 mod socket;
 mod utf8;
 
+pub use crate::Compression;
 pub use close::{Closing, Violation, is_valid as is_valid_close_code};
 pub use decode::{Decoder, Incoming};
+pub use deflate::Agreed;
 pub use raw::RawSocket;
 pub use socket::ReadError;
 pub(crate) use socket::{Pieces, Socket, footprint};

@@ -3,8 +3,10 @@
 
 use super::close::Closing;
 use super::decode::Incoming;
+use super::deflate::Agreed;
 use super::frame::{self, FrameBuf, opcode};
 use super::socket::{ReadError, Socket};
+use bytes::Bytes;
 use std::io;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -22,16 +24,30 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> RawSocket<IO> {
         Self(Socket::new(io, max_message, false))
     }
 
+    /// Turns on permessage-deflate as agreed in the handshake
+    /// ([`Accepted::compression`](super::handshake::Accepted::compression)), before the first
+    /// read or send.
+    pub fn set_compression(&mut self, agreed: Agreed) {
+        self.0.set_deflate(agreed);
+    }
+
     /// The next message or control frame. Cancel-safe.
     pub async fn read(&mut self) -> Result<Incoming, ReadError> {
         self.0.read().await
     }
 
-    /// Sends a text (`binary == false`) or binary message in one frame.
-    pub async fn send(&mut self, binary: bool, payload: &[u8]) -> io::Result<()> {
+    /// Sends a text (`binary == false`) or binary message in one frame, compressed if
+    /// permessage-deflate was agreed and the message is at least the threshold.
+    pub async fn send(&mut self, binary: bool, payload: &Bytes) -> io::Result<()> {
+        let mut opcode = if binary { opcode::BINARY } else { opcode::TEXT };
+        let compressed = self.0.outgoing(payload);
+        if compressed.is_some() {
+            opcode |= frame::RSV1;
+        }
         let mut frame = FrameBuf::new();
-        frame.payload().extend_from_slice(payload);
-        let opcode = if binary { opcode::BINARY } else { opcode::TEXT };
+        frame
+            .payload()
+            .extend_from_slice(compressed.as_ref().unwrap_or(payload));
         self.0.write_one(frame.finish(opcode)).await
     }
 

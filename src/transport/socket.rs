@@ -7,6 +7,7 @@
 
 use super::close::Violation;
 use super::decode::{Decoder, Incoming};
+use super::deflate::{Agreed, Deflate};
 use super::frame::{self, opcode};
 use bytes::{Bytes, BytesMut};
 use std::io::{self, IoSlice};
@@ -46,11 +47,29 @@ pub(crate) trait Pieces {
     fn len(&self) -> usize {
         self.pieces().iter().map(|piece| piece.len()).sum()
     }
+
+    /// The message as one shared buffer, if it is one (nothing changed at its ends): with
+    /// permessage-deflate and no context takeover, all the recipients of such a message share
+    /// its compressed bytes.
+    fn whole(&self) -> Option<&Bytes> {
+        None
+    }
+
+    /// Replaces the message with `payload`, its compressed form.
+    fn replace(&mut self, payload: Bytes);
 }
 
 impl Pieces for Bytes {
     fn pieces(&self) -> [&[u8]; 3] {
         [self, &[], &[]]
+    }
+
+    fn whole(&self) -> Option<&Bytes> {
+        Some(self)
+    }
+
+    fn replace(&mut self, payload: Bytes) {
+        *self = payload;
     }
 
     fn len(&self) -> usize {
@@ -88,6 +107,8 @@ pub(crate) struct Socket<IO> {
     started: Option<Instant>,
     /// Bytes read so far, wrapping.
     received: u64,
+    /// Compression of outgoing messages, if permessage-deflate was agreed.
+    deflate: Option<Box<Deflate>>,
 }
 
 impl<IO> std::fmt::Debug for Socket<IO> {
@@ -110,7 +131,22 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
             message_timeout: None,
             started: None,
             received: 0,
+            deflate: None,
         }
+    }
+
+    /// Turns on permessage-deflate as agreed in the handshake (before the first read or
+    /// write): compressed messages are read, and messages of at least the threshold are sent
+    /// compressed.
+    pub(crate) fn set_deflate(&mut self, agreed: Agreed) {
+        let max = self.decoder.max_message();
+        self.decoder = Decoder::with_deflate(max, &agreed);
+        self.deflate = Some(Box::new(Deflate::new(agreed)));
+    }
+
+    /// The payload of one message as it is to be sent: compressed (RSV1) or not.
+    pub(crate) fn outgoing(&mut self, message: &Bytes) -> Option<Bytes> {
+        self.deflate.as_mut()?.outgoing(message)
     }
 
     /// Fails the connection ([`Violation::Stalled`], close 1008) when a message takes longer
@@ -223,6 +259,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
             self.control = None;
         }
         let opcode = self.opcode;
+        // With permessage-deflate, messages of the threshold or more are swapped for their
+        // compressed payload and marked (RSV1) here, in order (a compressor with context
+        // takeover must see them in the order the client will). Without it, nothing changes.
+        if let Some(deflate) = self.deflate.as_deref_mut() {
+            deflate.compress_batch(messages);
+        }
+        let deflate = self.deflate.as_deref();
         let mut first = 0;
         // Bytes of `messages[first]`, header included, already written.
         let mut sent = 0;
@@ -232,8 +275,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
                 let mut heads = [[0u8; frame::MAX_HEADER]; IOV / 2];
                 let count = (messages.len() - first).min(IOV / 2);
                 let mut lens = [0usize; IOV / 2];
-                for ((head, len), message) in heads.iter_mut().zip(&mut lens).zip(&messages[first..first + count]) {
-                    *len = frame::header(head, opcode, message.len());
+                for (i, ((head, len), message)) in heads
+                    .iter_mut()
+                    .zip(&mut lens)
+                    .zip(&messages[first..first + count])
+                    .enumerate()
+                {
+                    let compressed = deflate.is_some_and(|deflate| deflate.is_compressed(first + i));
+                    let rsv1 = if compressed { frame::RSV1 } else { 0 };
+                    *len = frame::header(head, opcode | rsv1, message.len());
                 }
                 // A header and up to three pieces per message.
                 let mut slices = [IoSlice::new(&[]); 2 * IOV];
