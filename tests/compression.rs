@@ -6,6 +6,8 @@
 
 mod support;
 
+use support::raw::{self, Frame, RawClient};
+
 use garde::Validate;
 use miniz_oxide::deflate::core::{CompressorOxide, create_comp_flags_from_zip_params};
 use miniz_oxide::inflate::stream::InflateState;
@@ -13,8 +15,6 @@ use miniz_oxide::{DataFormat, MZFlush};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use zocket::{CallError, Compression, Config, Input, NoHeaders, Outgoing, Sender, TS, Zocket};
 
 #[derive(Outgoing)]
@@ -52,76 +52,21 @@ async fn server_with(config: Config) -> SocketAddr {
 
 const TAIL: [u8; 4] = [0, 0, 0xff, 0xff];
 
-/// A masked client frame.
-fn frame(fin: bool, rsv1: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x12, 0x34, 0x56, 0x78];
-    let mut out = vec![if fin { 0x80 } else { 0 } | if rsv1 { 0x40 } else { 0 } | opcode];
-    match payload.len() {
-        len @ 0..=125 => out.push(0x80 | len as u8),
-        len @ 126..=0xFFFF => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        len => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(len as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
-    out
-}
-
 struct Client {
-    stream: TcpStream,
-    buf: Vec<u8>,
-    /// The response head, lower-cased.
-    head: String,
+    raw: RawClient,
     compressor: Box<CompressorOxide>,
     inflater: Box<InflateState>,
-}
-
-/// A frame from the server.
-#[derive(Debug)]
-struct Frame {
-    rsv1: bool,
-    opcode: u8,
-    payload: Vec<u8>,
 }
 
 impl Client {
     /// Opens a WebSocket with these `Sec-WebSocket-Extensions` values (none if empty).
     async fn connect(addr: SocketAddr, offers: &[&str]) -> Client {
-        let mut stream = TcpStream::connect(addr).await.unwrap();
         let extensions: String = offers
             .iter()
             .map(|offer| format!("Sec-WebSocket-Extensions: {offer}\r\n"))
             .collect();
-        let request = format!(
-            "GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extensions}\r\n"
-        );
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut buf = Vec::new();
-        let end = loop {
-            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break end + 4;
-            }
-            let mut chunk = [0; 1024];
-            let n = tokio::time::timeout(support::WAIT, stream.read(&mut chunk))
-                .await
-                .expect("an answer to the upgrade")
-                .unwrap();
-            assert!(n > 0, "closed during the handshake");
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-        assert!(head.starts_with("http/1.1 101"), "not upgraded: {head}");
-        buf.drain(..end);
         Client {
-            stream,
-            buf,
-            head,
+            raw: RawClient::connect(addr, "/", &extensions).await,
             compressor: Box::new(CompressorOxide::new(create_comp_flags_from_zip_params(6, -15, 0))),
             inflater: InflateState::new_boxed(DataFormat::Raw),
         }
@@ -129,7 +74,8 @@ impl Client {
 
     /// The `sec-websocket-extensions` answer, if any.
     fn extensions(&self) -> Option<&str> {
-        self.head
+        self.raw
+            .head
             .lines()
             .find_map(|line| line.strip_prefix("sec-websocket-extensions: "))
             .map(str::trim)
@@ -137,10 +83,11 @@ impl Client {
 
     /// Sends one final frame (masked), with RSV1 if `rsv1`.
     async fn send_frame(&mut self, opcode: u8, rsv1: bool, payload: &[u8]) {
-        self.stream
-            .write_all(&frame(true, rsv1, opcode, payload))
-            .await
-            .unwrap();
+        let frame = match rsv1 {
+            true => raw::compressed_frame(true, opcode, payload),
+            false => raw::frame(true, opcode, payload),
+        };
+        self.raw.send(&frame).await;
     }
 
     /// Deflates `message` as a browser does (sync flush, the four-byte tail removed).
@@ -168,51 +115,21 @@ impl Client {
     }
 
     async fn next(&mut self) -> Frame {
-        tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                if let Some(frame) = self.parse() {
-                    return frame;
-                }
-                let mut chunk = [0; 64 * 1024];
-                let n = self.stream.read(&mut chunk).await.unwrap();
-                assert!(n > 0, "the connection ended");
-                self.buf.extend_from_slice(&chunk[..n]);
-            }
-        })
-        .await
-        .expect("a frame within 10 s")
-    }
-
-    fn parse(&mut self) -> Option<Frame> {
-        let buf = &self.buf;
-        if buf.len() < 2 {
-            return None;
-        }
-        let (len, start) = match buf[1] & 0x7F {
-            126 if buf.len() >= 4 => (usize::from(u16::from_be_bytes([buf[2], buf[3]])), 4),
-            127 if buf.len() >= 10 => (u64::from_be_bytes(buf[2..10].try_into().unwrap()) as usize, 10),
-            126 | 127 => return None,
-            short => (usize::from(short), 2),
-        };
-        if buf.len() < start + len {
-            return None;
-        }
-        assert_eq!(buf[0] & 0x80, 0x80, "server frames are final");
-        assert_eq!(buf[0] & 0x30, 0, "RSV2 and RSV3 are never set");
-        let frame = Frame {
-            rsv1: buf[0] & 0x40 != 0,
-            opcode: buf[0] & 0x0F,
-            payload: buf[start..start + len].to_vec(),
-        };
-        self.buf.drain(..start + len);
-        Some(frame)
+        let frame = self
+            .raw
+            .next(Duration::from_secs(10))
+            .await
+            .expect("a frame within 10 s");
+        assert_eq!(frame.first & 0x80, 0x80, "server frames are final");
+        assert_eq!(frame.first & 0x30, 0, "RSV2 and RSV3 are never set");
+        frame
     }
 
     /// A data frame's message, inflated if compressed (with the client's context, reset first
     /// if `reset`).
     fn message(&mut self, frame: &Frame, reset: bool) -> String {
         assert_eq!(frame.opcode, 0x1, "a text frame: {frame:?}");
-        if !frame.rsv1 {
+        if !frame.rsv1() {
             return String::from_utf8(frame.payload.clone()).unwrap();
         }
         if reset {
@@ -230,12 +147,8 @@ impl Client {
 
     /// Reads until a close frame; its code.
     async fn close_code(&mut self) -> u16 {
-        loop {
-            let frame = self.next().await;
-            if frame.opcode == 0x8 {
-                return u16::from_be_bytes([frame.payload[0], frame.payload[1]]);
-            }
-        }
+        let code = self.raw.close_code(Duration::from_secs(10)).await;
+        code.expect("a close frame with a code")
     }
 }
 
@@ -259,11 +172,16 @@ fn long_text(len: usize) -> String {
 async fn with_compression_off_nothing_changes() {
     let addr = server(None).await;
     let mut client = Client::connect(addr, &["permessage-deflate; client_max_window_bits"]).await;
-    assert_eq!(client.extensions(), None, "no extension in the answer: {}", client.head);
+    assert_eq!(
+        client.extensions(),
+        None,
+        "no extension in the answer: {}",
+        client.raw.head
+    );
     let text = long_text(2000);
     client.send_text(&call("echo", &text, 1), false).await;
     let frame = client.next().await;
-    assert!(!frame.rsv1);
+    assert!(!frame.rsv1());
     assert_eq!(client.message(&frame, false), reply(&text, 1));
     // RSV1 without negotiation stays a protocol error.
     let payload = client.deflate(call("echo", "x", 2).as_bytes(), true);
@@ -312,7 +230,7 @@ async fn offers_are_answered_and_malformed_ones_declined() {
         // Whatever was agreed, the connection works.
         client.send_text(&call("echo", "ok", 1), false).await;
         let frame = client.next().await;
-        assert!(!frame.rsv1, "2 bytes are under the threshold");
+        assert!(!frame.rsv1(), "2 bytes are under the threshold");
         assert_eq!(client.message(&frame, true), reply("ok", 1), "{offers:?}");
     }
 }
@@ -330,8 +248,8 @@ async fn messages_round_trip_compressed_both_ways_above_the_threshold() {
         let payload = client.deflate(request.as_bytes(), true);
         client.send_frame(0x1, true, &payload).await;
         let frame = client.next().await;
-        assert_eq!(frame.rsv1, expected.len() >= 512, "reply of {} bytes", expected.len());
-        if frame.rsv1 {
+        assert_eq!(frame.rsv1(), expected.len() >= 512, "reply of {} bytes", expected.len());
+        if frame.rsv1() {
             assert!(
                 frame.payload.len() < expected.len() / 4,
                 "compressed: {} bytes",
@@ -344,9 +262,9 @@ async fn messages_round_trip_compressed_both_ways_above_the_threshold() {
     let request = call("echo", &long_text(3000), 5);
     let payload = client.deflate(request.as_bytes(), true);
     let (first, rest) = payload.split_at(payload.len() / 2);
-    let mut wire = frame(false, true, 0x1, first);
-    wire.extend(frame(true, false, 0x0, rest));
-    client.stream.write_all(&wire).await.unwrap();
+    let mut wire = raw::compressed_frame(false, raw::TEXT, first);
+    wire.extend(raw::frame(true, raw::CONTINUATION, rest));
+    client.raw.send(&wire).await;
     let frame = client.next().await;
     assert_eq!(client.message(&frame, true), reply(&long_text(3000), 5));
 }
@@ -362,7 +280,7 @@ async fn context_takeover_keeps_state_across_messages_both_ways() {
         // The client's compressor keeps its context: the second message refers to the first.
         client.send_text(&call("echo", text, id), true).await;
         let frame = client.next().await;
-        assert!(frame.rsv1);
+        assert!(frame.rsv1());
         sizes.push(frame.payload.len());
         assert_eq!(client.message(&frame, false), reply(text, id));
     }
@@ -393,7 +311,7 @@ async fn a_broadcast_reaches_every_recipient_compressed_the_same_way() {
     };
     let from_b = b.next().await;
     let from_plain = plain.next().await;
-    assert!(from_a.0.rsv1 && from_b.rsv1 && !from_plain.rsv1);
+    assert!(from_a.0.rsv1() && from_b.rsv1() && !from_plain.rsv1());
     assert_eq!(from_a.0.payload, from_b.payload, "the same compressed bytes");
     assert_eq!(from_a.1, news);
     assert_eq!(b.message(&from_b, true), news);
@@ -420,7 +338,7 @@ async fn with_resume_on_each_recipient_gets_its_sequenced_event_compressed() {
             let frame = client.next().await;
             let message = client.message(&frame, true);
             if message.contains("\"news\"") {
-                assert!(frame.rsv1, "compressed");
+                assert!(frame.rsv1(), "compressed");
                 break message;
             }
         };

@@ -20,6 +20,13 @@ pub fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// [`frame`] with RSV1 set: a compressed message's first frame (permessage-deflate).
+pub fn compressed_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = frame(fin, opcode, payload);
+    out[0] |= 0x40;
+    out
+}
+
 /// The header (with its zero mask key) of a client frame of `len` bytes.
 pub fn frame_header(fin: bool, opcode: u8, len: usize) -> Vec<u8> {
     let mut out = vec![(u8::from(fin) << 7) | opcode];
@@ -41,11 +48,18 @@ pub fn frame_header(fin: bool, opcode: u8, len: usize) -> Vec<u8> {
 /// A frame from the server.
 #[derive(Debug)]
 pub struct Frame {
+    /// The frame's first byte: FIN, RSV1-3 and the opcode.
+    pub first: u8,
     pub opcode: u8,
     pub payload: Vec<u8>,
 }
 
 impl Frame {
+    /// RSV1: compressed (permessage-deflate).
+    pub fn rsv1(&self) -> bool {
+        self.first & 0x40 != 0
+    }
+
     /// The code of a close frame.
     pub fn close_code(&self) -> Option<u16> {
         (self.opcode == CLOSE && self.payload.len() >= 2)
@@ -55,6 +69,8 @@ impl Frame {
 
 pub struct RawClient {
     pub stream: TcpStream,
+    /// The response to the upgrade, lower-cased.
+    pub head: String,
     buf: Vec<u8>,
 }
 
@@ -80,10 +96,10 @@ impl RawClient {
             assert!(n > 0, "closed during the handshake");
             buf.extend_from_slice(&chunk[..n]);
         };
-        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-        assert!(head.starts_with("HTTP/1.1 101"), "not upgraded: {head}");
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 101"), "not upgraded: {head}");
         buf.drain(..head_end);
-        RawClient { stream, buf }
+        RawClient { stream, head, buf }
     }
 
     pub async fn send(&mut self, bytes: &[u8]) {
@@ -142,9 +158,13 @@ impl RawClient {
         if buf.len() < start + len {
             return None;
         }
-        let opcode = buf[0] & 0x0F;
+        let first = buf[0];
         let payload = buf[start..start + len].to_vec();
         self.buf.drain(..start + len);
-        Some(Frame { opcode, payload })
+        Some(Frame {
+            first,
+            opcode: first & 0x0F,
+            payload,
+        })
     }
 }
