@@ -165,7 +165,7 @@ fn complete(wire: &[u8]) -> Vec<u8> {
 }
 
 /// Read sizes from a seed: all ones for 0, otherwise a repeating pattern of 1 to 64 bytes.
-fn chunks(seed: u8) -> impl Iterator<Item = usize> {
+pub(crate) fn chunks(seed: u8) -> impl Iterator<Item = usize> {
     let span = usize::from(seed % 64) + 1;
     let mut state = u32::from(seed) | 1;
     std::iter::repeat_with(move || {

@@ -9,6 +9,7 @@
 
 use crate::miniz_oxide::deflate::core::{CompressorOxide, create_comp_flags_from_zip_params};
 use crate::miniz_oxide::{MZFlush, deflate::stream::deflate};
+use crate::frames::chunks;
 use zocket::transport::{Agreed, Decoder, Incoming};
 
 /// Runs every check on one input; panics on a failure.
@@ -28,14 +29,14 @@ pub fn check(data: &[u8]) {
     // 1. The bytes as frames: compressed ones may be anything (RSV1 set where the fuzzer put
     //    it), so only the decoder's own invariants hold, whole and chunked alike.
     let whole = decode(bytes, max, &agreed, &mut std::iter::once(bytes.len()));
-    let chunked = decode(bytes, max, &agreed, &mut sizes(seed));
+    let chunked = decode(bytes, max, &agreed, &mut chunks(seed));
     assert_eq!(whole, chunked, "the same messages however the bytes arrive");
 
     // 2. The bytes as a message a client compresses (with a window the server accepts), sent as
     //    fragments: it comes back whole, or 1009 if it is larger than the limit.
     let compressed = compress(bytes);
     let mut wire = Vec::new();
-    let mut cuts = sizes(seed);
+    let mut cuts = chunks(seed);
     let mut rest = &compressed[..];
     let mut first = true;
     loop {
@@ -124,14 +125,3 @@ fn frame(fin: bool, first: bool, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Sizes from a seed: all ones for 0, otherwise a repeating pattern of 1 to 64.
-fn sizes(seed: u8) -> impl Iterator<Item = usize> {
-    let span = usize::from(seed % 64) + 1;
-    let mut state = u32::from(seed) | 1;
-    std::iter::repeat_with(move || {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        1 + state as usize % span
-    })
-}
