@@ -7,9 +7,9 @@
 //! (0 to 65535 bytes; compressed payloads are inflated against it), and flags: bit 0 context
 //! takeover on the client's side, bits 1-7 a seed for the sizes of the reads and fragments.
 
+use crate::frames::chunks;
 use crate::miniz_oxide::deflate::core::{CompressorOxide, create_comp_flags_from_zip_params};
 use crate::miniz_oxide::{MZFlush, deflate::stream::deflate};
-use crate::frames::chunks;
 use zocket::transport::{Agreed, Decoder, Incoming};
 
 /// Runs every check on one input; panics on a failure.
@@ -124,4 +124,3 @@ fn frame(fin: bool, first: bool, payload: &[u8]) -> Vec<u8> {
     out.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
     out
 }
-
