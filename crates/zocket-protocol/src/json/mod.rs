@@ -1,82 +1,11 @@
 //! The JSON codec of the v1 protocol: what the original Zocket client speaks.
 
+mod envelope;
+
 use crate::{BadFrame, ERROR, EncodeError, ErrorPayload, Incoming, RPC_ERROR, RPC_RESULT};
+use envelope::Token;
 use serde::Serialize;
-use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
-use serde_json::value::RawValue;
 use std::borrow::Cow;
-use std::fmt;
-
-/// The three fields of a frame; other keys are skipped. A repeated key keeps its last value,
-/// as `JSON.parse` does, so a client never loses its `rpcId` to a duplicate.
-struct Envelope<'a> {
-    route: Option<&'a RawValue>,
-    payload: Option<&'a RawValue>,
-    rpc_id: Option<&'a RawValue>,
-}
-
-enum Field {
-    Route,
-    Payload,
-    RpcId,
-    Other,
-}
-
-impl<'de> Deserialize<'de> for Field {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Name;
-        impl Visitor<'_> for Name {
-            type Value = Field;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a field name")
-            }
-            fn visit_str<E: de::Error>(self, name: &str) -> Result<Field, E> {
-                Ok(match name {
-                    "type" => Field::Route,
-                    "payload" => Field::Payload,
-                    "rpcId" => Field::RpcId,
-                    _ => Field::Other,
-                })
-            }
-        }
-        deserializer.deserialize_identifier(Name)
-    }
-}
-
-impl<'de> Deserialize<'de> for Envelope<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Fields;
-        impl<'de> Visitor<'de> for Fields {
-            type Value = Envelope<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope<'de>, A::Error> {
-                let mut envelope = Envelope {
-                    route: None,
-                    payload: None,
-                    rpc_id: None,
-                };
-                while let Some(field) = map.next_key::<Field>()? {
-                    match field {
-                        Field::Route => envelope.route = map.next_value()?,
-                        Field::Payload => envelope.payload = map.next_value()?,
-                        Field::RpcId => envelope.rpc_id = map.next_value()?,
-                        Field::Other => {
-                            map.next_value::<de::IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(envelope)
-            }
-        }
-        deserializer.deserialize_map(Fields)
-    }
-}
-
-fn is_json_string(raw: &RawValue) -> bool {
-    raw.get().starts_with('"')
-}
 
 /// Reads one client frame.
 ///
@@ -89,38 +18,41 @@ fn is_json_string(raw: &RawValue) -> bool {
 /// assert!(json::decode(b"[1,2]").unwrap_err().rpc_id.is_none());
 /// ```
 pub fn decode(frame: &[u8]) -> Result<Incoming<'_>, BadFrame<'_>> {
-    let not_an_object = BadFrame {
+    let fields = envelope::scan(frame).ok_or(BadFrame {
         rpc_id: None,
         message: "a message must be a JSON object with a string \"type\"",
-    };
-    let envelope: Envelope<'_> = serde_json::from_slice(frame).map_err(|_| not_an_object)?;
-    let rpc_id = match envelope.rpc_id {
-        Some(raw) if !is_json_string(raw) => {
-            return Err(BadFrame {
-                rpc_id: None,
-                message: "\"rpcId\" must be a string",
-            });
-        }
-        other => other.map(|raw| raw.get().as_bytes()),
-    };
-    let route = envelope
+    })?;
+    if fields.rpc_id.is_some_and(|raw| raw.first() != Some(&b'"')) {
+        return Err(BadFrame {
+            rpc_id: None,
+            message: "\"rpcId\" must be a string",
+        });
+    }
+    let rpc_id = fields.rpc_id;
+    let route = fields
         .route
-        .filter(|raw| is_json_string(raw))
-        .and_then(|raw| {
-            serde_json::from_str::<&str>(raw.get())
-                .map(Cow::Borrowed)
-                .or_else(|_| serde_json::from_str::<String>(raw.get()).map(Cow::Owned))
-                .ok()
-        })
+        .filter(Token::is_string)
+        .and_then(route_name)
         .ok_or(BadFrame {
             rpc_id,
             message: "a message must have a string \"type\"",
         })?;
     Ok(Incoming {
         route,
-        payload: envelope.payload.map(|raw| raw.get().as_bytes()),
+        payload: fields.payload,
         rpc_id,
     })
+}
+
+/// The route a `type` string names: borrowed from the frame unless it holds escapes.
+fn route_name(token: Token<'_>) -> Option<Cow<'_, str>> {
+    if token.escaped {
+        serde_json::from_slice::<String>(token.raw).ok().map(Cow::Owned)
+    } else {
+        std::str::from_utf8(&token.raw[1..token.raw.len() - 1])
+            .ok()
+            .map(Cow::Borrowed)
+    }
 }
 
 /// Appends a server event `{"type": route, "payload": payload}` to `out`.
