@@ -246,8 +246,15 @@ async fn main() -> std::io::Result<()> {
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening on ws://127.0.0.1:{}", listener.local_addr()?.port());
     let state = Shared::default();
+    // Ctrl-C ends the process (returning from main), so a profiler wrapping it can write its
+    // results (`bench/callgrind`).
+    let mut stop = std::pin::pin!(tokio::signal::ctrl_c());
     loop {
-        match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = &mut stop => return Ok(()),
+        };
+        match accepted {
             Ok((stream, _)) => drop(tokio::spawn(connection(stream, state.clone()))),
             Err(e) => {
                 eprintln!("accept failed: {e}");

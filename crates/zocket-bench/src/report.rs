@@ -237,7 +237,7 @@ pub(crate) fn to_json(args: &Args, out: &Outcome, usage: &Usage) -> Value {
         })
     });
     let l = &out.latency;
-    json!({
+    let mut report = json!({
         "label": args.label,
         "scenario": args.scenario.name(),
         "codec": args.codec.name(),
@@ -295,7 +295,10 @@ pub(crate) fn to_json(args: &Args, out: &Outcome, usage: &Usage) -> Value {
         "loadavg_1m_end": usage.loadavg_1m.map(|l| l.1),
         "kernel_threads_cpu_s": usage.kernel_threads_cpu_s.map(r3),
         "other_cpu_s": usage.other_cpu_s.map(r3),
-    })
+    });
+    // Outside the literal: `json!` of that size reaches the macro recursion limit.
+    report["calls_written"] = json!((args.scenario == Scenario::Rpc).then_some(out.frames_written));
+    report
 }
 
 #[cfg(test)]
