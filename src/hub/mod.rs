@@ -9,11 +9,12 @@ mod outbox;
 mod questions;
 mod sequence;
 
-pub(crate) use outbox::{Outbox, Pushed, Taken};
+pub(crate) use outbox::{Outbox, Pushed, Snapshot, Taken};
 pub use questions::{Cluster, Location};
 pub(crate) use sequence::Outbound;
 
 use crate::ClientId;
+use crate::cluster::MessageId;
 use crate::cluster::node::Node;
 use bytes::Bytes;
 use parking_lot::RwLock;
@@ -98,11 +99,11 @@ impl Slot {
         }
     }
 
-    fn push(&self, message: &Encoded<'_>, delivery: &mut Delivery) {
+    fn push(&self, message: &Encoded<'_>, id: MessageId, delivery: &mut Delivery) {
         let Some(frame) = message.get(self.codec) else {
             return;
         };
-        match self.outbox.push(frame) {
+        match self.outbox.push(frame, id) {
             Pushed::Queued => delivery.delivered += 1,
             Pushed::Full => delivery.dropped += 1,
             // The connection is closing; it is about to leave the hub.
@@ -135,6 +136,9 @@ pub(crate) struct Hub {
     max_rooms_per_client: usize,
     /// This server's seat in a cluster, if it is one node of many (see `cluster.rs`).
     node: Option<Arc<Node>>,
+    /// Held (shared) by a clustered send from its local delivery until its publication is
+    /// queued; taken alone by [`Hub::fence`].
+    publishing: RwLock<()>,
 }
 
 /// A client already is in as many rooms as it may be.
@@ -147,6 +151,7 @@ impl Hub {
             registry: RwLock::default(),
             max_rooms_per_client,
             node: None,
+            publishing: RwLock::new(()),
         }
     }
 
@@ -259,7 +264,7 @@ impl Hub {
     /// in a cluster publishes it for the clients of other nodes.
     pub(crate) fn deliver(&self, target: Target<'_>, except: &[Box<str>], frame: &Encoded<'_>) -> Delivery {
         match &self.node {
-            None => self.deliver_here(target, except, frame, None),
+            None => self.deliver_here(target, except, frame, MessageId::NONE, None),
             Some(node) => self.deliver_everywhere(node, target, except, frame),
         }
     }
@@ -271,6 +276,7 @@ impl Hub {
         target: Target<'_>,
         except: &[Box<str>],
         frame: &Encoded<'_>,
+        mid: MessageId,
         mut missing: Option<&mut Vec<Box<str>>>,
     ) -> Delivery {
         let registry = self.registry.read();
@@ -280,7 +286,7 @@ impl Hub {
             Target::All => {
                 for (id, slot) in &registry.clients {
                     if !skip(id.as_str()) {
-                        slot.push(frame, &mut delivery);
+                        slot.push(frame, mid, &mut delivery);
                     }
                 }
             }
@@ -291,7 +297,7 @@ impl Hub {
                         continue;
                     }
                     match registry.clients.get(&**id) {
-                        Some(slot) => slot.push(frame, &mut delivery),
+                        Some(slot) => slot.push(frame, mid, &mut delivery),
                         None => missing.iter_mut().for_each(|missing| missing.push(id.clone())),
                     }
                 }
@@ -307,7 +313,7 @@ impl Hub {
                             continue;
                         }
                         if let Some(slot) = registry.clients.get(id) {
-                            slot.push(frame, &mut delivery);
+                            slot.push(frame, mid, &mut delivery);
                         }
                     }
                 }
