@@ -1,0 +1,334 @@
+//! Session resume across the nodes of a cluster (`docs/resume.md`, issue 13 part 4), over real
+//! loopback sockets, on the in-memory backplane and on a real Redis (started by each test,
+//! see `tests/support/redis.rs`): a client dropped without a close frame on node A comes back
+//! on node B with its token and last sequence number, and gets there its context, client id
+//! and rooms, every message it missed once and in order, then live ones; `on_connect` ran
+//! once and `on_disconnect` runs once, when it really leaves. Every way it cannot resume gives
+//! a fresh session (`resumed: false`), never a wrong replay.
+
+mod support;
+#[path = "support/redis.rs"]
+mod redis;
+
+use garde::Validate;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::{Client, start};
+use tokio::task::JoinHandle;
+use zocket::cluster::{Backplane, MemoryBus, RedisBackplane};
+use zocket::{ClientId, Config, Ctx, Disconnected, Handle, Input, Outgoing, Resume, Rooms, Sender, Server, TS, Zocket};
+
+#[derive(Debug, Deserialize, Validate, TS)]
+#[garde(allow_unvalidated)]
+struct Headers {
+    token: String,
+}
+
+#[derive(Debug, Outgoing)]
+enum Out {
+    #[zocket(route = "room.message")]
+    RoomMessage { source: String, n: u64, pad: String },
+}
+
+/// The context: it travels between nodes as JSON.
+#[derive(Serialize, Deserialize)]
+struct User {
+    name: String,
+    /// Set by `on_connect` on the node the client first connected to.
+    connected_on: String,
+}
+
+/// How often `on_connect` and `on_disconnect` ran, by user name, on every node.
+#[derive(Default)]
+struct Counts {
+    connects: Mutex<HashMap<String, usize>>,
+    disconnects: Mutex<HashMap<String, usize>>,
+}
+
+impl Counts {
+    fn connects(&self, name: &str) -> usize {
+        self.connects.lock().unwrap().get(name).copied().unwrap_or(0)
+    }
+
+    fn disconnects(&self, name: &str) -> usize {
+        self.disconnects.lock().unwrap().get(name).copied().unwrap_or(0)
+    }
+}
+
+#[derive(Deserialize, Validate, TS)]
+#[garde(allow_unvalidated)]
+struct Join {
+    room: String,
+}
+
+#[derive(Deserialize, Validate, TS)]
+#[garde(allow_unvalidated)]
+struct Say {
+    source: String,
+    n: u64,
+}
+
+async fn join(rooms: Rooms, Input(j): Input<Join>) -> Vec<String> {
+    let _ = rooms.join(&j.room);
+    rooms.current()
+}
+
+async fn say(send: Sender<Out>, Input(s): Input<Say>) -> bool {
+    let message = Out::RoomMessage {
+        source: s.source,
+        n: s.n,
+        pad: String::new(),
+    };
+    send.emit(message).to_room("r").is_ok()
+}
+
+async fn whoami(user: Ctx<User>, id: ClientId, rooms: Rooms) -> Value {
+    json!({ "name": user.name, "on": user.connected_on, "id": id, "rooms": rooms.current() })
+}
+
+/// One node, named `name`, on `backplane`, resuming across nodes.
+fn node(name: &'static str, backplane: impl Backplane, counts: &Arc<Counts>, budget: usize) -> Server<Headers, Out, User> {
+    let (on, off) = (counts.clone(), counts.clone());
+    let config = Config::default().resume(Some(Resume::new(Duration::from_secs(10), budget)));
+    let zo = Zocket::<Headers, Out>::new()
+        .config(config)
+        .backplane(backplane)
+        .on_connect(move |headers: Headers, _id: ClientId| {
+            let counts = on.clone();
+            async move {
+                *counts.connects.lock().unwrap().entry(headers.token.clone()).or_default() += 1;
+                Ok(User {
+                    name: headers.token,
+                    connected_on: name.to_owned(),
+                })
+            }
+        })
+        .on_disconnect(move |gone: Disconnected<User>, _server: Handle<Out>| {
+            let counts = off.clone();
+            async move {
+                *counts.disconnects.lock().unwrap().entry(gone.ctx.name.clone()).or_default() += 1;
+            }
+        })
+        .resume_across_nodes();
+    let router = zo.router().route("join", join).route("say", say).route("whoami", whoami);
+    zo.server(router)
+}
+
+fn url(addr: SocketAddr, query: &str) -> String {
+    format!("ws://{addr}/?{query}")
+}
+
+fn resume_url(addr: SocketAddr, name: &str, token: &str, seq: u64) -> String {
+    url(addr, &format!("token={name}&__session={token}&__seq={seq}"))
+}
+
+/// Reads the `__session` frame every connection starts with: (token, resumed).
+async fn session(client: &mut Client) -> (String, bool) {
+    let frame = client.next_frame().await;
+    assert_eq!(frame["type"], "__session", "the first frame is the session: {frame}");
+    let token = frame["payload"]["token"].as_str().expect("a token").to_owned();
+    (token, frame["payload"]["resumed"].as_bool().expect("resumed"))
+}
+
+/// Waits until `check` holds (panics after 5 s).
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !check() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// What a client saw of the room: the last seq, and the last `n` of each source.
+#[derive(Default, Debug)]
+struct Seen {
+    seq: u64,
+    last: HashMap<String, u64>,
+}
+
+impl Seen {
+    /// Reads one room message and checks it comes right after what was seen: the next seq,
+    /// and the next `n` of its source.
+    async fn next(&mut self, client: &mut Client) {
+        let frame = client.next_frame().await;
+        assert_eq!(frame["type"], "room.message", "{frame}");
+        let seq = frame["seq"].as_u64().expect("a seq");
+        assert_eq!(seq, self.seq + 1, "contiguous seq: {frame}");
+        self.seq = seq;
+        let source = frame["payload"]["source"].as_str().unwrap().to_owned();
+        let n = frame["payload"]["n"].as_u64().unwrap();
+        if let Some(last) = self.last.insert(source.clone(), n) {
+            assert_eq!(n, last + 1, "every message of {source} once and in order");
+        }
+    }
+}
+
+/// Sends to room `r` from a server handle every 5 ms until stopped; returns the last `n` sent.
+fn feed(handle: Handle<Out>, source: &'static str, stop: Arc<tokio::sync::Notify>) -> JoinHandle<u64> {
+    tokio::spawn(async move {
+        let mut n = 0;
+        loop {
+            n += 1;
+            let message = Out::RoomMessage {
+                source: source.into(),
+                n,
+                pad: String::new(),
+            };
+            handle.emit(message).to_room("r").unwrap();
+            tokio::select! {
+                () = stop.notified() => return n,
+                () = tokio::time::sleep(Duration::from_millis(5)) => {}
+            }
+        }
+    })
+}
+
+/// Sends to room `r` from a client's calls until stopped; returns the last `n` sent.
+fn feed_from_client(mut client: Client, stop: Arc<tokio::sync::Notify>) -> JoinHandle<u64> {
+    tokio::spawn(async move {
+        let mut n = 0;
+        loop {
+            n += 1;
+            assert_eq!(client.ok("say", json!({"source": "client", "n": n})).await, true);
+            tokio::select! {
+                () = stop.notified() => return n,
+                () = tokio::time::sleep(Duration::from_millis(5)) => {}
+            }
+        }
+    })
+}
+
+/// Three nodes; a client on A in a busy room (fed by a client on B, by A's and by C's
+/// handles) is dropped, comes back on B and misses nothing, twice nothing.
+async fn resumes_on_another_node(backplanes: [Box<dyn FnOnce() -> Box<dyn Backplane>>; 3], settle: Duration) {
+    let counts = Arc::new(Counts::default());
+    let mut nodes = Vec::new();
+    for (backplane, name) in backplanes.into_iter().zip(["a", "b", "c"]) {
+        nodes.push(start(node(name, Boxed(backplane()), &counts, 1 << 20)).await);
+    }
+    tokio::time::sleep(settle).await;
+    let [(a, handle_a), (b, _), (_, handle_c)] = [nodes[0].clone(), nodes[1].clone(), nodes[2].clone()];
+
+    let mut alice = Client::connect(&url(a, "token=alice")).await;
+    let (token, resumed) = session(&mut alice).await;
+    assert!(!resumed);
+    assert_eq!(alice.ok("join", json!({"room": "r"})).await, json!(["r"]));
+    let before = alice.ok("whoami", Value::Null).await;
+    assert_eq!(before["on"], "a");
+    tokio::time::sleep(settle).await;
+
+    let mut bob = Client::connect(&url(b, "token=bob")).await;
+    session(&mut bob).await;
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let feeders = [
+        feed_from_client(bob, stop.clone()),
+        feed(handle_a.clone(), "a", stop.clone()),
+        feed(handle_c, "c", stop.clone()),
+    ];
+    let mut seen = Seen::default();
+    for _ in 0..60 {
+        seen.next(&mut alice).await;
+    }
+    // Dropped without a close frame.
+    drop(alice);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(counts.disconnects("alice"), 0, "a parked session has not ended");
+
+    let mut back = Client::connect(&resume_url(b, "alice", &token, seen.seq)).await;
+    let (_, resumed) = session(&mut back).await;
+    assert!(resumed, "resumed on another node");
+    // The missed messages (some 1.5 s of three sources), then live ones.
+    for _ in 0..900 {
+        seen.next(&mut back).await;
+    }
+    for _ in 0..3 {
+        stop.notify_waiters();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut sent = HashMap::new();
+    for (feeder, source) in feeders.into_iter().zip(["client", "a", "c"]) {
+        sent.insert(source.to_owned(), feeder.await.unwrap());
+    }
+    while seen.last != sent {
+        seen.next(&mut back).await;
+    }
+    back.silent(Duration::from_millis(300)).await;
+
+    let after = back.ok("whoami", Value::Null).await;
+    assert_eq!(after, before, "same client id, context (set on A) and rooms");
+    assert_eq!(counts.connects("alice"), 1, "on_connect ran once");
+    assert_eq!(counts.disconnects("alice"), 0, "the session lives on at B");
+    // Well past A's own window and every handover timeout: A never ends it.
+    back.close().await;
+    eventually("on_disconnect runs once the client leaves", || counts.disconnects("alice") == 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(counts.disconnects("alice"), 1, "exactly once");
+    assert!(handle_a.members("r").is_empty(), "the client left node A");
+}
+
+/// A backplane built elsewhere, as a `Backplane` value.
+struct Boxed(Box<dyn Backplane>);
+
+impl std::fmt::Debug for Boxed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Backplane for Boxed {
+    fn start(&self, inbound: zocket::cluster::Inbound) {
+        self.0.start(inbound)
+    }
+    fn publish(&self, channel: &str, message: bytes::Bytes) {
+        self.0.publish(channel, message)
+    }
+    fn publish_counted(
+        &self,
+        channel: &str,
+        message: bytes::Bytes,
+    ) -> futures_util::future::BoxFuture<'static, Result<usize, zocket::cluster::BackplaneError>> {
+        self.0.publish_counted(channel, message)
+    }
+    fn subscribe(&self, channel: &str) {
+        self.0.subscribe(channel)
+    }
+    fn unsubscribe(&self, channel: &str) {
+        self.0.unsubscribe(channel)
+    }
+    fn is_up(&self) -> bool {
+        self.0.is_up()
+    }
+    fn flush(&self) -> futures_util::future::BoxFuture<'static, ()> {
+        self.0.flush()
+    }
+}
+
+fn memory(bus: &MemoryBus) -> Box<dyn FnOnce() -> Box<dyn Backplane>> {
+    let bus = bus.clone();
+    Box::new(move || Box::new(bus.node()))
+}
+
+fn redis(redis: &redis::Redis) -> Box<dyn FnOnce() -> Box<dyn Backplane>> {
+    let url = redis.url();
+    Box::new(move || Box::new(RedisBackplane::new(&url).unwrap()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_memory_backplane_a_client_resumes_on_another_node() {
+    let bus = MemoryBus::new();
+    resumes_on_another_node([memory(&bus), memory(&bus), memory(&bus)], Duration::ZERO).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_redis_a_client_resumes_on_another_node() {
+    let server = redis::Redis::start();
+    resumes_on_another_node(
+        [redis(&server), redis(&server), redis(&server)],
+        Duration::from_millis(500),
+    )
+    .await;
+}
