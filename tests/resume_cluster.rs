@@ -92,8 +92,17 @@ async fn whoami(user: Ctx<User>, id: ClientId, rooms: Rooms) -> Value {
 
 /// One node, named `name`, on `backplane`, resuming across nodes.
 fn node(name: &'static str, backplane: impl Backplane, counts: &Arc<Counts>, budget: usize) -> Server<Headers, Out, User> {
+    node_with(name, backplane, counts, Resume::new(Duration::from_secs(10), budget))
+}
+
+fn node_with(
+    name: &'static str,
+    backplane: impl Backplane,
+    counts: &Arc<Counts>,
+    resume: Resume,
+) -> Server<Headers, Out, User> {
     let (on, off) = (counts.clone(), counts.clone());
-    let config = Config::default().resume(Some(Resume::new(Duration::from_secs(10), budget)));
+    let config = Config::default().resume(Some(resume));
     let zo = Zocket::<Headers, Out>::new()
         .config(config)
         .backplane(backplane)
@@ -331,4 +340,127 @@ async fn on_redis_a_client_resumes_on_another_node() {
         Duration::from_millis(500),
     )
     .await;
+}
+
+/// Alice, connected to `a` and in room `r`, dropped without a close frame: her token.
+async fn dropped_alice(a: SocketAddr) -> String {
+    let mut alice = Client::connect(&url(a, "token=alice")).await;
+    let (token, _) = session(&mut alice).await;
+    assert_eq!(alice.ok("join", json!({"room": "r"})).await, json!(["r"]));
+    drop(alice);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    token
+}
+
+/// Connects to `addr` with `token`: whether it resumed, and how long the answer took.
+async fn try_resume(addr: SocketAddr, token: &str, seq: u64) -> (bool, Duration, Client) {
+    let began = std::time::Instant::now();
+    let mut client = Client::connect(&resume_url(addr, "alice", token, seq)).await;
+    let (_, resumed) = session(&mut client).await;
+    (resumed, began.elapsed(), client)
+}
+
+#[tokio::test]
+async fn forged_and_used_tokens_get_a_fresh_session_on_another_node() {
+    let bus = MemoryBus::new();
+    let counts = Arc::new(Counts::default());
+    let (a, _) = start(node("a", bus.node(), &counts, 1 << 20)).await;
+    let (b, _) = start(node("b", bus.node(), &counts, 1 << 20)).await;
+    let (c, _) = start(node("c", bus.node(), &counts, 1 << 20)).await;
+    let token = dropped_alice(a).await;
+
+    // The secret half changed in one character.
+    let mut forged = token.clone().into_bytes();
+    let last = forged.len() - 1;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    let (resumed, _, mut fresh) = try_resume(b, &forged, 0).await;
+    assert!(!resumed, "a forged token gives a fresh session");
+    let me = fresh.ok("whoami", Value::Null).await;
+    assert_eq!((me["on"].as_str(), me["rooms"].clone()), (Some("b"), json!([])));
+    fresh.close().await;
+    assert_eq!(counts.connects("alice"), 2);
+
+    // The forgery did not use the real token up.
+    let (resumed, _, mut back) = try_resume(b, &token, 0).await;
+    assert!(resumed, "the real token still resumes");
+    let me = back.ok("whoami", Value::Null).await;
+    assert_eq!((me["on"].as_str(), me["rooms"].clone()), (Some("a"), json!(["r"])));
+    // Used: neither another node nor the one that held it resumes it again.
+    for node in [c, a] {
+        let (resumed, _, mut again) = try_resume(node, &token, 0).await;
+        assert!(!resumed, "a used token gives a fresh session");
+        again.close().await;
+    }
+    assert_eq!(counts.connects("alice"), 4, "on_connect ran for each fresh session only");
+    eventually("the fresh sessions ended", || counts.disconnects("alice") == 3).await;
+    back.close().await;
+    eventually("the resumed session ends once", || counts.disconnects("alice") == 4).await;
+}
+
+#[tokio::test]
+async fn a_node_that_does_not_answer_gives_a_fresh_session_within_the_timeout() {
+    let bus = MemoryBus::new();
+    let counts = Arc::new(Counts::default());
+    let (a, handle_a) = start(node("a", bus.node(), &counts, 1 << 20)).await;
+    let (b, _) = start(node("b", bus.node(), &counts, 1 << 20)).await;
+    let token = dropped_alice(a).await;
+    // A node that hears every question but never answers (hung, or cut off), as a killed
+    // holder would be: the cluster cannot say who holds a token the live nodes do not.
+    let hung = bus.node();
+    hung.subscribe("all");
+    let mut unknown = token.clone().into_bytes();
+    unknown[0] = if unknown[0] == b'A' { b'B' } else { b'A' };
+    let unknown = String::from_utf8(unknown).unwrap();
+    let (resumed, took, mut fresh) = try_resume(b, &unknown, 0).await;
+    assert!(!resumed, "no complete answer in time: a fresh session");
+    assert!(took < Duration::from_secs(5), "within the timeout: {took:?}");
+    fresh.close().await;
+    // The real session is still A's, parked; it ends there when A shuts down, once.
+    assert_eq!(handle_a.members("r").len(), 1);
+    handle_a.shutdown().await;
+    eventually("both sessions ended", || counts.disconnects("alice") == 2).await;
+}
+
+#[tokio::test]
+async fn redis_down_gives_a_fresh_session_within_the_timeout() {
+    let mut server = redis::Redis::start();
+    let counts = Arc::new(Counts::default());
+    let short = Resume::new(Duration::from_secs(2), 1 << 20);
+    let (a, _) = start(node_with("a", RedisBackplane::new(&server.url()).unwrap(), &counts, short)).await;
+    let (b, _) = start(node_with("b", RedisBackplane::new(&server.url()).unwrap(), &counts, short)).await;
+    server.await_subscribers("zocket:all", 2).await;
+    let token = dropped_alice(a).await;
+    server.kill();
+    let (resumed, took, mut fresh) = try_resume(b, &token, 0).await;
+    assert!(!resumed, "Redis down: a fresh session");
+    assert!(took < Duration::from_secs(5), "within the timeout: {took:?}");
+    let me = fresh.ok("whoami", Value::Null).await;
+    assert_eq!(me["on"], "b");
+    fresh.close().await;
+    // A's parked session ends when its window passes, once.
+    eventually("both sessions ended", || counts.disconnects("alice") == 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(counts.disconnects("alice"), 2);
+}
+
+#[tokio::test]
+async fn more_than_the_budget_missed_gives_a_fresh_session() {
+    let bus = MemoryBus::new();
+    let counts = Arc::new(Counts::default());
+    let (a, handle_a) = start(node("a", bus.node(), &counts, 4096)).await;
+    let (b, _) = start(node("b", bus.node(), &counts, 4096)).await;
+    let token = dropped_alice(a).await;
+    for n in 0..20 {
+        let message = Out::RoomMessage {
+            source: "a".into(),
+            n,
+            pad: "x".repeat(300),
+        };
+        handle_a.emit(message).to_room("r").unwrap();
+    }
+    let (resumed, _, mut fresh) = try_resume(b, &token, 0).await;
+    assert!(!resumed, "resumed: false, never a partial replay");
+    fresh.close().await;
+    eventually("both sessions ended, once each", || counts.disconnects("alice") == 2).await;
 }

@@ -161,7 +161,8 @@ where
             return None;
         }
     }
-    let channels: Vec<String> = rooms.iter().map(|room| room_channel(room)).collect();
+    let mut channels: Vec<String> = rooms.iter().map(|room| room_channel(room)).collect();
+    channels.push(node::ALL.to_owned());
     if !node.probe(&channels, PROBE).await {
         tracing::debug!(client_id = %id, "handover abandoned (not subscribed in time): a fresh session");
         return None;
