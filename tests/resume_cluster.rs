@@ -6,9 +6,9 @@
 //! once and `on_disconnect` runs once, when it really leaves. Every way it cannot resume gives
 //! a fresh session (`resumed: false`), never a wrong replay.
 
-mod support;
 #[path = "support/redis.rs"]
 mod redis;
+mod support;
 
 use garde::Validate;
 use serde::{Deserialize, Serialize};
@@ -91,7 +91,12 @@ async fn whoami(user: Ctx<User>, id: ClientId, rooms: Rooms) -> Value {
 }
 
 /// One node, named `name`, on `backplane`, resuming across nodes.
-fn node(name: &'static str, backplane: impl Backplane, counts: &Arc<Counts>, budget: usize) -> Server<Headers, Out, User> {
+fn node(
+    name: &'static str,
+    backplane: impl Backplane,
+    counts: &Arc<Counts>,
+    budget: usize,
+) -> Server<Headers, Out, User> {
     node_with(name, backplane, counts, Resume::new(Duration::from_secs(10), budget))
 }
 
@@ -109,7 +114,12 @@ fn node_with(
         .on_connect(move |headers: Headers, _id: ClientId| {
             let counts = on.clone();
             async move {
-                *counts.connects.lock().unwrap().entry(headers.token.clone()).or_default() += 1;
+                *counts
+                    .connects
+                    .lock()
+                    .unwrap()
+                    .entry(headers.token.clone())
+                    .or_default() += 1;
                 Ok(User {
                     name: headers.token,
                     connected_on: name.to_owned(),
@@ -119,11 +129,20 @@ fn node_with(
         .on_disconnect(move |gone: Disconnected<User>, _server: Handle<Out>| {
             let counts = off.clone();
             async move {
-                *counts.disconnects.lock().unwrap().entry(gone.ctx.name.clone()).or_default() += 1;
+                *counts
+                    .disconnects
+                    .lock()
+                    .unwrap()
+                    .entry(gone.ctx.name.clone())
+                    .or_default() += 1;
             }
         })
         .resume_across_nodes();
-    let router = zo.router().route("join", join).route("say", say).route("whoami", whoami);
+    let router = zo
+        .router()
+        .route("join", join)
+        .route("say", say)
+        .route("whoami", whoami);
     zo.server(router)
 }
 
@@ -273,7 +292,10 @@ async fn resumes_on_another_node(backplanes: [Box<dyn FnOnce() -> Box<dyn Backpl
     assert_eq!(counts.disconnects("alice"), 0, "the session lives on at B");
     // Well past A's own window and every handover timeout: A never ends it.
     back.close().await;
-    eventually("on_disconnect runs once the client leaves", || counts.disconnects("alice") == 1).await;
+    eventually("on_disconnect runs once the client leaves", || {
+        counts.disconnects("alice") == 1
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(counts.disconnects("alice"), 1, "exactly once");
     assert!(handle_a.members("r").is_empty(), "the client left node A");
@@ -392,7 +414,11 @@ async fn forged_and_used_tokens_get_a_fresh_session_on_another_node() {
         assert!(!resumed, "a used token gives a fresh session");
         again.close().await;
     }
-    assert_eq!(counts.connects("alice"), 4, "on_connect ran for each fresh session only");
+    assert_eq!(
+        counts.connects("alice"),
+        4,
+        "on_connect ran for each fresh session only"
+    );
     eventually("the fresh sessions ended", || counts.disconnects("alice") == 3).await;
     back.close().await;
     eventually("the resumed session ends once", || counts.disconnects("alice") == 4).await;
@@ -427,8 +453,20 @@ async fn redis_down_gives_a_fresh_session_within_the_timeout() {
     let mut server = redis::Redis::start();
     let counts = Arc::new(Counts::default());
     let short = Resume::new(Duration::from_secs(2), 1 << 20);
-    let (a, _) = start(node_with("a", RedisBackplane::new(&server.url()).unwrap(), &counts, short)).await;
-    let (b, _) = start(node_with("b", RedisBackplane::new(&server.url()).unwrap(), &counts, short)).await;
+    let (a, _) = start(node_with(
+        "a",
+        RedisBackplane::new(&server.url()).unwrap(),
+        &counts,
+        short,
+    ))
+    .await;
+    let (b, _) = start(node_with(
+        "b",
+        RedisBackplane::new(&server.url()).unwrap(),
+        &counts,
+        short,
+    ))
+    .await;
     server.await_subscribers("zocket:all", 2).await;
     let token = dropped_alice(a).await;
     server.kill();

@@ -125,8 +125,14 @@ pub(crate) enum Answer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Body {
     Message(Message),
-    Question { id: u64, question: Question },
-    Answer { id: u64, answer: Answer },
+    Question {
+        id: u64,
+        question: Question,
+    },
+    Answer {
+        id: u64,
+        answer: Answer,
+    },
     /// Published by a node to itself on a channel, to learn that it is subscribed.
     Probe(u64),
     /// A session's new node is ready: its old node hands it over.

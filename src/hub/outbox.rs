@@ -522,7 +522,11 @@ mod tests {
         let mut batch = Vec::new();
         assert_eq!(outbox.push(&kib, MessageId::NONE), Pushed::Queued);
         assert_eq!(outbox.push(&kib, MessageId::NONE), Pushed::Queued);
-        assert_eq!(outbox.push(&kib, MessageId::NONE), Pushed::Full, "3 KiB do not fit in 3000 bytes");
+        assert_eq!(
+            outbox.push(&kib, MessageId::NONE),
+            Pushed::Full,
+            "3 KiB do not fit in 3000 bytes"
+        );
         assert_eq!(outbox.take(&mut batch, 10), Some(Taken::Overflowed));
 
         let outbox = Outbox::new(1000, 3000);
@@ -699,6 +703,81 @@ mod tests {
         let seqs: Vec<u64> = written(&mut batch).into_iter().map(|(seq, _)| seq).collect();
         assert_eq!(seqs, (1..=11).collect::<Vec<_>>());
         assert_eq!(log.state.lock().bytes, 0, "taken frames leave the queue's count");
+    }
+
+    fn id(n: u64) -> MessageId {
+        MessageId { node: 7, n }
+    }
+
+    #[test]
+    fn a_handover_replays_the_old_log_then_what_was_held_without_duplicates() {
+        // The old node: 1..=3 sent, the client saw 2; 4 and 5 arrived while parked.
+        let old = Outbox::with_log(100, 1 << 20, Some((1 << 20, Codec::Json)));
+        let mut batch = Vec::new();
+        for n in 1..=3 {
+            old.push(&event(&n.to_string()), id(n));
+        }
+        old.take(&mut batch, 8);
+        batch.clear();
+        assert!(old.park());
+        old.push(&event("4"), id(4));
+        old.push(&event("5"), id(5));
+        assert!(!old.can_resume_after(6), "never sent");
+        let snapshot = old.hand_over(2).expect("replayable");
+        assert_eq!(snapshot.older, [id(1), id(2)]);
+        let ids: Vec<MessageId> = snapshot.frames.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, [id(3), id(4), id(5)]);
+        assert_eq!(old.push(&event("6"), id(6)), Pushed::Closed, "the old log is closed");
+
+        // The new node held 4 and 5 (published after it subscribed), then 6 and 7.
+        let new = Outbox::with_log(100, 1 << 20, Some((1 << 20, Codec::Json)));
+        assert!(new.park());
+        for n in 4..=7 {
+            new.push(&event(&n.to_string()), id(n));
+        }
+        assert!(new.adopt(2, snapshot));
+        assert!(new.resume_after(2));
+        new.push(&event("8"), id(8));
+        assert_eq!(new.take(&mut batch, 64), Some(Taken::Frames));
+        let got: Vec<(u64, String)> = written(&mut batch);
+        let want: Vec<(u64, String)> = (3..=8).map(|n| (n, n.to_string())).collect();
+        assert_eq!(got, want, "seq continues from 3, each event once, in order");
+    }
+
+    #[test]
+    fn a_handover_past_the_budget_is_refused() {
+        let frame = event("x");
+        let size = frame.len();
+        let old = Outbox::with_log(100, 1 << 20, Some((3 * size, Codec::Json)));
+        assert!(old.park());
+        for n in 1..=3 {
+            old.push(&frame, id(n));
+        }
+        let snapshot = old.hand_over(0).expect("replayable");
+        let new = Outbox::with_log(100, 1 << 20, Some((3 * size, Codec::Json)));
+        assert!(new.park());
+        new.push(&frame, id(9));
+        assert!(!new.adopt(0, snapshot), "four frames do not fit a budget of three");
+        assert!(!new.resume_after(0));
+        // Frames without an id are never taken for duplicates.
+        let old = Outbox::with_log(100, 1 << 20, Some((1 << 20, Codec::Json)));
+        assert!(old.park());
+        old.push(&frame, MessageId::NONE);
+        let snapshot = old.hand_over(0).unwrap();
+        let new = Outbox::with_log(100, 1 << 20, Some((1 << 20, Codec::Json)));
+        assert!(new.park());
+        new.push(&frame, MessageId::NONE);
+        assert!(new.adopt(0, snapshot));
+        assert!(new.resume_after(0));
+        assert_eq!(
+            written(&mut {
+                let mut b = Vec::new();
+                new.take(&mut b, 8);
+                b
+            })
+            .len(),
+            2
+        );
     }
 
     #[tokio::test]

@@ -86,25 +86,25 @@ where
             })
             .collect();
         let shared = Arc::new(Shared {
-                app: Arc::new(App {
-                    hub: match backplane {
-                        None => Arc::new(Hub::new(config.max_rooms_per_client)),
-                        Some(backplane) => {
-                            let node = Node::new(NodeId::random(), backplane);
-                            Hub::clustered(config.max_rooms_per_client, node)
-                        }
-                    },
-                    state,
-                }),
-                routes,
-                on_connect,
-                on_disconnect,
-                sessions: config
-                    .resume
-                    .map(|resume| crate::connection::Sessions::new(resume, across)),
-                config,
-                lifecycle: Lifecycle::default(),
-            });
+            app: Arc::new(App {
+                hub: match backplane {
+                    None => Arc::new(Hub::new(config.max_rooms_per_client)),
+                    Some(backplane) => {
+                        let node = Node::new(NodeId::random(), backplane);
+                        Hub::clustered(config.max_rooms_per_client, node)
+                    }
+                },
+                state,
+            }),
+            routes,
+            on_connect,
+            on_disconnect,
+            sessions: config
+                .resume
+                .map(|resume| crate::connection::Sessions::new(resume, across)),
+            config,
+            lifecycle: Lifecycle::default(),
+        });
         if let (Some(node), Some(sessions)) = (shared.app.hub.node(), &shared.sessions) {
             if sessions.across_nodes() {
                 node.serve_sessions(Arc::new(crate::connection::Peer::new(&shared)));

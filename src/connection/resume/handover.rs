@@ -75,8 +75,11 @@ pub(super) struct Across<C> {
     promised: Mutex<HashMap<u64, Promised<C>>>,
     next: AtomicU64,
     /// Handovers this node waits for, by holder and handover number.
-    awaited: Mutex<HashMap<(Box<str>, u64), oneshot::Sender<Option<Moved>>>>,
+    awaited: Mutex<HashMap<(Box<str>, u64), Arrival>>,
 }
+
+/// Where the session a node waits for is handed (`None`: the holder could not send it).
+type Arrival = oneshot::Sender<Option<Moved>>;
 
 impl<C> Across<C> {
     pub(super) fn new(context: ContextCodec<C>) -> Self {
@@ -357,13 +360,7 @@ async fn promise<H, O, C, S>(
     let claimed = Claimed {
         handover,
         client: conn.id.as_str().into(),
-        rooms: shared
-            .app
-            .hub
-            .rooms_of(&conn.id)
-            .into_iter()
-            .map(Into::into)
-            .collect(),
+        rooms: shared.app.hub.rooms_of(&conn.id).into_iter().map(Into::into).collect(),
     };
     across.promised.lock().insert(
         handover,
