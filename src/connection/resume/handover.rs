@@ -24,11 +24,12 @@ use super::{Entry, Request, Resumed, Shared, Token, release};
 use crate::call::Conn;
 use crate::cluster::envelope::{Answer, Body, Claim, Claimed, Moved, Question, Transfer};
 use crate::cluster::node::{self, Node, room_channel};
-use crate::connection::admit::{farewell, goodbye};
+use crate::connection::admit::{farewell, goodbye, reserve};
 use crate::hub::{Outbox, Slot, Snapshot};
 use crate::{ClientId, Outgoing};
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -114,6 +115,8 @@ where
     let hub = &shared.app.hub;
     let node = hub.node()?.clone();
     let seen = request.seen?;
+    // A full server or one shutting down refuses as for a fresh session.
+    drop(reserve(shared).ok()?);
     let claim = Claim {
         token: token.0,
         seen,
@@ -280,7 +283,7 @@ where
         let Some(shared) = self.shared.upgrade() else {
             return;
         };
-        let Some(across) = shared.sessions.as_ref().and_then(|sessions| sessions.across.as_ref()) else {
+        let Some(across) = across_of(&shared) else {
             return;
         };
         let waiting = across.awaited.lock().remove(&(origin, transfer.handover));
@@ -305,7 +308,7 @@ where
     O: Outgoing,
     C: Send + Sync + 'static,
 {
-    let Some(across) = shared.sessions.as_ref().and_then(|sessions| sessions.across.as_ref()) else {
+    let Some(across) = across_of(&shared) else {
         return;
     };
     match (across.context.decode)(&moved.context) {
@@ -344,7 +347,7 @@ async fn promise<H, O, C, S>(
         ..
     } = entry;
     let (tracked, released) = release(&shared, held, &outbox).await;
-    let Some(across) = shared.sessions.as_ref().and_then(|sessions| sessions.across.as_ref()) else {
+    let Some(across) = across_of(&shared) else {
         return;
     };
     let ok = released && codec_number(codec) == claim.codec && outbox.can_resume_after(claim.seen);
@@ -396,15 +399,14 @@ where
     let Some(node) = shared.app.hub.node().cloned() else {
         return;
     };
-    let across = shared.sessions.as_ref().and_then(|sessions| sessions.across.as_ref());
-    let promised = across.and_then(|across| {
+    let promised = across_of(shared).and_then(|across| {
         let mut promised = across.promised.lock();
         match promised.get(&handover) {
             Some(p) if p.to == origin => promised.remove(&handover),
             _ => None,
         }
     });
-    let (Some(across), Some(promised)) = (across, promised) else {
+    let Some(promised) = promised else {
         let refused = Transfer {
             handover,
             session: None,
@@ -422,46 +424,45 @@ where
     // From here on nothing reaches the client on this node: what was logged goes along.
     let rooms = shared.app.hub.unregister(&conn.id);
     let snapshot = outbox.hand_over(seen);
-    let context = (across.context.encode)(&conn.ctx);
-    let (snapshot, context) = match (snapshot, context) {
-        (Some(snapshot), Ok(context)) => (snapshot, context),
-        (_, context) => {
-            if let Err(error) = context {
-                tracing::error!(%error, "a context could not be serialized to move to another node");
-            }
-            let refused = Transfer {
-                handover,
-                session: None,
-            };
-            node.send(&origin, Body::Transfer(refused));
-            let shared = shared.clone();
-            tokio::spawn(async move {
-                goodbye(&shared, &conn, rooms).await;
-                drop(tracked);
-            });
-            return;
-        }
-    };
-    let moved = Moved {
-        client: conn.id.as_str().into(),
-        context: context.into(),
-        rooms: rooms.iter().map(|room| room.as_str().into()).collect(),
-        frames: snapshot.frames,
-        older: snapshot.older,
-    };
     let shared = shared.clone();
+    // The rest need not be in the stream's order: serializing runs the app's code, off the
+    // backplane's task (and a panic there is caught).
     tokio::spawn(async move {
-        let transfer = Transfer {
-            handover,
-            session: Some(moved),
+        let encode = across_of(&shared).map(|across| across.context.encode);
+        let context = encode.map(|encode| std::panic::catch_unwind(AssertUnwindSafe(|| encode(&conn.ctx))));
+        let session = match (snapshot, context) {
+            (Some(snapshot), Some(Ok(Ok(context)))) => Some(Moved {
+                client: conn.id.as_str().into(),
+                context: context.into(),
+                rooms: rooms.iter().map(|room| room.as_str().into()).collect(),
+                frames: snapshot.frames,
+                older: snapshot.older,
+            }),
+            (_, context) => {
+                match context {
+                    Some(Ok(Err(error))) => {
+                        tracing::error!(%error, "a context could not be serialized to move to another node")
+                    }
+                    Some(Err(_)) => tracing::error!("serializing a context to move to another node panicked"),
+                    _ => {}
+                }
+                None
+            }
         };
-        match node.send_counted(&origin, Body::Transfer(transfer)).await {
-            Ok(received) if received > 0 => {
+        let moving = session.is_some();
+        let transfer = Transfer { handover, session };
+        let sent = node.send_counted(&origin, Body::Transfer(transfer)).await;
+        match sent {
+            Ok(received) if received > 0 && moving => {
                 tracing::debug!(client_id = %conn.id, to = %origin, "session handed to another node");
             }
-            // Nobody got it: the session ends here.
+            // Not moved, or nobody got it: the session ends here.
             _ => goodbye(&shared, &conn, rooms).await,
         }
         drop(tracked);
     });
+}
+
+fn across_of<H, O, C, S>(shared: &Shared<H, O, C, S>) -> Option<&Across<C>> {
+    shared.sessions.as_ref().and_then(|sessions| sessions.across.as_ref())
 }
