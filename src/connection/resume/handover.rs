@@ -61,6 +61,25 @@ impl<C: serde::Serialize + serde::de::DeserializeOwned> ContextCodec<C> {
     }
 }
 
+impl<C> ContextCodec<C> {
+    /// A context from another node; `None` (logged: `on_disconnect` cannot run for it) if
+    /// it cannot be read, or reading it panicked.
+    fn read(&self, bytes: &[u8]) -> Option<C> {
+        let decode = self.decode;
+        match std::panic::catch_unwind(|| decode(bytes)) {
+            Ok(Ok(ctx)) => Some(ctx),
+            Ok(Err(error)) => {
+                tracing::error!(%error, "a context from another node could not be read");
+                None
+            }
+            Err(_) => {
+                tracing::error!("reading a context from another node panicked");
+                None
+            }
+        }
+    }
+}
+
 /// A session promised to another node, waiting for its marker.
 struct Promised<C> {
     to: Box<str>,
@@ -184,13 +203,7 @@ where
             return None;
         }
     };
-    let ctx = match (across.context.decode)(&moved.context) {
-        Ok(ctx) => ctx,
-        Err(error) => {
-            tracing::error!(%error, "a context from another node could not be read: on_disconnect cannot run for it");
-            return None;
-        }
-    };
+    let ctx = across.context.read(&moved.context)?;
     // The client is this node's now, whatever follows.
     pending.armed = false;
     drop(pending);
@@ -311,18 +324,16 @@ where
     let Some(across) = across_of(&shared) else {
         return;
     };
-    match (across.context.decode)(&moved.context) {
-        Ok(ctx) => {
-            let conn = Arc::new(Conn {
-                id: ClientId::from(&*moved.client),
-                ctx,
-            });
-            tracing::debug!(client_id = %conn.id, "a session arrived too late to resume: it ends");
-            let rooms = moved.rooms.iter().map(|room| room.to_string()).collect();
-            goodbye(&shared, &conn, rooms).await;
-        }
-        Err(error) => tracing::error!(%error, "a context from another node could not be read"),
-    }
+    let Some(ctx) = across.context.read(&moved.context) else {
+        return;
+    };
+    let conn = Arc::new(Conn {
+        id: ClientId::from(&*moved.client),
+        ctx,
+    });
+    tracing::debug!(client_id = %conn.id, "a session arrived too late to resume: it ends");
+    let rooms = moved.rooms.iter().map(|room| room.to_string()).collect();
+    goodbye(&shared, &conn, rooms).await;
 }
 
 /// The holder's side, once it took the session out of its map: checks it can be resumed as
