@@ -19,7 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::{Client, start};
 use tokio::task::JoinHandle;
-use zocket::cluster::{Backplane, MemoryBus, RedisBackplane};
+#[cfg(feature = "redis")]
+use zocket::cluster::RedisBackplane;
+use zocket::cluster::{Backplane, MemoryBus};
 use zocket::{ClientId, Config, Ctx, Disconnected, Handle, Input, Outgoing, Resume, Rooms, Sender, Server, TS, Zocket};
 
 #[derive(Debug, Deserialize, Validate, TS)]
@@ -343,6 +345,7 @@ fn memory(bus: &MemoryBus) -> Box<dyn FnOnce() -> Box<dyn Backplane>> {
     Box::new(move || Box::new(bus.node()))
 }
 
+#[cfg(feature = "redis")]
 fn redis(redis: &redis::Redis) -> Box<dyn FnOnce() -> Box<dyn Backplane>> {
     let url = redis.url();
     Box::new(move || Box::new(RedisBackplane::new(&url).unwrap()))
@@ -354,6 +357,7 @@ async fn on_the_memory_backplane_a_client_resumes_on_another_node() {
     resumes_on_another_node([memory(&bus), memory(&bus), memory(&bus)], Duration::ZERO).await;
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_redis_a_client_resumes_on_another_node() {
     let server = redis::Redis::start();
@@ -448,6 +452,7 @@ async fn a_node_that_does_not_answer_gives_a_fresh_session_within_the_timeout() 
     eventually("both sessions ended", || counts.disconnects("alice") == 2).await;
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test]
 async fn redis_down_gives_a_fresh_session_within_the_timeout() {
     let mut server = redis::Redis::start();
