@@ -108,6 +108,17 @@ fn node_with(
     counts: &Arc<Counts>,
     resume: Resume,
 ) -> Server<Headers, Out, User> {
+    node_across(name, backplane, counts, resume, true)
+}
+
+/// A node that resumes sessions of other nodes if `across`.
+fn node_across(
+    name: &'static str,
+    backplane: impl Backplane,
+    counts: &Arc<Counts>,
+    resume: Resume,
+    across: bool,
+) -> Server<Headers, Out, User> {
     let (on, off) = (counts.clone(), counts.clone());
     let config = Config::default().resume(Some(resume));
     let zo = Zocket::<Headers, Out>::new()
@@ -138,8 +149,8 @@ fn node_with(
                     .entry(gone.ctx.name.clone())
                     .or_default() += 1;
             }
-        })
-        .resume_across_nodes();
+        });
+    let zo = if across { zo.resume_across_nodes() } else { zo };
     let router = zo
         .router()
         .route("join", join)
@@ -506,4 +517,60 @@ async fn more_than_the_budget_missed_gives_a_fresh_session() {
     assert!(!resumed, "resumed: false, never a partial replay");
     fresh.close().await;
     eventually("both sessions ended, once each", || counts.disconnects("alice") == 2).await;
+}
+
+#[tokio::test]
+async fn a_connection_still_open_on_the_holder_lets_go_to_the_other_node() {
+    let bus = MemoryBus::new();
+    let counts = Arc::new(Counts::default());
+    let (a, handle_a) = start(node("a", bus.node(), &counts, 1 << 20)).await;
+    let (b, _) = start(node("b", bus.node(), &counts, 1 << 20)).await;
+    let mut alice = Client::connect(&url(a, "token=alice")).await;
+    let (token, _) = session(&mut alice).await;
+    alice.ok("join", json!({"room": "r"})).await;
+    // Node A has not noticed anything wrong with this connection.
+    let (resumed, _, mut back) = try_resume(b, &token, 0).await;
+    assert!(resumed, "taken over from a connection still open");
+    let close = alice.closed().await;
+    assert_eq!(
+        close.map(|frame| u16::from(frame.code)),
+        Some(1000),
+        "the old connection is let go"
+    );
+    let me = back.ok("whoami", Value::Null).await;
+    assert_eq!((me["on"].as_str(), me["rooms"].clone()), (Some("a"), json!(["r"])));
+    handle_a
+        .emit(Out::RoomMessage {
+            source: "a".into(),
+            n: 1,
+            pad: String::new(),
+        })
+        .to_room("r")
+        .unwrap();
+    let frame = back.next_frame().await;
+    assert_eq!(
+        (frame["payload"]["n"].clone(), frame["seq"].clone()),
+        (json!(1), json!(1))
+    );
+    assert_eq!(counts.disconnects("alice"), 0);
+    back.close().await;
+    eventually("one on_disconnect", || counts.disconnects("alice") == 1).await;
+}
+
+#[tokio::test]
+async fn a_holder_that_does_not_resume_across_nodes_keeps_its_session() {
+    let bus = MemoryBus::new();
+    let counts = Arc::new(Counts::default());
+    let short = Resume::new(Duration::from_millis(1500), 1 << 20);
+    let (a, handle_a) = start(node_across("a", bus.node(), &counts, short, false)).await;
+    let (b, _) = start(node("b", bus.node(), &counts, 1 << 20)).await;
+    let token = dropped_alice(a).await;
+    let (resumed, took, mut fresh) = try_resume(b, &token, 0).await;
+    assert!(!resumed, "a fresh session, as without resume across nodes");
+    assert!(took < Duration::from_secs(1), "every node answered at once: {took:?}");
+    fresh.close().await;
+    assert_eq!(handle_a.members("r").len(), 1, "still parked on a");
+    // It ends on a when its window passes, as before.
+    eventually("both sessions ended", || counts.disconnects("alice") == 2).await;
+    assert!(handle_a.members("r").is_empty());
 }
