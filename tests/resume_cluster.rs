@@ -574,3 +574,112 @@ async fn a_holder_that_does_not_resume_across_nodes_keeps_its_session() {
     eventually("both sessions ended", || counts.disconnects("alice") == 2).await;
     assert!(handle_a.members("r").is_empty());
 }
+
+mod msgpack {
+    use futures_util::{SinkExt, StreamExt};
+    use serde_json::Value;
+    use std::time::Duration;
+    use tokio::net::TcpStream;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::{Message, http::HeaderValue};
+    use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+    pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+    pub(crate) async fn connect(url: &str) -> Ws {
+        let mut request = url.into_client_request().unwrap();
+        let protocol = HeaderValue::from_static("zocket.v1.msgpack");
+        request.headers_mut().insert("sec-websocket-protocol", protocol);
+        tokio_tungstenite::connect_async(request).await.unwrap().0
+    }
+
+    pub(crate) async fn send(ws: &mut Ws, frame: &Value) {
+        let bytes = rmp_serde::to_vec_named(frame).unwrap();
+        ws.send(Message::Binary(bytes.into())).await.unwrap();
+    }
+
+    /// The next frame, which must be a binary MessagePack one.
+    pub(crate) async fn next(ws: &mut Ws) -> Value {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(5), ws.next())
+                .await
+                .expect("a frame within 5 s")
+                .expect("the socket is open")
+                .unwrap();
+            match message {
+                Message::Binary(bytes) => return rmp_serde::from_slice(&bytes).unwrap(),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("expected a binary frame, got {other:?}"),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_msgpack_session_resumes_on_another_node() {
+    let bus = MemoryBus::new();
+    let counts = Arc::new(Counts::default());
+    let (a, handle_a) = start(node("a", bus.node(), &counts, 1 << 20)).await;
+    let (b, handle_b) = start(node("b", bus.node(), &counts, 1 << 20)).await;
+    let (_, handle_c) = start(node("c", bus.node(), &counts, 1 << 20)).await;
+    let emit = |handle: &Handle<Out>, source: &str, n: u64| {
+        let message = Out::RoomMessage {
+            source: source.into(),
+            n,
+            pad: String::new(),
+        };
+        handle.emit(message).to_room("r").unwrap();
+    };
+    let mut alice = msgpack::connect(&url(a, "token=alice")).await;
+    let hello = msgpack::next(&mut alice).await;
+    assert_eq!(hello["type"], "__session");
+    let token = hello["payload"]["token"].as_str().unwrap().to_owned();
+    msgpack::send(
+        &mut alice,
+        &json!({"type": "join", "payload": {"room": "r"}, "rpcId": "1"}),
+    )
+    .await;
+    assert_eq!(msgpack::next(&mut alice).await["payload"], json!(["r"]));
+    emit(&handle_a, "a", 1);
+    let first = msgpack::next(&mut alice).await;
+    assert_eq!(
+        (first["payload"]["n"].clone(), first["seq"].clone()),
+        (json!(1), json!(1))
+    );
+    drop(alice);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Missed: from a (MessagePack made there), from c (JSON only: c has no MessagePack client).
+    emit(&handle_a, "a", 2);
+    emit(&handle_c, "c", 1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let mut back = msgpack::connect(&resume_url(b, "alice", &token, 1)).await;
+    let hello = msgpack::next(&mut back).await;
+    assert_eq!(hello["payload"]["resumed"], true, "{hello}");
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        got.push(msgpack::next(&mut back).await);
+    }
+    emit(&handle_b, "b", 1);
+    got.push(msgpack::next(&mut back).await);
+    let seen: Vec<(Value, Value, Value)> = got
+        .iter()
+        .map(|f| {
+            (
+                f["seq"].clone(),
+                f["payload"]["source"].clone(),
+                f["payload"]["n"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (json!(2), json!("a"), json!(2)),
+            (json!(3), json!("c"), json!(1)),
+            (json!(4), json!("b"), json!(1)),
+        ],
+        "the missed MessagePack events, then a live one, numbered on"
+    );
+    assert_eq!(counts.connects("alice"), 1);
+}
