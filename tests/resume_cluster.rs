@@ -683,3 +683,75 @@ async fn a_msgpack_session_resumes_on_another_node() {
     );
     assert_eq!(counts.connects("alice"), 1);
 }
+
+/// A backplane that holds back this node's session transfers (envelope kind 6) for `delay`.
+#[derive(Debug)]
+struct SlowTransfers {
+    inner: Arc<dyn Backplane>,
+    delay: Duration,
+}
+
+impl SlowTransfers {
+    fn is_transfer(message: &[u8]) -> bool {
+        // "zk", the version, the origin (u32 length + bytes), then the kind.
+        let Some(len) = message.get(3..7) else { return false };
+        let len = u32::from_be_bytes(len.try_into().unwrap()) as usize;
+        message.get(7 + len) == Some(&6)
+    }
+}
+
+impl Backplane for SlowTransfers {
+    fn start(&self, inbound: zocket::cluster::Inbound) {
+        self.inner.start(inbound)
+    }
+    fn publish(&self, channel: &str, message: bytes::Bytes) {
+        self.inner.publish(channel, message)
+    }
+    fn publish_counted(
+        &self,
+        channel: &str,
+        message: bytes::Bytes,
+    ) -> futures_util::future::BoxFuture<'static, Result<usize, zocket::cluster::BackplaneError>> {
+        let (inner, channel, delay) = (self.inner.clone(), channel.to_owned(), self.delay);
+        let delay = if Self::is_transfer(&message) {
+            delay
+        } else {
+            Duration::ZERO
+        };
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            inner.publish_counted(&channel, message).await
+        })
+    }
+    fn subscribe(&self, channel: &str) {
+        self.inner.subscribe(channel)
+    }
+    fn unsubscribe(&self, channel: &str) {
+        self.inner.unsubscribe(channel)
+    }
+}
+
+#[tokio::test]
+async fn a_session_that_arrives_too_late_ends_where_it_arrives_once() {
+    let bus = MemoryBus::new();
+    let counts = Arc::new(Counts::default());
+    let slow = SlowTransfers {
+        inner: Arc::new(bus.node()),
+        delay: Duration::from_secs(4),
+    };
+    let (a, handle_a) = start(node("a", slow, &counts, 1 << 20)).await;
+    let (b, handle_b) = start(node("b", bus.node(), &counts, 1 << 20)).await;
+    let token = dropped_alice(a).await;
+    let (resumed, took, mut fresh) = try_resume(b, &token, 0).await;
+    assert!(!resumed, "the session did not arrive in time: a fresh one");
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    assert!(handle_a.members("r").is_empty(), "a handed it over");
+    assert!(handle_b.members("r").is_empty(), "b let go of what it held");
+    // It arrives a second later, and ends on b: on_disconnect once, with its rooms.
+    eventually("the late session ended", || counts.disconnects("alice") == 1).await;
+    fresh.close().await;
+    eventually("and the fresh one", || counts.disconnects("alice") == 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(counts.disconnects("alice"), 2, "once each");
+    assert_eq!(counts.connects("alice"), 2);
+}
