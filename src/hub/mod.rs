@@ -88,6 +88,9 @@ pub(crate) struct Slot {
     outbox: Arc<Outbox>,
     codec: Codec,
     rooms: BTreeSet<Arc<str>>,
+    /// A session on its way here from another node: a send to its id is published too, so
+    /// the old node logs this node's sends in the order they were made (`docs/resume.md`).
+    forward: bool,
 }
 
 impl Slot {
@@ -96,6 +99,15 @@ impl Slot {
             outbox,
             codec,
             rooms: BTreeSet::new(),
+            forward: false,
+        }
+    }
+
+    /// The slot of a session on its way here from another node (see `forward`).
+    pub(crate) fn arriving(outbox: Arc<Outbox>, codec: Codec) -> Self {
+        Self {
+            forward: true,
+            ..Self::new(outbox, codec)
         }
     }
 
@@ -157,6 +169,14 @@ impl Hub {
 
     pub(crate) fn register(&self, id: ClientId, slot: Slot) {
         self.registry.write().clients.insert(id, slot);
+    }
+
+    /// A session that arrived from another node is this node's alone now: sends to its id
+    /// are no longer published when it is here.
+    pub(crate) fn arrived(&self, id: &ClientId) {
+        if let Some(slot) = self.registry.write().clients.get_mut(id) {
+            slot.forward = false;
+        }
     }
 
     /// Removes a client and its memberships; returns the rooms it was in, sorted.
@@ -297,7 +317,12 @@ impl Hub {
                         continue;
                     }
                     match registry.clients.get(&**id) {
-                        Some(slot) => slot.push(frame, mid, &mut delivery),
+                        Some(slot) => {
+                            slot.push(frame, mid, &mut delivery);
+                            if slot.forward {
+                                missing.iter_mut().for_each(|missing| missing.push(id.clone()));
+                            }
+                        }
                         None => missing.iter_mut().for_each(|missing| missing.push(id.clone())),
                     }
                 }
@@ -417,6 +442,27 @@ mod tests {
         let d = hub.deliver(Target::Clients(&boxed(&["c", "c", "nobody"])), &[], &frame);
         assert_eq!(d.delivered, 1);
         assert!(rc.try_recv().is_ok() && rc.try_recv().is_ok() && rc.try_recv().is_err());
+    }
+
+    #[test]
+    fn sends_to_an_arriving_session_are_published_too() {
+        let hub = Hub::new(8);
+        let outbox = Arc::new(Outbox::new(4, usize::MAX));
+        hub.register(ClientId::from("a"), Slot::arriving(outbox, Codec::Json));
+        let x = frame(b"x");
+        let frame = Encoded::new(&x);
+        let mut missing = Vec::new();
+        let target = Target::Clients(&boxed(&["a"]));
+        let d = hub.deliver_here(target, &[], &frame, MessageId::NONE, Some(&mut missing));
+        assert_eq!(
+            (d.delivered, missing),
+            (1, boxed(&["a"])),
+            "delivered here and published"
+        );
+        hub.arrived(&ClientId::from("a"));
+        let mut missing = Vec::new();
+        let d = hub.deliver_here(target, &[], &frame, MessageId::NONE, Some(&mut missing));
+        assert_eq!((d.delivered, missing.len()), (1, 0), "this node's alone once arrived");
     }
 
     #[test]

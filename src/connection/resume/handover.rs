@@ -170,7 +170,7 @@ where
     let (sender, arrived) = oneshot::channel();
     let key = (holder.clone(), handover);
     across.awaited.lock().insert(key.clone(), sender);
-    hub.register(id.clone(), Slot::new(outbox.clone(), codec));
+    hub.register(id.clone(), Slot::arriving(outbox.clone(), codec));
     // Undoes all this if the handover does not complete (however this future ends).
     let mut pending = Pending {
         across,
@@ -207,6 +207,7 @@ where
     // The client is this node's now, whatever follows.
     pending.armed = false;
     drop(pending);
+    hub.arrived(&id);
     let conn = Arc::new(Conn { id, ctx });
     let snapshot = Snapshot {
         frames: moved.frames,
