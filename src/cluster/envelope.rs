@@ -13,7 +13,7 @@
 //!   KIND 4, a probe:    ID(u64)                                  (to the sender itself)
 //!   KIND 5, a marker:   HANDOVER(u64)                            (to the session's holder)
 //!   KIND 6, a transfer: HANDOVER(u64) OK(u8) [CLIENT(str) CONTEXT(BYTES) ROOMS(list)
-//!                        COUNT(u32) COUNT x [MID BYTES] OLDER(u32 count + count x MID)]
+//!                        COUNT(u32) COUNT x [MID BYTES] OLDER(u32 count + count x MID) BEFORE(MID)]
 //! str  = u32 length + UTF-8; list = u32 count + count x str; BYTES = u32 length + bytes;
 //! MID = NODE(u64) N(u64) (a message id); integers big-endian.
 //! ```
@@ -111,6 +111,9 @@ pub(crate) struct Moved {
     pub(crate) frames: Vec<(MessageId, Bytes)>,
     /// The ids of frames the old node still kept up to `__seq`.
     pub(crate) older: Vec<MessageId>,
+    /// The old node's next message id as the client left it: every message it sent with a
+    /// smaller one was sent while the client was there (delivered there, or trimmed).
+    pub(crate) before: MessageId,
 }
 
 /// One node's answer.
@@ -261,6 +264,7 @@ impl Envelope {
                     for id in &moved.older {
                         put_id(&mut out, *id);
                     }
+                    put_id(&mut out, moved.before);
                 }
             }
         }
@@ -385,12 +389,14 @@ impl Envelope {
                             return Err(Unreadable::Malformed("cut short"));
                         }
                         let older = (0..count).map(|_| get_id(b)).collect::<Result<_, _>>()?;
+                        let before = get_id(b)?;
                         Some(Moved {
                             client,
                             context,
                             rooms,
                             frames,
                             older,
+                            before,
                         })
                     }
                 };
@@ -553,6 +559,7 @@ mod tests {
                         (MessageId::NONE, Bytes::from_static(b"{\"a\":1}")),
                     ],
                     older: vec![MessageId { node: 3, n: 4 }],
+                    before: MessageId { node: 5, n: 6 },
                 }),
             }),
         ];

@@ -98,6 +98,14 @@ impl Node {
         }
     }
 
+    /// The id the next message this node sends will get (none is taken).
+    pub(crate) fn upcoming_message_id(&self) -> MessageId {
+        MessageId {
+            node: self.incarnation,
+            n: self.next_message.load(Ordering::Relaxed),
+        }
+    }
+
     /// Hands session handovers to `sessions` from now on.
     pub(crate) fn serve_sessions(&self, sessions: Arc<dyn Sessions>) {
         let _ = self.sessions.set(sessions);

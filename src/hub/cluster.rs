@@ -3,6 +3,7 @@
 
 use super::{Delivery, Encoded, Hub, Message, Target};
 use crate::ClientId;
+use crate::cluster::MessageId;
 use crate::cluster::envelope::{self, To};
 use crate::cluster::node::{Local, Node};
 use std::collections::HashSet;
@@ -90,6 +91,19 @@ impl Hub {
             id,
         });
         delivery
+    }
+
+    /// Takes a client out of the hub as its session moves to another node, while no send is
+    /// under way: returns its rooms and the id this node's next send will get, so every send
+    /// with a smaller id was delivered here while the client was (`docs/resume.md`).
+    pub(crate) fn hand_off(&self, id: &ClientId) -> (Vec<String>, MessageId) {
+        let _quiet = self.publishing.write();
+        let rooms = self.unregister(id);
+        let next = self
+            .node
+            .as_ref()
+            .map_or(MessageId::NONE, |node| node.upcoming_message_id());
+        (rooms, next)
     }
 
     /// Waits until every clustered send that began before has queued its publication: one

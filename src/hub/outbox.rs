@@ -99,6 +99,9 @@ pub(crate) struct Snapshot {
     pub(crate) frames: Vec<(MessageId, Bytes)>,
     /// The ids of the frames still kept up to `__seq` (already sent).
     pub(crate) older: Vec<MessageId>,
+    /// The old node's next message id as the client left it: its messages with a smaller id
+    /// reached the client there (in `frames`, `older`, or trimmed before). `NONE`: unknown.
+    pub(crate) before: MessageId,
 }
 
 impl Log {
@@ -417,10 +420,13 @@ impl Outbox {
         if log.lost || state.closed || state.overflowed || seen == u64::MAX {
             return false;
         }
-        let known: std::collections::HashSet<MessageId> = (from.frames.iter().map(|(id, _)| *id))
+        let mut known: std::collections::HashSet<MessageId> = (from.frames.iter().map(|(id, _)| *id))
             .chain(from.older.iter().copied())
-            .filter(|id| !id.is_none())
             .collect();
+        known.remove(&MessageId::NONE);
+        let before = from.before;
+        let known =
+            |id: &MessageId| known.contains(id) || (!before.is_none() && id.node == before.node && id.n < before.n);
         let held_frames = std::mem::take(&mut state.frames);
         let held_ids = std::mem::take(&mut log.ids);
         let (mut frames, mut ids) = (VecDeque::new(), VecDeque::new());
@@ -429,7 +435,7 @@ impl Outbox {
             frames.push_back(frame);
         }
         for (id, frame) in held_ids.into_iter().zip(held_frames) {
-            if !known.contains(&id) {
+            if !known(&id) {
                 ids.push_back(id);
                 frames.push_back(frame);
             }
@@ -729,9 +735,14 @@ mod tests {
         assert_eq!(ids, [id(3), id(4), id(5)]);
         assert_eq!(old.push(&event("6"), id(6)), Pushed::Closed, "the old log is closed");
 
-        // The new node held 4 and 5 (published after it subscribed), then 6 and 7.
+        // The new node held 4 and 5 (published after it subscribed), then 6 and 7, and a
+        // publication of the old node's so late that the old node had trimmed it (id 0 of
+        // the old node's, before what it sent while the client was there).
+        let mut snapshot = snapshot;
+        snapshot.before = MessageId { node: 99, n: 10 };
         let new = Outbox::with_log(100, 1 << 20, Some((1 << 20, Codec::Json)));
         assert!(new.park());
+        new.push(&event("late"), MessageId { node: 99, n: 0 });
         for n in 4..=7 {
             new.push(&event(&n.to_string()), id(n));
         }

@@ -212,6 +212,7 @@ where
     let snapshot = Snapshot {
         frames: moved.frames,
         older: moved.older,
+        before: moved.before,
     };
     if moved.rooms != rooms || !outbox.adopt(seen, snapshot) || !outbox.resume_after(seen) {
         // The session is here now: it ends here.
@@ -434,8 +435,8 @@ where
         ..
     } = promised;
     // From here on nothing reaches the client on this node: what was logged goes along.
-    let rooms = shared.app.hub.unregister(&conn.id);
-    let snapshot = outbox.hand_over(seen);
+    let (rooms, before) = shared.app.hub.hand_off(&conn.id);
+    let snapshot = outbox.hand_over(seen).map(|snapshot| Snapshot { before, ..snapshot });
     let shared = shared.clone();
     // The rest need not be in the stream's order: serializing runs the app's code, off the
     // backplane's task (and a panic there is caught).
@@ -449,6 +450,7 @@ where
                 rooms: rooms.iter().map(|room| room.as_str().into()).collect(),
                 frames: snapshot.frames,
                 older: snapshot.older,
+                before: snapshot.before,
             }),
             (_, context) => {
                 match context {
