@@ -9,16 +9,19 @@
 //!    channel (it is subscribed), lets every send that missed the client publish ([`Hub::fence`])
 //!    and sends the holder a marker.
 //! 3. The holder, as the marker arrives on its stream of publications, unregisters the client
-//!    (without `on_disconnect`) and sends its log from the client's `__seq` on, with each frame's
-//!    message id, and the context serialized in JSON.
-//! 4. This node puts that log first, then the frames it held whose ids are not in it.
+//!    (without `on_disconnect`, while none of its sends is under way) and sends its log from the
+//!    client's `__seq` on, with each frame's message id, its own next message id, and the
+//!    context serialized in JSON.
+//! 4. This node puts that log first, then the frames it held whose ids are not in it (nor the
+//!    holder's, below its next id).
+//!
+//! While this node holds the client, its sends to the client's id are published too, so the
+//! holder logs them in the order they were made.
 //!
 //! Anything published before this node was subscribed reached the holder before the marker;
 //! anything the holder did not log reached this node; frames both got are told apart by id. Any
 //! failure or timeout gives the client a fresh session, and `on_disconnect` runs once, on
 //! whichever node ends up with the context.
-//!
-//! [`Hub::fence`]: crate::hub::Hub
 
 use super::{Entry, Request, Resumed, Shared, Token, release};
 use crate::call::Conn;
