@@ -7,7 +7,8 @@
 //! `clients/typescript/test/conformance.gen.ts`, which the TypeScript client's tests use).
 //!
 //! With `REDIS_URL` set (and built with `--features redis`) it is one node of a cluster: every
-//! conformance node on the same Redis reaches the clients of every other.
+//! conformance node on the same Redis reaches the clients of every other. With
+//! `RESUME_WINDOW_MS` set too, a dropped client resumes its session on any of them.
 #![allow(missing_docs)]
 
 #[path = "support/run.rs"]
@@ -49,8 +50,9 @@ fn default_version() -> String {
     "1.0.0".into()
 }
 
-/// The context of each connection.
-#[derive(Debug)]
+/// The context of each connection. Serializable, so that with both `REDIS_URL` and
+/// `RESUME_WINDOW_MS` set a session resumes on any node of the cluster.
+#[derive(Debug, serde::Serialize, Deserialize)]
 pub(crate) struct User {
     user_id: String,
     client_version: String,
@@ -210,7 +212,9 @@ pub(crate) fn app_with(
                 tracing::error!(%error, "presence.left not sent");
             }
         });
-    let zo = cluster(zo);
+    // Sessions move between nodes only with a backplane and resume both on: otherwise this
+    // changes nothing.
+    let zo = cluster(zo).resume_across_nodes();
 
     // `admin.pushTick` hands `n` to this task, which pushes from outside any handler.
     let (ticks, mut tick_rx) = mpsc::channel::<i64>(64);

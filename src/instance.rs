@@ -6,6 +6,7 @@ use crate::hooks::{ConnectHook, DisconnectHook, OnConnect, OnDisconnect};
 use crate::server::{Parts, Server};
 use crate::{Config, Ctx, Disconnected, Outgoing, Router};
 use garde::Validate;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::{fmt, sync::Arc};
 
@@ -62,6 +63,8 @@ pub struct Zocket<H, O, C = (), S = ()> {
     config: Config,
     state: S,
     backplane: Option<Arc<dyn Backplane>>,
+    /// How contexts travel between nodes, if sessions resume across nodes.
+    across: Option<crate::connection::ContextCodec<C>>,
 }
 
 impl<H, O> Zocket<H, O, (), ()>
@@ -78,6 +81,7 @@ where
             config: Config::default(),
             state: (),
             backplane: None,
+            across: None,
         }
     }
 
@@ -99,6 +103,7 @@ where
             config: self.config,
             state,
             backplane: self.backplane,
+            across: None,
         }
     }
 }
@@ -141,6 +146,7 @@ where
             config: self.config,
             state: self.state,
             backplane: self.backplane,
+            across: None,
         }
     }
 }
@@ -211,8 +217,30 @@ where
             on_disconnect: self.on_disconnect,
             config: self.config,
             state: self.state,
+            across: self.across,
         };
         Server::new(parts, self.backplane, router)
+    }
+}
+
+impl<H, O, C, S> Zocket<H, O, C, S>
+where
+    H: DeserializeOwned + Validate + Send + 'static,
+    H::Context: Default,
+    O: Outgoing,
+    C: Serialize + DeserializeOwned + Send + Sync + 'static,
+    S: Send + Sync + 'static,
+{
+    /// With [session resume](crate::Resume) on and a [backplane](Self::backplane), a client
+    /// may resume its session on another node of the cluster than the one it was connected
+    /// to: its context (serialized in JSON, hence the bounds), client id, rooms and every
+    /// event it missed move there (see `docs/resume.md`). Without this, such a client gets a
+    /// fresh session. Call it after [`on_connect`](Self::on_connect), which sets the
+    /// context's type; every node of the cluster should turn it on.
+    #[must_use]
+    pub fn resume_across_nodes(mut self) -> Self {
+        self.across = Some(crate::connection::ContextCodec::json());
+        self
     }
 }
 

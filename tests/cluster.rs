@@ -234,8 +234,9 @@ async fn garbage_and_other_versions_on_the_channels_are_skipped() {
     let (mut ada, _) = client(&nodes[0], "ada").await;
     let (mut bob, _) = client(&nodes[1], "bob").await;
     redis.publish("zocket:all", "not an envelope");
-    redis.publish("zocket:all", "zk\u{2}a future version");
-    redis.publish("zocket:all", "zk\u{1}cut short");
+    redis.publish("zocket:all", "zk\u{3}a future version");
+    redis.publish("zocket:all", "zk\u{1}an older version");
+    redis.publish("zocket:all", "zk\u{2}cut short");
     ada.ok("chat.message", json!({"text": "still fine"})).await;
     assert_eq!(bob.event("chat.onMessage").await["text"], "still fine");
     assert_eq!(ada.event("chat.onMessage").await["text"], "still fine");

@@ -44,7 +44,13 @@ struct Node {
 
 impl Node {
     fn start(redis: &Redis) -> Node {
+        Self::start_with(redis, &[])
+    }
+
+    /// A node with more environment variables.
+    fn start_with(redis: &Redis, env: &[(&str, &str)]) -> Node {
         let mut child = Command::new(binary())
+            .envs(env.iter().copied())
             .env("PORT", "0")
             .env("REDIS_URL", redis.url())
             .env("RUST_LOG", "zocket=info")
@@ -205,4 +211,77 @@ async fn two_conformance_processes_are_one_app() {
     ada.ok("chat.message", json!({"text": "still here"})).await;
     assert_eq!(ada.event("chat.onMessage").await["text"], "still here");
     ada.silent(QUIET).await;
+}
+
+/// Reads the `__session` frame: (token, resumed).
+async fn session(client: &mut Client) -> (String, bool) {
+    let frame = client.next_frame().await;
+    assert_eq!(frame["type"], "__session", "{frame}");
+    let token = frame["payload"]["token"].as_str().unwrap().to_owned();
+    (token, frame["payload"]["resumed"].as_bool().unwrap())
+}
+
+#[tokio::test]
+async fn a_session_resumes_on_another_conformance_process_and_not_from_a_killed_one() {
+    let redis = Redis::start();
+    let resume = [("RESUME_WINDOW_MS", "10000")];
+    let mut a = Node::start_with(&redis, &resume);
+    let b = Node::start_with(&redis, &resume);
+    redis.await_subscribers("zocket:all", 2).await;
+    redis
+        .await_up(|| a.count("connected to Redis") + b.count("connected to Redis") == 2)
+        .await;
+
+    // Ada, on a, in the lobby, drops without a close frame; amy, on b, talks to the lobby.
+    let mut ada = Client::connect(&format!("{}?token=ada", a.url)).await;
+    let (token, _) = session(&mut ada).await;
+    let before = ada.ok("whoami", Value::Null).await;
+    ada.ok("rooms.join", json!({"room": "lobby"})).await;
+    redis.await_subscribers("zocket:room:lobby", 1).await;
+    drop(ada);
+    let mut amy = Client::connect(&format!("{}?token=amy", b.url)).await;
+    session(&mut amy).await;
+    amy.ok("rooms.send", json!({"room": "lobby", "text": "missed"})).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut back = Client::connect(&format!("{}?token=ada&__session={token}&__seq=0", b.url)).await;
+    let (_, resumed) = session(&mut back).await;
+    assert!(resumed, "resumed on the other process");
+    let missed = back.next_frame().await;
+    assert_eq!(missed["type"], "room.message", "{missed}");
+    assert_eq!(missed["payload"]["text"], "missed");
+    assert_eq!(missed["seq"], 1);
+    amy.ok("rooms.send", json!({"room": "lobby", "text": "live"})).await;
+    let live = back.next_frame().await;
+    assert_eq!(
+        (live["payload"]["text"].clone(), live["seq"].clone()),
+        (json!("live"), json!(2))
+    );
+    assert_eq!(
+        back.ok("whoami", Value::Null).await,
+        before,
+        "same client id and context"
+    );
+    // No presence.left for ada: her session did not end.
+    amy.silent(QUIET).await;
+
+    // Ann's holder is killed: resuming on b gives a fresh session, quickly.
+    let mut ann = Client::connect(&format!("{}?token=ann", a.url)).await;
+    let (token, _) = session(&mut ann).await;
+    drop(ann);
+    a.kill();
+    redis.await_subscribers("zocket:all", 1).await;
+    let began = std::time::Instant::now();
+    let mut fresh = Client::connect(&format!("{}?token=ann&__session={token}&__seq=0", b.url)).await;
+    let (_, resumed) = session(&mut fresh).await;
+    assert!(!resumed, "the holder is gone: a fresh session");
+    assert!(began.elapsed() < Duration::from_secs(5), "within the timeout");
+
+    // Ada leaves for real: presence.left, once.
+    back.close().await;
+    assert_eq!(
+        amy.event("presence.left").await,
+        json!({"userId": "ada", "rooms": ["lobby"]})
+    );
+    amy.silent(QUIET).await;
 }

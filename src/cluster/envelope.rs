@@ -3,10 +3,19 @@
 //! ```text
 //! "zk" VERSION(u8) ORIGIN(str) KIND(u8) BODY
 //!   KIND 1, a message:  TARGET(u8: 0 all, 1 rooms, 2 clients) NAMES(list) EXCEPT(list)
-//!                        COUNT(u8) COUNT x [CODEC(u8: 0 JSON, 1 MessagePack) BYTES(u32 len + bytes)]
-//!   KIND 2, a question: ID(u64) QUESTION(u8: 1 room members, 2 locate a client) SUBJECT(str)
-//!   KIND 3, an answer:  ID(u64) ANSWER(u8: 1 members, 2 located) then NAMES(list) or FOUND(u8)
-//! str  = u32 length + UTF-8; list = u32 count + count x str; integers big-endian.
+//!                        MID COUNT(u8) COUNT x [CODEC(u8: 0 JSON, 1 MessagePack) BYTES]
+//!   KIND 2, a question: ID(u64) QUESTION(u8) then
+//!                        1 room members, 2 locate a client: SUBJECT(str)
+//!                        3 claim a session: KEY(16 bytes) SECRET(16 bytes) SEQ(u64) CODEC(u8)
+//!   KIND 3, an answer:  ID(u64) ANSWER(u8) then
+//!                        1 members: NAMES(list); 2 located: FOUND(u8)
+//!                        3 claimed: FOUND(u8) [HANDOVER(u64) CLIENT(str) ROOMS(list)]
+//!   KIND 4, a probe:    ID(u64)                                  (to the sender itself)
+//!   KIND 5, a marker:   HANDOVER(u64)                            (to the session's holder)
+//!   KIND 6, a transfer: HANDOVER(u64) OK(u8) [CLIENT(str) CONTEXT(BYTES) ROOMS(list)
+//!                        COUNT(u32) COUNT x [MID BYTES] OLDER(u32 count + count x MID) BEFORE(MID)]
+//! str  = u32 length + UTF-8; list = u32 count + count x str; BYTES = u32 length + bytes;
+//! MID = NODE(u64) N(u64) (a message id); integers big-endian.
 //! ```
 //!
 //! A message carries the event already encoded (without any WebSocket header), JSON always and
@@ -14,11 +23,13 @@
 //! per recipient. A node that reads an unknown version skips it (mixed versions during a rolling
 //! deploy fail safe); anything malformed is an error, never a panic.
 
+use super::MessageId;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use std::fmt;
 
 /// The version this build writes and reads.
-pub(crate) const VERSION: u8 = 1;
+/// 2: message ids and session handovers (resume across nodes).
+pub(crate) const VERSION: u8 = 2;
 const MAGIC: &[u8; 2] = b"zk";
 /// Codec numbers on the wire (whatever this build's `Codec` has).
 const JSON: u8 = 0;
@@ -46,6 +57,8 @@ pub(crate) struct Message {
     pub(crate) json: Bytes,
     /// The event in MessagePack, when the sender had it.
     pub(crate) msgpack: Option<Bytes>,
+    /// Its id, given where it was sent.
+    pub(crate) id: MessageId,
 }
 
 /// A cluster-wide question a node asks all the others.
@@ -55,6 +68,52 @@ pub(crate) enum Question {
     Members(Box<str>),
     /// Whether the node that answers holds this client id.
     Locate(Box<str>),
+    /// Hand over the session of this token, if the node that answers holds it.
+    Claim(Claim),
+}
+
+/// A resume request for a session another node may hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Claim {
+    /// The token: the key half, then the secret half.
+    pub(crate) token: [u8; 32],
+    /// The client's `__seq`.
+    pub(crate) seen: u64,
+    /// The codec of the resuming connection (0 JSON, 1 MessagePack).
+    pub(crate) codec: u8,
+}
+
+/// The holder's answer to a [`Claim`]: it took the session out of its map for this handover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Claimed {
+    pub(crate) handover: u64,
+    pub(crate) client: Box<str>,
+    pub(crate) rooms: Vec<Box<str>>,
+}
+
+/// The session itself, from its old node to its new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Transfer {
+    pub(crate) handover: u64,
+    /// `None`: the old node could not hand it over (the new one gives a fresh session).
+    pub(crate) session: Option<Moved>,
+}
+
+/// What a session is made of, as it moves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Moved {
+    /// The client's id.
+    pub(crate) client: Box<str>,
+    /// The context, serialized in JSON.
+    pub(crate) context: Bytes,
+    pub(crate) rooms: Vec<Box<str>>,
+    /// The frames after the client's `__seq`, encoded in the session's codec, with their ids.
+    pub(crate) frames: Vec<(MessageId, Bytes)>,
+    /// The ids of frames the old node still kept up to `__seq`.
+    pub(crate) older: Vec<MessageId>,
+    /// The old node's next message id as the client left it: every message it sent with a
+    /// smaller one was sent while the client was there (delivered there, or trimmed).
+    pub(crate) before: MessageId,
 }
 
 /// One node's answer.
@@ -62,14 +121,26 @@ pub(crate) enum Question {
 pub(crate) enum Answer {
     Members(Vec<Box<str>>),
     Located(bool),
+    Claimed(Option<Claimed>),
 }
 
 /// What travels between nodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Body {
     Message(Message),
-    Question { id: u64, question: Question },
-    Answer { id: u64, answer: Answer },
+    Question {
+        id: u64,
+        question: Question,
+    },
+    Answer {
+        id: u64,
+        answer: Answer,
+    },
+    /// Published by a node to itself on a channel, to learn that it is subscribed.
+    Probe(u64),
+    /// A session's new node is ready: its old node hands it over.
+    Marker(u64),
+    Transfer(Transfer),
 }
 
 /// One publication: who sent it and what it carries.
@@ -114,6 +185,7 @@ impl Envelope {
                 });
                 put_list(&mut out, &m.names);
                 put_list(&mut out, &m.except);
+                put_id(&mut out, m.id);
                 let codecs = [(JSON, Some(&m.json)), (MSGPACK, m.msgpack.as_ref())];
                 out.put_u8(codecs.iter().filter(|(_, b)| b.is_some()).count() as u8);
                 for (codec, bytes) in codecs {
@@ -127,12 +199,22 @@ impl Envelope {
             Body::Question { id, question } => {
                 out.put_u8(2);
                 out.put_u64(*id);
-                let (kind, subject) = match question {
-                    Question::Members(room) => (1, room),
-                    Question::Locate(client) => (2, client),
-                };
-                out.put_u8(kind);
-                put_str(&mut out, subject);
+                match question {
+                    Question::Members(room) => {
+                        out.put_u8(1);
+                        put_str(&mut out, room);
+                    }
+                    Question::Locate(client) => {
+                        out.put_u8(2);
+                        put_str(&mut out, client);
+                    }
+                    Question::Claim(claim) => {
+                        out.put_u8(3);
+                        out.put_slice(&claim.token);
+                        out.put_u64(claim.seen);
+                        out.put_u8(claim.codec);
+                    }
+                }
             }
             Body::Answer { id, answer } => {
                 out.put_u8(3);
@@ -146,6 +228,43 @@ impl Envelope {
                         out.put_u8(2);
                         out.put_u8(u8::from(*found));
                     }
+                    Answer::Claimed(claimed) => {
+                        out.put_u8(3);
+                        out.put_u8(u8::from(claimed.is_some()));
+                        if let Some(claimed) = claimed {
+                            out.put_u64(claimed.handover);
+                            put_str(&mut out, &claimed.client);
+                            put_list(&mut out, &claimed.rooms);
+                        }
+                    }
+                }
+            }
+            Body::Probe(id) => {
+                out.put_u8(4);
+                out.put_u64(*id);
+            }
+            Body::Marker(handover) => {
+                out.put_u8(5);
+                out.put_u64(*handover);
+            }
+            Body::Transfer(transfer) => {
+                out.put_u8(6);
+                out.put_u64(transfer.handover);
+                out.put_u8(u8::from(transfer.session.is_some()));
+                if let Some(moved) = &transfer.session {
+                    put_str(&mut out, &moved.client);
+                    put_bytes(&mut out, &moved.context);
+                    put_list(&mut out, &moved.rooms);
+                    out.put_u32(moved.frames.len() as u32);
+                    for (id, frame) in &moved.frames {
+                        put_id(&mut out, *id);
+                        put_bytes(&mut out, frame);
+                    }
+                    out.put_u32(moved.older.len() as u32);
+                    for id in &moved.older {
+                        put_id(&mut out, *id);
+                    }
+                    put_id(&mut out, moved.before);
                 }
             }
         }
@@ -155,6 +274,9 @@ impl Envelope {
     fn payload_len(&self) -> usize {
         match &self.body {
             Body::Message(m) => m.json.len() + m.msgpack.as_ref().map_or(0, Bytes::len),
+            Body::Transfer(Transfer {
+                session: Some(moved), ..
+            }) => moved.context.len() + moved.frames.iter().map(|(_, f)| 20 + f.len()).sum::<usize>(),
             _ => 0,
         }
     }
@@ -181,6 +303,7 @@ impl Envelope {
                 };
                 let names = get_list(b)?;
                 let except = get_list(b)?;
+                let id = get_id(b)?;
                 let (mut json, mut msgpack) = (None, None);
                 for _ in 0..get_u8(b)? {
                     let codec = get_u8(b)?;
@@ -203,6 +326,7 @@ impl Envelope {
                     except,
                     json,
                     msgpack,
+                    id,
                 })
             }
             2 => {
@@ -210,6 +334,16 @@ impl Envelope {
                 let question = match get_u8(b)? {
                     1 => Question::Members(get_str(b)?),
                     2 => Question::Locate(get_str(b)?),
+                    3 => {
+                        if b.len() < 32 {
+                            return Err(Unreadable::Malformed("cut short"));
+                        }
+                        let mut token = [0; 32];
+                        b.copy_to_slice(&mut token);
+                        let seen = get_u64(b)?;
+                        let codec = get_u8(b)?;
+                        Question::Claim(Claim { token, seen, codec })
+                    }
                     _ => return Err(Unreadable::Malformed("unknown question")),
                 };
                 Body::Question { id, question }
@@ -219,9 +353,54 @@ impl Envelope {
                 let answer = match get_u8(b)? {
                     1 => Answer::Members(get_list(b)?),
                     2 => Answer::Located(get_u8(b)? != 0),
+                    3 => Answer::Claimed(match get_u8(b)? {
+                        0 => None,
+                        _ => Some(Claimed {
+                            handover: get_u64(b)?,
+                            client: get_str(b)?,
+                            rooms: get_list(b)?,
+                        }),
+                    }),
                     _ => return Err(Unreadable::Malformed("unknown answer")),
                 };
                 Body::Answer { id, answer }
+            }
+            4 => Body::Probe(get_u64(b)?),
+            5 => Body::Marker(get_u64(b)?),
+            6 => {
+                let handover = get_u64(b)?;
+                let session = match get_u8(b)? {
+                    0 => None,
+                    _ => {
+                        let client = get_str(b)?;
+                        let context = get_bytes(b)?;
+                        let rooms = get_list(b)?;
+                        let count = get_u32(b)? as usize;
+                        // Every frame takes at least 20 bytes: refuse a larger count unread.
+                        if count > b.len() / 20 {
+                            return Err(Unreadable::Malformed("cut short"));
+                        }
+                        let mut frames = Vec::with_capacity(count);
+                        for _ in 0..count {
+                            frames.push((get_id(b)?, get_bytes(b)?));
+                        }
+                        let count = get_u32(b)? as usize;
+                        if count > b.len() / 16 {
+                            return Err(Unreadable::Malformed("cut short"));
+                        }
+                        let older = (0..count).map(|_| get_id(b)).collect::<Result<_, _>>()?;
+                        let before = get_id(b)?;
+                        Some(Moved {
+                            client,
+                            context,
+                            rooms,
+                            frames,
+                            older,
+                            before,
+                        })
+                    }
+                };
+                Body::Transfer(Transfer { handover, session })
             }
             _ => return Err(Unreadable::Malformed("unknown kind")),
         };
@@ -242,6 +421,31 @@ fn put_list(out: &mut BytesMut, items: &[Box<str>]) {
     for item in items {
         put_str(out, item);
     }
+}
+
+fn put_bytes(out: &mut BytesMut, bytes: &[u8]) {
+    out.put_u32(bytes.len() as u32);
+    out.put_slice(bytes);
+}
+
+fn put_id(out: &mut BytesMut, id: MessageId) {
+    out.put_u64(id.node);
+    out.put_u64(id.n);
+}
+
+fn get_bytes(b: &mut Bytes) -> Result<Bytes, Unreadable> {
+    let len = get_u32(b)? as usize;
+    if b.len() < len {
+        return Err(Unreadable::Malformed("cut short"));
+    }
+    Ok(b.split_to(len))
+}
+
+fn get_id(b: &mut Bytes) -> Result<MessageId, Unreadable> {
+    Ok(MessageId {
+        node: get_u64(b)?,
+        n: get_u64(b)?,
+    })
 }
 
 fn get_u8(b: &mut Bytes) -> Result<u8, Unreadable> {
@@ -292,6 +496,7 @@ mod tests {
             except: names(&["c1"]),
             json: Bytes::from_static(br#"{"type":"a","payload":1}"#),
             msgpack: Some(Bytes::from_static(b"\x82\xa4type")),
+            id: MessageId { node: 9, n: 1 << 40 },
         };
         let bodies = [
             Body::Message(message.clone()),
@@ -317,6 +522,46 @@ mod tests {
                 id: 8,
                 answer: Answer::Located(true),
             },
+            Body::Question {
+                id: 9,
+                question: Question::Claim(Claim {
+                    token: [7; 32],
+                    seen: 12,
+                    codec: 1,
+                }),
+            },
+            Body::Answer {
+                id: 9,
+                answer: Answer::Claimed(None),
+            },
+            Body::Answer {
+                id: 9,
+                answer: Answer::Claimed(Some(Claimed {
+                    handover: 3,
+                    client: "c1".into(),
+                    rooms: names(&["lobby"]),
+                })),
+            },
+            Body::Probe(4),
+            Body::Marker(5),
+            Body::Transfer(Transfer {
+                handover: 5,
+                session: None,
+            }),
+            Body::Transfer(Transfer {
+                handover: 5,
+                session: Some(Moved {
+                    client: "c1".into(),
+                    context: Bytes::from_static(b"{\"name\":\"x\"}"),
+                    rooms: names(&["lobby", "b"]),
+                    frames: vec![
+                        (MessageId { node: 1, n: 2 }, Bytes::from_static(b"{}")),
+                        (MessageId::NONE, Bytes::from_static(b"{\"a\":1}")),
+                    ],
+                    older: vec![MessageId { node: 3, n: 4 }],
+                    before: MessageId { node: 5, n: 6 },
+                }),
+            }),
         ];
         bodies
             .into_iter()
@@ -337,8 +582,8 @@ mod tests {
     #[test]
     fn another_version_is_refused_by_its_number() {
         let mut bytes = samples()[0].encode().to_vec();
-        bytes[2] = 2;
-        assert_eq!(Envelope::decode(bytes.into()), Err(Unreadable::Version(2)));
+        bytes[2] = 1;
+        assert_eq!(Envelope::decode(bytes.into()), Err(Unreadable::Version(1)));
     }
 
     #[test]
@@ -354,7 +599,7 @@ mod tests {
         }
         assert!(Envelope::decode(Bytes::from_static(b"hello world")).is_err());
         // A list that claims four billion entries is refused before anything is allocated.
-        let mut huge = b"zk\x01\x00\x00\x00\x01n\x01\x01\xff\xff\xff\xff".to_vec();
+        let mut huge = b"zk\x02\x00\x00\x00\x01n\x01\x01\xff\xff\xff\xff".to_vec();
         huge.extend_from_slice(&[0; 8]);
         assert_eq!(Envelope::decode(huge.into()), Err(Unreadable::Malformed("cut short")));
     }

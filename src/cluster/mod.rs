@@ -65,6 +65,25 @@ impl fmt::Debug for NodeId {
     }
 }
 
+/// The id of one delivered message, given where it was sent: the sending node's random
+/// incarnation number and its counter. Kept beside each frame of a replay log, so a session
+/// handed from one node to another gets each frame once (`docs/resume.md`). `NONE` is never
+/// matched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub(crate) struct MessageId {
+    pub(crate) node: u64,
+    pub(crate) n: u64,
+}
+
+impl MessageId {
+    /// No id (a server without a backplane).
+    pub(crate) const NONE: Self = Self { node: 0, n: 0 };
+
+    pub(crate) fn is_none(self) -> bool {
+        self == Self::NONE
+    }
+}
+
 /// A cluster-wide question got no complete answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -2,12 +2,12 @@
 //! delivers what other nodes publish, keeps a room channel subscribed while the room has a
 //! local member, and asks and answers cluster-wide questions.
 
-use super::envelope::{Answer, Body, Envelope, Message, Question, To, Unreadable};
-use super::{Backplane, Inbound, NodeId};
+use super::envelope::{Answer, Body, Claim, Envelope, Message, Question, To, Transfer, Unreadable};
+use super::{Backplane, BackplaneError, Inbound, MessageId, NodeId};
 use crate::ClientId;
 use bytes::Bytes;
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
@@ -18,8 +18,9 @@ pub(crate) const ALL: &str = "all";
 
 /// What a node needs from the hub it serves.
 pub(crate) trait Local: Send + Sync {
-    /// Delivers an encoded event to this node's clients only.
-    fn deliver(&self, to: To, names: &[Box<str>], except: &[Box<str>], json: &Bytes, msgpack: Option<&Bytes>);
+    /// Delivers an encoded event (`message`, to `names` except `except`) to this node's
+    /// clients only.
+    fn deliver(&self, message: &Message, names: &[Box<str>], except: &[Box<str>]);
     /// The members of `room` on this node.
     fn members(&self, room: &str) -> Vec<ClientId>;
     /// Whether this node holds the client.
@@ -31,7 +32,19 @@ pub(crate) fn room_channel(room: &str) -> String {
     format!("room:{room}")
 }
 
-fn node_channel(node: &str) -> String {
+/// The sessions of a server that resumes across nodes (`cluster/handover.rs`): what the node
+/// hands them of the handover protocol. None of these may wait.
+pub(crate) trait Sessions: Send + Sync {
+    /// Node `origin` asks (question `id`) for the session of a token; answer with
+    /// [`Node::reply`], now or later.
+    fn claim(&self, origin: Box<str>, id: u64, claim: Claim);
+    /// Node `origin`, to which this node promised a session, is ready for it.
+    fn marker(&self, origin: Box<str>, handover: u64);
+    /// A session node `origin` hands to this one.
+    fn transfer(&self, origin: Box<str>, transfer: Transfer);
+}
+
+pub(crate) fn node_channel(node: &str) -> String {
     format!("node:{node}")
 }
 
@@ -50,6 +63,13 @@ pub(crate) struct Node {
     saw_other_version: AtomicBool,
     /// Malformed publications seen (the first, then every 1000th, is logged).
     malformed: AtomicU64,
+    /// This run's random number, the first half of the ids of the messages it sends.
+    incarnation: u64,
+    next_message: AtomicU64,
+    /// The handover side of session resume, if this server resumes across nodes.
+    sessions: OnceLock<Arc<dyn Sessions>>,
+    /// Probes waiting for this node's own publications, by id: the channels heard so far.
+    probes: Mutex<HashMap<u64, HashSet<String>>>,
 }
 
 impl Node {
@@ -62,7 +82,91 @@ impl Node {
             next_question: AtomicU64::new(1),
             saw_other_version: AtomicBool::new(false),
             malformed: AtomicU64::new(0),
+            // Never 0, so that no id is `MessageId::NONE`.
+            incarnation: rand::random::<u64>() | 1,
+            next_message: AtomicU64::new(1),
+            sessions: OnceLock::new(),
+            probes: Mutex::default(),
         })
+    }
+
+    /// The id of the next message this node sends.
+    pub(crate) fn next_message_id(&self) -> MessageId {
+        MessageId {
+            node: self.incarnation,
+            n: self.next_message.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// The id the next message this node sends will get (none is taken).
+    pub(crate) fn upcoming_message_id(&self) -> MessageId {
+        MessageId {
+            node: self.incarnation,
+            n: self.next_message.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Hands session handovers to `sessions` from now on.
+    pub(crate) fn serve_sessions(&self, sessions: Arc<dyn Sessions>) {
+        let _ = self.sessions.set(sessions);
+    }
+
+    /// Answers question `id` of node `to`.
+    pub(crate) fn reply(&self, to: &str, id: u64, answer: Answer) {
+        self.send(to, Body::Answer { id, answer });
+    }
+
+    /// Publishes `body` on node `to`'s own channel, without waiting.
+    pub(crate) fn send(&self, to: &str, body: Body) {
+        let envelope = Envelope {
+            origin: self.id.as_str().into(),
+            body,
+        };
+        self.backplane.publish(&node_channel(to), envelope.encode());
+    }
+
+    /// Publishes `body` on node `to`'s own channel; resolves with how many received it.
+    pub(crate) async fn send_counted(&self, to: &str, body: Body) -> Result<usize, BackplaneError> {
+        let envelope = Envelope {
+            origin: self.id.as_str().into(),
+            body,
+        };
+        self.backplane
+            .publish_counted(&node_channel(to), envelope.encode())
+            .await
+    }
+
+    /// Waits until this node is subscribed to every one of `channels` (it hears its own
+    /// probe on each), at most `timeout`; `false` if it is not by then.
+    pub(crate) async fn probe(&self, channels: &[String], timeout: Duration) -> bool {
+        let id = self.next_question.fetch_add(1, Ordering::Relaxed);
+        self.probes.lock().insert(id, HashSet::new());
+        let _forget = ForgetProbe(&self.probes, id);
+        let deadline = tokio::time::Instant::now() + timeout;
+        let bytes = Envelope {
+            origin: self.id.as_str().into(),
+            body: Body::Probe(id),
+        }
+        .encode();
+        loop {
+            let missing: Vec<&String> = {
+                let probes = self.probes.lock();
+                let Some(heard) = probes.get(&id) else {
+                    return false;
+                };
+                channels.iter().filter(|c| !heard.contains(c.as_str())).collect()
+            };
+            if missing.is_empty() {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            for channel in missing {
+                self.backplane.publish(channel, bytes.clone());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 
     /// Joins the cluster on behalf of `local`: subscribes this node's channels and starts the
@@ -142,6 +246,11 @@ impl Node {
             }
         };
         if *envelope.origin == *self.id.as_str() {
+            if let Body::Probe(id) = envelope.body {
+                if let Some(heard) = self.probes.lock().get_mut(&id) {
+                    heard.insert(channel.to_owned());
+                }
+            }
             // This node delivered its own share when it sent.
             return;
         }
@@ -156,12 +265,28 @@ impl Node {
                         Answer::Members(local.members(&room).iter().map(|id| id.as_str().into()).collect())
                     }
                     Question::Locate(client) => Answer::Located(local.holds(&client)),
+                    Question::Claim(claim) => match self.sessions.get() {
+                        Some(sessions) => return sessions.claim(envelope.origin, id, claim),
+                        None => Answer::Claimed(None),
+                    },
                 };
-                let reply = Envelope {
-                    origin: self.id.as_str().into(),
-                    body: Body::Answer { id, answer },
-                };
-                self.backplane.publish(&node_channel(&envelope.origin), reply.encode());
+                self.reply(&envelope.origin, id, answer);
+            }
+            Body::Probe(_) => {}
+            Body::Marker(handover) => match self.sessions.get() {
+                Some(sessions) => sessions.marker(envelope.origin, handover),
+                None => self.send(
+                    &envelope.origin,
+                    Body::Transfer(Transfer {
+                        handover,
+                        session: None,
+                    }),
+                ),
+            },
+            Body::Transfer(transfer) => {
+                if let Some(sessions) = self.sessions.get() {
+                    sessions.transfer(envelope.origin, transfer);
+                }
             }
             Body::Answer { id, answer } => {
                 if let Some(answers) = self.asked.lock().get(&id) {
@@ -226,6 +351,15 @@ impl Node {
     }
 }
 
+/// Removes a probe from the waiting list however its wait ends.
+struct ForgetProbe<'a>(&'a Mutex<HashMap<u64, HashSet<String>>>, u64);
+
+impl Drop for ForgetProbe<'_> {
+    fn drop(&mut self) {
+        self.0.lock().remove(&self.1);
+    }
+}
+
 /// Removes a question from the waiting list however its wait ends.
 struct Forget<'a>(&'a Asked, u64);
 
@@ -240,13 +374,7 @@ impl Drop for Forget<'_> {
 /// to members of no earlier room of the list, so each member gets exactly one.
 fn deliver(local: &dyn Local, channel: &str, message: Message) {
     match message.to {
-        To::All | To::Clients => local.deliver(
-            message.to,
-            &message.names,
-            &message.except,
-            &message.json,
-            message.msgpack.as_ref(),
-        ),
+        To::All | To::Clients => local.deliver(&message, &message.names, &message.except),
         To::Rooms => {
             let Some(room) = channel.strip_prefix("room:") else {
                 return;
@@ -254,12 +382,12 @@ fn deliver(local: &dyn Local, channel: &str, message: Message) {
             let Some(index) = message.names.iter().position(|name| **name == *room) else {
                 return;
             };
-            let mut except = message.except;
+            let mut except = message.except.clone();
             for earlier in &message.names[..index] {
                 except.extend(local.members(earlier).iter().map(|id| id.as_str().into()));
             }
             let this = std::slice::from_ref(&message.names[index]);
-            local.deliver(To::Rooms, this, &except, &message.json, message.msgpack.as_ref());
+            local.deliver(&message, this, &except);
         }
     }
 }

@@ -278,6 +278,16 @@ where
     C: Send + Sync + 'static,
 {
     let rooms = shared.app.hub.unregister(&conn.id);
+    goodbye(shared, conn, rooms).await;
+}
+
+/// Runs `on_disconnect` for a client already out of the hub, that was in `rooms` (as
+/// [`farewell`] does).
+pub(super) async fn goodbye<H, O, C, S>(shared: &Shared<H, O, C, S>, conn: &Arc<Conn<C>>, rooms: Vec<String>)
+where
+    O: Outgoing,
+    C: Send + Sync + 'static,
+{
     if let Some(hook) = &shared.on_disconnect {
         let gone = Disconnected {
             client_id: conn.id.clone(),

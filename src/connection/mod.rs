@@ -11,6 +11,6 @@ mod upgrade;
 
 #[cfg(feature = "testing")]
 pub(crate) use admit::{Refused, reserve};
-pub(crate) use resume::Sessions;
+pub(crate) use resume::{ContextCodec, Peer, Sessions};
 pub(crate) use shared::{Route, Shared};
 pub(crate) use upgrade::upgrade;

@@ -7,6 +7,10 @@
 //! shutdown), or the connection itself when it ends for good. So each session ends exactly
 //! once, and `on_disconnect` runs once.
 
+mod handover;
+
+pub(crate) use handover::{ContextCodec, Peer};
+
 use super::Shared;
 use super::admit::farewell;
 use crate::call::Conn;
@@ -103,6 +107,8 @@ impl Request {
 pub(crate) struct Sessions<C> {
     config: Resume,
     map: Mutex<HashMap<Half, Entry<C>>>,
+    /// Sessions handed to and from other nodes, if this server resumes across nodes.
+    across: Option<handover::Across<C>>,
 }
 
 impl<C> std::fmt::Debug for Sessions<C> {
@@ -165,11 +171,31 @@ pub(crate) struct Resumed<C> {
 }
 
 impl<C> Sessions<C> {
-    pub(crate) fn new(config: Resume) -> Self {
+    pub(crate) fn new(config: Resume, across: Option<ContextCodec<C>>) -> Self {
         Self {
             config,
             map: Mutex::new(HashMap::new()),
+            across: across.map(handover::Across::new),
         }
+    }
+
+    /// Whether sessions move between nodes (given a backplane).
+    pub(crate) fn across_nodes(&self) -> bool {
+        self.across.is_some()
+    }
+
+    /// Takes the session of `token` out of the map, if the token is valid.
+    fn remove(&self, token: &Token) -> Option<Entry<C>> {
+        let mut map = self.map.lock();
+        match map.get(&token.key()) {
+            Some(entry) if same(&entry.secret, &token.secret()) => map.remove(&token.key()),
+            _ => None,
+        }
+    }
+
+    /// Whether a session of this token's key is here (valid or not).
+    fn knows(&self, token: &Token) -> bool {
+        self.map.lock().contains_key(&token.key())
     }
 
     /// The outbox of a new session: a queue that is also its replay log.
@@ -214,13 +240,11 @@ where
 {
     let sessions = shared.sessions.as_ref()?;
     let token = Token::parse(&request.token)?;
-    let entry = {
-        let mut map = sessions.map.lock();
-        match map.get(&token.key()) {
-            Some(entry) if same(&entry.secret, &token.secret()) => map.remove(&token.key())?,
-            _ => return None,
-        }
-    };
+    if sessions.across_nodes() && !sessions.knows(&token) {
+        // Another node may hold it.
+        return handover::claim(shared, &token, request, codec).await;
+    }
+    let entry = sessions.remove(&token)?;
     let Entry {
         conn,
         outbox,
@@ -228,7 +252,28 @@ where
         codec: was,
         ..
     } = entry;
-    let (tracked, released) = match held {
+    let (tracked, released) = release(shared, held, &outbox).await;
+    let resumed = released && was == codec && request.seen.is_some_and(|seen| outbox.resume_after(seen));
+    if !resumed {
+        tracing::debug!(client_id = %conn.id, "session not resumable: it ends");
+        outbox.close();
+        farewell(shared, &conn).await;
+        drop(tracked);
+        return None;
+    }
+    tracing::debug!(client_id = %conn.id, "session resumed");
+    Some(Resumed { conn, outbox, tracked })
+}
+
+/// Takes a session just removed from the map from whoever held it: its parked timer, or the
+/// connection still serving it (which is asked to let go, and waited for). Returns the parked
+/// session's place among the connections, and whether it was let go of in time.
+async fn release<H, O, C, S>(
+    shared: &Shared<H, O, C, S>,
+    held: Held,
+    outbox: &Outbox,
+) -> (Option<TaskTrackerToken>, bool) {
+    match held {
         Held::Parked(tracked, wake) => {
             // Its timer finds it gone and stops.
             wake.notify_one();
@@ -241,17 +286,7 @@ where
             let released = tokio::time::timeout(limit, released.notified()).await.is_ok();
             (None, released)
         }
-    };
-    let resumed = released && was == codec && request.seen.is_some_and(|seen| outbox.resume_after(seen));
-    if !resumed {
-        tracing::debug!(client_id = %conn.id, "session not resumable: it ends");
-        outbox.close();
-        farewell(shared, &conn).await;
-        drop(tracked);
-        return None;
     }
-    tracing::debug!(client_id = %conn.id, "session resumed");
-    Some(Resumed { conn, outbox, tracked })
 }
 
 /// A connection with a session ended: the session is parked if the connection was lost

@@ -3,9 +3,9 @@
 
 use super::{Delivery, Encoded, Hub, Message, Target};
 use crate::ClientId;
+use crate::cluster::MessageId;
 use crate::cluster::envelope::{self, To};
 use crate::cluster::node::{Local, Node};
-use bytes::Bytes;
 use std::collections::HashSet;
 use std::sync::{Arc, Weak};
 use zocket_protocol::{Codec, EncodeError};
@@ -58,8 +58,11 @@ impl Hub {
         except: &[Box<str>],
         frame: &Encoded<'_>,
     ) -> Delivery {
+        // Held until the publication is queued: see `fence`.
+        let _publishing = self.publishing.read();
+        let id = node.next_message_id();
         let mut missing = Vec::new();
-        let delivery = self.deliver_here(target, except, frame, Some(&mut missing));
+        let delivery = self.deliver_here(target, except, frame, id, Some(&mut missing));
         let (to, names) = match target {
             Target::All => (To::All, Vec::new()),
             Target::Clients(_) if missing.is_empty() => return delivery,
@@ -85,13 +88,35 @@ impl Hub {
             except: except.to_vec(),
             json: json.clone(),
             msgpack,
+            id,
         });
         delivery
+    }
+
+    /// Takes a client out of the hub as its session moves to another node, while no send is
+    /// under way: returns its rooms and the id this node's next send will get, so every send
+    /// with a smaller id was delivered here while the client was (`docs/resume.md`).
+    pub(crate) fn hand_off(&self, id: &ClientId) -> (Vec<String>, MessageId) {
+        let _quiet = self.publishing.write();
+        let rooms = self.unregister(id);
+        let next = self
+            .node
+            .as_ref()
+            .map_or(MessageId::NONE, |node| node.upcoming_message_id());
+        (rooms, next)
+    }
+
+    /// Waits until every clustered send that began before has queued its publication: one
+    /// that missed a client registered before this call is published before whatever this
+    /// node publishes after it (`cluster/handover.rs`).
+    pub(crate) fn fence(&self) {
+        drop(self.publishing.write());
     }
 }
 
 impl Local for Hub {
-    fn deliver(&self, to: To, names: &[Box<str>], except: &[Box<str>], json: &Bytes, msgpack: Option<&Bytes>) {
+    fn deliver(&self, message: &envelope::Message, names: &[Box<str>], except: &[Box<str>]) {
+        let (to, json, msgpack, id) = (message.to, &message.json, message.msgpack.as_ref(), message.id);
         let encode = |codec: Codec| -> Result<Message, EncodeError> {
             match codec {
                 #[cfg(feature = "msgpack")]
@@ -110,7 +135,7 @@ impl Local for Hub {
             To::Rooms => Target::Rooms(names),
             To::Clients => Target::Clients(names),
         };
-        self.deliver_here(target, except, &message, None);
+        self.deliver_here(target, except, &message, id, None);
         if let Some(error) = message.into_error() {
             tracing::warn!(%error, "a message from another node could not be encoded for MessagePack clients");
         }

@@ -9,11 +9,12 @@ mod outbox;
 mod questions;
 mod sequence;
 
-pub(crate) use outbox::{Outbox, Pushed, Taken};
+pub(crate) use outbox::{Outbox, Pushed, Snapshot, Taken};
 pub use questions::{Cluster, Location};
 pub(crate) use sequence::Outbound;
 
 use crate::ClientId;
+use crate::cluster::MessageId;
 use crate::cluster::node::Node;
 use bytes::Bytes;
 use parking_lot::RwLock;
@@ -87,6 +88,9 @@ pub(crate) struct Slot {
     outbox: Arc<Outbox>,
     codec: Codec,
     rooms: BTreeSet<Arc<str>>,
+    /// A session on its way here from another node: a send to its id is published too, so
+    /// the old node logs this node's sends in the order they were made (`docs/resume.md`).
+    forward: bool,
 }
 
 impl Slot {
@@ -95,14 +99,23 @@ impl Slot {
             outbox,
             codec,
             rooms: BTreeSet::new(),
+            forward: false,
         }
     }
 
-    fn push(&self, message: &Encoded<'_>, delivery: &mut Delivery) {
+    /// The slot of a session on its way here from another node (see `forward`).
+    pub(crate) fn arriving(outbox: Arc<Outbox>, codec: Codec) -> Self {
+        Self {
+            forward: true,
+            ..Self::new(outbox, codec)
+        }
+    }
+
+    fn push(&self, message: &Encoded<'_>, id: MessageId, delivery: &mut Delivery) {
         let Some(frame) = message.get(self.codec) else {
             return;
         };
-        match self.outbox.push(frame) {
+        match self.outbox.push(frame, id) {
             Pushed::Queued => delivery.delivered += 1,
             Pushed::Full => delivery.dropped += 1,
             // The connection is closing; it is about to leave the hub.
@@ -135,6 +148,9 @@ pub(crate) struct Hub {
     max_rooms_per_client: usize,
     /// This server's seat in a cluster, if it is one node of many (see `cluster.rs`).
     node: Option<Arc<Node>>,
+    /// Held (shared) by a clustered send from its local delivery until its publication is
+    /// queued; taken alone by [`Hub::fence`].
+    publishing: RwLock<()>,
 }
 
 /// A client already is in as many rooms as it may be.
@@ -147,11 +163,20 @@ impl Hub {
             registry: RwLock::default(),
             max_rooms_per_client,
             node: None,
+            publishing: RwLock::new(()),
         }
     }
 
     pub(crate) fn register(&self, id: ClientId, slot: Slot) {
         self.registry.write().clients.insert(id, slot);
+    }
+
+    /// A session that arrived from another node is this node's alone now: sends to its id
+    /// are no longer published when it is here.
+    pub(crate) fn arrived(&self, id: &ClientId) {
+        if let Some(slot) = self.registry.write().clients.get_mut(id) {
+            slot.forward = false;
+        }
     }
 
     /// Removes a client and its memberships; returns the rooms it was in, sorted.
@@ -259,7 +284,7 @@ impl Hub {
     /// in a cluster publishes it for the clients of other nodes.
     pub(crate) fn deliver(&self, target: Target<'_>, except: &[Box<str>], frame: &Encoded<'_>) -> Delivery {
         match &self.node {
-            None => self.deliver_here(target, except, frame, None),
+            None => self.deliver_here(target, except, frame, MessageId::NONE, None),
             Some(node) => self.deliver_everywhere(node, target, except, frame),
         }
     }
@@ -271,6 +296,7 @@ impl Hub {
         target: Target<'_>,
         except: &[Box<str>],
         frame: &Encoded<'_>,
+        mid: MessageId,
         mut missing: Option<&mut Vec<Box<str>>>,
     ) -> Delivery {
         let registry = self.registry.read();
@@ -280,7 +306,7 @@ impl Hub {
             Target::All => {
                 for (id, slot) in &registry.clients {
                     if !skip(id.as_str()) {
-                        slot.push(frame, &mut delivery);
+                        slot.push(frame, mid, &mut delivery);
                     }
                 }
             }
@@ -291,7 +317,12 @@ impl Hub {
                         continue;
                     }
                     match registry.clients.get(&**id) {
-                        Some(slot) => slot.push(frame, &mut delivery),
+                        Some(slot) => {
+                            slot.push(frame, mid, &mut delivery);
+                            if slot.forward {
+                                missing.iter_mut().for_each(|missing| missing.push(id.clone()));
+                            }
+                        }
                         None => missing.iter_mut().for_each(|missing| missing.push(id.clone())),
                     }
                 }
@@ -307,7 +338,7 @@ impl Hub {
                             continue;
                         }
                         if let Some(slot) = registry.clients.get(id) {
-                            slot.push(frame, &mut delivery);
+                            slot.push(frame, mid, &mut delivery);
                         }
                     }
                 }
@@ -411,6 +442,27 @@ mod tests {
         let d = hub.deliver(Target::Clients(&boxed(&["c", "c", "nobody"])), &[], &frame);
         assert_eq!(d.delivered, 1);
         assert!(rc.try_recv().is_ok() && rc.try_recv().is_ok() && rc.try_recv().is_err());
+    }
+
+    #[test]
+    fn sends_to_an_arriving_session_are_published_too() {
+        let hub = Hub::new(8);
+        let outbox = Arc::new(Outbox::new(4, usize::MAX));
+        hub.register(ClientId::from("a"), Slot::arriving(outbox, Codec::Json));
+        let x = frame(b"x");
+        let frame = Encoded::new(&x);
+        let mut missing = Vec::new();
+        let target = Target::Clients(&boxed(&["a"]));
+        let d = hub.deliver_here(target, &[], &frame, MessageId::NONE, Some(&mut missing));
+        assert_eq!(
+            (d.delivered, missing),
+            (1, boxed(&["a"])),
+            "delivered here and published"
+        );
+        hub.arrived(&ClientId::from("a"));
+        let mut missing = Vec::new();
+        let d = hub.deliver_here(target, &[], &frame, MessageId::NONE, Some(&mut missing));
+        assert_eq!((d.delivered, missing.len()), (1, 0), "this node's alone once arrived");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! land in the log, and one that would need more than the budget loses the session.
 
 use super::Outbound;
+use crate::cluster::MessageId;
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
@@ -86,6 +87,21 @@ struct Log {
     /// The parked session's timer, woken when the log is lost (its own waker: the outbox's
     /// belongs to whichever connection takes from it).
     watcher: AtomicWaker,
+    /// The id of each frame kept (beside `frames`, the same length): what a handover to
+    /// another node compares (`cluster/handover.rs`).
+    ids: VecDeque<MessageId>,
+}
+
+/// A log's frames from some sequence number on, with their ids, for another node.
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    /// The frames after the client's `__seq`, oldest first, with their ids.
+    pub(crate) frames: Vec<(MessageId, Bytes)>,
+    /// The ids of the frames still kept up to `__seq` (already sent).
+    pub(crate) older: Vec<MessageId>,
+    /// The old node's next message id as the client left it: its messages with a smaller id
+    /// reached the client there (in `frames`, `older`, or trimmed before). `NONE`: unknown.
+    pub(crate) before: MessageId,
 }
 
 impl Log {
@@ -126,6 +142,7 @@ impl Outbox {
                 lost: false,
                 taken_over: false,
                 watcher: AtomicWaker::new(),
+                ids: VecDeque::new(),
             })
         });
         Self {
@@ -141,13 +158,13 @@ impl Outbox {
 
     /// Queues `frame` without waiting. It counts at its length: frames are encoded into
     /// buffers of their own size, never slices of a larger allocation.
-    pub(crate) fn push(&self, frame: &Bytes) -> Pushed {
+    pub(crate) fn push(&self, frame: &Bytes, id: MessageId) -> Pushed {
         let mut state = self.state.lock();
         if state.closed {
             return Pushed::Closed;
         }
         if state.log.is_some() {
-            return self.push_logged(state, frame);
+            return self.push_logged(state, frame, id);
         }
         let size = frame.len();
         let was_empty = state.frames.is_empty();
@@ -173,7 +190,7 @@ impl Outbox {
     }
 
     /// [`push`](Self::push) into the replay log: the frame gets the next sequence number.
-    fn push_logged(&self, mut guard: parking_lot::MutexGuard<'_, State>, frame: &Bytes) -> Pushed {
+    fn push_logged(&self, mut guard: parking_lot::MutexGuard<'_, State>, frame: &Bytes, id: MessageId) -> Pushed {
         let state = &mut *guard;
         let Some(log) = state.log.as_mut() else {
             return Pushed::Closed;
@@ -195,6 +212,7 @@ impl Outbox {
             return Pushed::Full;
         }
         state.frames.push_back(frame.clone());
+        log.ids.push_back(id);
         state.bytes += size;
         log.kept += size;
         trim(&mut state.frames, &mut state.bytes, log);
@@ -300,6 +318,7 @@ impl Outbox {
         state.bytes = 0;
         if let Some(log) = state.log.as_mut() {
             log.kept = 0;
+            log.ids = VecDeque::new();
         }
     }
 
@@ -349,6 +368,96 @@ impl Outbox {
         true
     }
 
+    /// With a log: whether it can replay every frame after `seen` (see
+    /// [`resume_after`](Self::resume_after)), without changing anything.
+    pub(crate) fn can_resume_after(&self, seen: u64) -> bool {
+        let state = self.state.lock();
+        let Some(log) = state.log.as_ref() else {
+            return false;
+        };
+        let replayable = seen
+            .checked_add(1)
+            .is_some_and(|from| log.first <= from && from <= log.cursor);
+        !log.lost && !state.closed && !state.overflowed && replayable
+    }
+
+    /// With a log that can replay after `seen`: its frames (with their ids) for the node the
+    /// session moves to; then the outbox is closed. `None` if it cannot replay.
+    pub(crate) fn hand_over(&self, seen: u64) -> Option<Snapshot> {
+        if !self.can_resume_after(seen) {
+            self.close();
+            return None;
+        }
+        let snapshot = {
+            let state = self.state.lock();
+            let log = state.log.as_ref()?;
+            let split = (seen + 1 - log.first) as usize;
+            let mut snapshot = Snapshot::default();
+            for (i, (id, frame)) in log.ids.iter().zip(&state.frames).enumerate() {
+                if i < split {
+                    snapshot.older.push(*id);
+                } else {
+                    snapshot.frames.push((*id, frame.clone()));
+                }
+            }
+            snapshot
+        };
+        self.close();
+        Some(snapshot)
+    }
+
+    /// With a parked log that held what was pushed while a session moved here from another
+    /// node: puts `from`'s frames first (numbered from `seen + 1`), then those held here whose
+    /// id is not among `from`'s, as if all were sent, so that
+    /// [`resume_after(seen)`](Self::resume_after) replays them. `false` (and the log is lost)
+    /// if they exceed the budget or the log already lost frames.
+    pub(crate) fn adopt(&self, seen: u64, from: Snapshot) -> bool {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        let Some(log) = state.log.as_mut() else {
+            return false;
+        };
+        if log.lost || state.closed || state.overflowed || seen == u64::MAX {
+            return false;
+        }
+        let mut known: std::collections::HashSet<MessageId> = (from.frames.iter().map(|(id, _)| *id))
+            .chain(from.older.iter().copied())
+            .collect();
+        known.remove(&MessageId::NONE);
+        let before = from.before;
+        let known =
+            |id: &MessageId| known.contains(id) || (!before.is_none() && id.node == before.node && id.n < before.n);
+        let held_frames = std::mem::take(&mut state.frames);
+        let held_ids = std::mem::take(&mut log.ids);
+        let (mut frames, mut ids) = (VecDeque::new(), VecDeque::new());
+        for (id, frame) in from.frames {
+            ids.push_back(id);
+            frames.push_back(frame);
+        }
+        for (id, frame) in held_ids.into_iter().zip(held_frames) {
+            if !known(&id) {
+                ids.push_back(id);
+                frames.push_back(frame);
+            }
+        }
+        let kept: usize = frames.iter().map(Bytes::len).sum();
+        if kept > log.budget {
+            log.lost = true;
+            log.kept = 0;
+            state.bytes = 0;
+            log.watcher.wake();
+            return false;
+        }
+        log.first = seen + 1;
+        log.cursor = log.first + frames.len() as u64;
+        log.replay_end = log.cursor;
+        log.kept = kept;
+        log.ids = ids;
+        state.frames = frames;
+        state.bytes = 0;
+        true
+    }
+
     /// Waits until a parked session's log lost frames (more was sent than its budget keeps).
     pub(crate) fn poll_lost(&self, cx: &mut Context<'_>) -> Poll<()> {
         match self.state.lock().log.as_ref() {
@@ -376,10 +485,12 @@ fn trim(frames: &mut VecDeque<Bytes>, bytes: &mut usize, log: &mut Log) {
                 log.kept = 0;
                 *bytes = 0;
                 *frames = VecDeque::new();
+                log.ids = VecDeque::new();
             }
             return;
         }
         let Some(frame) = frames.pop_front() else { return };
+        log.ids.pop_front();
         log.kept -= frame.len();
         log.first += 1;
     }
@@ -396,18 +507,18 @@ mod tests {
         let mut batch = Vec::new();
         assert_eq!(outbox.take(&mut batch, 10), None);
         for _ in 0..3 {
-            assert_eq!(outbox.push(&frame), Pushed::Queued);
+            assert_eq!(outbox.push(&frame, MessageId::NONE), Pushed::Queued);
         }
         assert_eq!(outbox.take(&mut batch, 2), Some(Taken::Frames));
         assert_eq!(batch.len(), 2);
-        assert_eq!(outbox.push(&frame), Pushed::Queued);
-        assert_eq!(outbox.push(&frame), Pushed::Queued);
-        assert_eq!(outbox.push(&frame), Pushed::Full);
+        assert_eq!(outbox.push(&frame, MessageId::NONE), Pushed::Queued);
+        assert_eq!(outbox.push(&frame, MessageId::NONE), Pushed::Queued);
+        assert_eq!(outbox.push(&frame, MessageId::NONE), Pushed::Full);
         assert_eq!(outbox.take(&mut batch, 10), Some(Taken::Overflowed));
         outbox.shut_down();
         assert_eq!(outbox.take(&mut batch, 10), Some(Taken::ShutDown));
         outbox.close();
-        assert_eq!(outbox.push(&frame), Pushed::Closed);
+        assert_eq!(outbox.push(&frame, MessageId::NONE), Pushed::Closed);
     }
 
     #[test]
@@ -415,24 +526,28 @@ mod tests {
         let outbox = Outbox::new(1000, 3000);
         let kib = Bytes::from(vec![0u8; 1024]);
         let mut batch = Vec::new();
-        assert_eq!(outbox.push(&kib), Pushed::Queued);
-        assert_eq!(outbox.push(&kib), Pushed::Queued);
-        assert_eq!(outbox.push(&kib), Pushed::Full, "3 KiB do not fit in 3000 bytes");
+        assert_eq!(outbox.push(&kib, MessageId::NONE), Pushed::Queued);
+        assert_eq!(outbox.push(&kib, MessageId::NONE), Pushed::Queued);
+        assert_eq!(
+            outbox.push(&kib, MessageId::NONE),
+            Pushed::Full,
+            "3 KiB do not fit in 3000 bytes"
+        );
         assert_eq!(outbox.take(&mut batch, 10), Some(Taken::Overflowed));
 
         let outbox = Outbox::new(1000, 3000);
         let big = Bytes::from(vec![0u8; 10_000]);
         assert_eq!(
-            outbox.push(&big),
+            outbox.push(&big, MessageId::NONE),
             Pushed::Queued,
             "an empty queue takes one large frame"
         );
-        assert_eq!(outbox.push(&kib), Pushed::Full);
+        assert_eq!(outbox.push(&kib, MessageId::NONE), Pushed::Full);
 
         let outbox = Outbox::new(1000, 10 * TAKE_BYTES);
         let quarter = Bytes::from(vec![0u8; TAKE_BYTES / 4]);
         for _ in 0..8 {
-            assert_eq!(outbox.push(&quarter), Pushed::Queued);
+            assert_eq!(outbox.push(&quarter, MessageId::NONE), Pushed::Queued);
         }
         assert_eq!(outbox.take(&mut batch, 64), Some(Taken::Frames));
         assert_eq!(batch.len(), 4, "one batch holds at most TAKE_BYTES");
@@ -468,7 +583,7 @@ mod tests {
         let log = Outbox::with_log(100, 1 << 20, Some((1 << 20, Codec::Json)));
         let mut batch = Vec::new();
         for text in ["a", "b", "c"] {
-            assert_eq!(log.push(&event(text)), Pushed::Queued);
+            assert_eq!(log.push(&event(text), MessageId::NONE), Pushed::Queued);
         }
         assert_eq!(log.take(&mut batch, 2), Some(Taken::Frames));
         assert_eq!(written(&mut batch), [(1, "a".into()), (2, "b".into())]);
@@ -478,7 +593,7 @@ mod tests {
         // The connection drops; the client had seen only 1.
         assert!(log.park());
         assert_eq!(
-            log.push(&event("d")),
+            log.push(&event("d"), MessageId::NONE),
             Pushed::Queued,
             "a parked session keeps receiving"
         );
@@ -500,7 +615,7 @@ mod tests {
         let log = Outbox::with_log(100, 1 << 20, Some((1 << 20, Codec::Json)));
         let mut batch = Vec::new();
         for text in ["a", "b"] {
-            log.push(&event(text));
+            log.push(&event(text), MessageId::NONE);
         }
         assert_eq!(log.take(&mut batch, 1), Some(Taken::Frames));
         batch.clear();
@@ -509,7 +624,7 @@ mod tests {
         log.close();
         assert_eq!(log.take(&mut batch, 8), Some(Taken::Handover));
         assert!(batch.is_empty());
-        assert_eq!(log.push(&event("c")), Pushed::Closed);
+        assert_eq!(log.push(&event("c"), MessageId::NONE), Pushed::Closed);
     }
 
     #[test]
@@ -520,7 +635,7 @@ mod tests {
         let log = Outbox::with_log(100, 1 << 20, Some((3 * size, Codec::Json)));
         let mut batch = Vec::new();
         for _ in 0..5 {
-            assert_eq!(log.push(&frame), Pushed::Queued);
+            assert_eq!(log.push(&frame, MessageId::NONE), Pushed::Queued);
             log.take(&mut batch, 8);
         }
         batch.clear();
@@ -535,7 +650,7 @@ mod tests {
         batch.clear();
         assert!(log.park());
         for _ in 0..3 {
-            assert_eq!(log.push(&frame), Pushed::Queued);
+            assert_eq!(log.push(&frame, MessageId::NONE), Pushed::Queued);
         }
         assert!(
             !log.resume_after(4),
@@ -549,14 +664,14 @@ mod tests {
         let log = Outbox::with_log(100, 1 << 20, Some((3 * size, Codec::Json)));
         assert!(log.park());
         for _ in 0..3 {
-            assert_eq!(log.push(&frame), Pushed::Queued);
+            assert_eq!(log.push(&frame, MessageId::NONE), Pushed::Queued);
         }
         let waiter = futures_util::task::noop_waker();
         let mut cx = Context::from_waker(&waiter);
         assert!(log.poll_lost(&mut cx).is_pending());
-        assert_eq!(log.push(&frame), Pushed::Queued);
+        assert_eq!(log.push(&frame, MessageId::NONE), Pushed::Queued);
         assert!(log.poll_lost(&mut cx).is_ready());
-        assert_eq!(log.push(&frame), Pushed::Closed);
+        assert_eq!(log.push(&frame, MessageId::NONE), Pushed::Closed);
         assert!(!log.resume_after(0), "a lost log never replays");
         assert_eq!(log.state.lock().frames.len(), 0, "and holds nothing");
     }
@@ -566,18 +681,18 @@ mod tests {
         let log = Outbox::with_log(4, 1 << 20, Some((1 << 20, Codec::Json)));
         assert!(log.park());
         for n in 0..10 {
-            assert_eq!(log.push(&event(&n.to_string())), Pushed::Queued);
+            assert_eq!(log.push(&event(&n.to_string()), MessageId::NONE), Pushed::Queued);
         }
         assert!(log.resume_after(0));
         for n in 10..14 {
             assert_eq!(
-                log.push(&event(&n.to_string())),
+                log.push(&event(&n.to_string()), MessageId::NONE),
                 Pushed::Queued,
                 "live frames after a replay of 10"
             );
         }
         assert_eq!(
-            log.push(&event("14")),
+            log.push(&event("14"), MessageId::NONE),
             Pushed::Full,
             "the queue's own bound still holds"
         );
@@ -586,14 +701,94 @@ mod tests {
         let log = Outbox::with_log(4, 1 << 20, Some((1 << 20, Codec::Json)));
         assert!(log.park());
         for n in 0..10 {
-            log.push(&event(&n.to_string()));
+            log.push(&event(&n.to_string()), MessageId::NONE);
         }
         assert!(log.resume_after(0));
-        log.push(&event("10"));
+        log.push(&event("10"), MessageId::NONE);
         assert_eq!(log.take(&mut batch, 64), Some(Taken::Frames));
         let seqs: Vec<u64> = written(&mut batch).into_iter().map(|(seq, _)| seq).collect();
         assert_eq!(seqs, (1..=11).collect::<Vec<_>>());
         assert_eq!(log.state.lock().bytes, 0, "taken frames leave the queue's count");
+    }
+
+    fn id(n: u64) -> MessageId {
+        MessageId { node: 7, n }
+    }
+
+    #[test]
+    fn a_handover_replays_the_old_log_then_what_was_held_without_duplicates() {
+        // The old node: 1..=3 sent, the client saw 2; 4 and 5 arrived while parked.
+        let old = Outbox::with_log(100, 1 << 20, Some((1 << 20, Codec::Json)));
+        let mut batch = Vec::new();
+        for n in 1..=3 {
+            old.push(&event(&n.to_string()), id(n));
+        }
+        old.take(&mut batch, 8);
+        batch.clear();
+        assert!(old.park());
+        old.push(&event("4"), id(4));
+        old.push(&event("5"), id(5));
+        assert!(!old.can_resume_after(6), "never sent");
+        let snapshot = old.hand_over(2).expect("replayable");
+        assert_eq!(snapshot.older, [id(1), id(2)]);
+        let ids: Vec<MessageId> = snapshot.frames.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, [id(3), id(4), id(5)]);
+        assert_eq!(old.push(&event("6"), id(6)), Pushed::Closed, "the old log is closed");
+
+        // The new node held 4 and 5 (published after it subscribed), then 6 and 7, and a
+        // publication of the old node's so late that the old node had trimmed it (id 0 of
+        // the old node's, before what it sent while the client was there).
+        let mut snapshot = snapshot;
+        snapshot.before = MessageId { node: 99, n: 10 };
+        let new = Outbox::with_log(100, 1 << 20, Some((1 << 20, Codec::Json)));
+        assert!(new.park());
+        new.push(&event("late"), MessageId { node: 99, n: 0 });
+        for n in 4..=7 {
+            new.push(&event(&n.to_string()), id(n));
+        }
+        assert!(new.adopt(2, snapshot));
+        assert!(new.resume_after(2));
+        new.push(&event("8"), id(8));
+        assert_eq!(new.take(&mut batch, 64), Some(Taken::Frames));
+        let got: Vec<(u64, String)> = written(&mut batch);
+        let want: Vec<(u64, String)> = (3..=8).map(|n| (n, n.to_string())).collect();
+        assert_eq!(got, want, "seq continues from 3, each event once, in order");
+    }
+
+    #[test]
+    fn a_handover_past_the_budget_is_refused() {
+        let frame = event("x");
+        let size = frame.len();
+        let old = Outbox::with_log(100, 1 << 20, Some((3 * size, Codec::Json)));
+        assert!(old.park());
+        for n in 1..=3 {
+            old.push(&frame, id(n));
+        }
+        let snapshot = old.hand_over(0).expect("replayable");
+        let new = Outbox::with_log(100, 1 << 20, Some((3 * size, Codec::Json)));
+        assert!(new.park());
+        new.push(&frame, id(9));
+        assert!(!new.adopt(0, snapshot), "four frames do not fit a budget of three");
+        assert!(!new.resume_after(0));
+        // Frames without an id are never taken for duplicates.
+        let old = Outbox::with_log(100, 1 << 20, Some((1 << 20, Codec::Json)));
+        assert!(old.park());
+        old.push(&frame, MessageId::NONE);
+        let snapshot = old.hand_over(0).unwrap();
+        let new = Outbox::with_log(100, 1 << 20, Some((1 << 20, Codec::Json)));
+        assert!(new.park());
+        new.push(&frame, MessageId::NONE);
+        assert!(new.adopt(0, snapshot));
+        assert!(new.resume_after(0));
+        assert_eq!(
+            written(&mut {
+                let mut b = Vec::new();
+                new.take(&mut b, 8);
+                b
+            })
+            .len(),
+            2
+        );
     }
 
     #[tokio::test]
@@ -606,7 +801,7 @@ mod tests {
             (taken, batch.len())
         });
         tokio::task::yield_now().await;
-        outbox.push(&Bytes::from_static(b"x"));
+        outbox.push(&Bytes::from_static(b"x"), MessageId::NONE);
         assert_eq!(waiting.await.unwrap(), (Taken::Frames, 1));
     }
 }

@@ -42,6 +42,8 @@ pub(crate) struct Parts<H, O, C, S> {
     pub(crate) on_disconnect: Option<OnDisconnect<O, C, S>>,
     pub(crate) config: Config,
     pub(crate) state: S,
+    /// How contexts travel, if sessions resume across nodes.
+    pub(crate) across: Option<crate::connection::ContextCodec<C>>,
 }
 
 impl<H, O, C, S> Server<H, O, C, S>
@@ -63,6 +65,7 @@ where
             on_disconnect,
             config,
             state,
+            across,
         } = parts;
         let mut outgoing = O::routes();
         outgoing.sort_unstable();
@@ -82,26 +85,32 @@ where
                 (name.into_boxed_str(), route)
             })
             .collect();
-        Self {
-            shared: Arc::new(Shared {
-                app: Arc::new(App {
-                    hub: match backplane {
-                        None => Arc::new(Hub::new(config.max_rooms_per_client)),
-                        Some(backplane) => {
-                            let node = Node::new(NodeId::random(), backplane);
-                            Hub::clustered(config.max_rooms_per_client, node)
-                        }
-                    },
-                    state,
-                }),
-                routes,
-                on_connect,
-                on_disconnect,
-                sessions: config.resume.map(crate::connection::Sessions::new),
-                config,
-                lifecycle: Lifecycle::default(),
+        let shared = Arc::new(Shared {
+            app: Arc::new(App {
+                hub: match backplane {
+                    None => Arc::new(Hub::new(config.max_rooms_per_client)),
+                    Some(backplane) => {
+                        let node = Node::new(NodeId::random(), backplane);
+                        Hub::clustered(config.max_rooms_per_client, node)
+                    }
+                },
+                state,
             }),
+            routes,
+            on_connect,
+            on_disconnect,
+            sessions: config
+                .resume
+                .map(|resume| crate::connection::Sessions::new(resume, across)),
+            config,
+            lifecycle: Lifecycle::default(),
+        });
+        if let (Some(node), Some(sessions)) = (shared.app.hub.node(), &shared.sessions) {
+            if sessions.across_nodes() {
+                node.serve_sessions(Arc::new(crate::connection::Peer::new(&shared)));
+            }
         }
+        Self { shared }
     }
 
     /// A handle to push messages, inspect rooms and shut down, from anywhere.
