@@ -11,10 +11,10 @@ mod support;
 use garde::Validate;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::resume::{resume_url, session, url};
 use support::{Client, start};
 use zocket::{ClientId, Config, Ctx, Disconnected, Handle, Input, Outgoing, Resume, Rooms, Server, TS, Zocket};
 
@@ -91,24 +91,6 @@ fn app_with(config: Config) -> (Server<Headers, Out, User>, Arc<Counts>) {
         });
     let router = zo.router().route("join", join).route("whoami", whoami);
     (zo.server(router), counts)
-}
-
-fn url(addr: SocketAddr, query: &str) -> String {
-    format!("ws://{addr}/?{query}")
-}
-
-fn resume_url(addr: SocketAddr, name: &str, token: &str, seq: u64) -> String {
-    url(addr, &format!("token={name}&__session={token}&__seq={seq}"))
-}
-
-/// Reads the `__session` frame every connection starts with: (token, resumed).
-async fn session(client: &mut Client) -> (String, bool) {
-    let frame = client.next_frame().await;
-    assert_eq!(frame["type"], "__session", "the first frame is the session: {frame}");
-    assert!(frame.get("seq").is_none(), "the session frame carries no seq: {frame}");
-    let token = frame["payload"]["token"].as_str().expect("a token").to_owned();
-    assert!(token.len() >= 22, "at least 128 bits: {token}");
-    (token, frame["payload"]["resumed"].as_bool().expect("resumed"))
 }
 
 /// Waits until `count` reaches `want` (panics after 5 s).

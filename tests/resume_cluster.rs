@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::resume::{resume_url, session, url};
 use support::{Client, start};
 use tokio::task::JoinHandle;
 #[cfg(feature = "redis")]
@@ -157,22 +158,6 @@ fn node_across(
         .route("say", say)
         .route("whoami", whoami);
     zo.server(router)
-}
-
-fn url(addr: SocketAddr, query: &str) -> String {
-    format!("ws://{addr}/?{query}")
-}
-
-fn resume_url(addr: SocketAddr, name: &str, token: &str, seq: u64) -> String {
-    url(addr, &format!("token={name}&__session={token}&__seq={seq}"))
-}
-
-/// Reads the `__session` frame every connection starts with: (token, resumed).
-async fn session(client: &mut Client) -> (String, bool) {
-    let frame = client.next_frame().await;
-    assert_eq!(frame["type"], "__session", "the first frame is the session: {frame}");
-    let token = frame["payload"]["token"].as_str().expect("a token").to_owned();
-    (token, frame["payload"]["resumed"].as_bool().expect("resumed"))
 }
 
 /// Waits until `check` holds (panics after 5 s).

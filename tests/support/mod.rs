@@ -11,6 +11,7 @@ use tokio_tungstenite::tungstenite::{self, Message, protocol::CloseFrame};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub mod raw;
+pub mod resume;
 
 pub const WAIT: Duration = Duration::from_secs(5);
 
