@@ -7,48 +7,10 @@ mod conformance;
 mod support;
 
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::{Message, http::HeaderValue};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-async fn connect(url: &str, protocol: &str) -> (Ws, Option<String>) {
-    let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", HeaderValue::from_str(protocol).unwrap());
-    let (ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let chosen = response
-        .headers()
-        .get("sec-websocket-protocol")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (ws, chosen)
-}
-
-async fn send(ws: &mut Ws, frame: &Value) {
-    let bytes = rmp_serde::to_vec_named(frame).unwrap();
-    ws.send(Message::Binary(bytes.into())).await.unwrap();
-}
-
-/// The next frame, which must be a binary MessagePack one.
-async fn next(ws: &mut Ws) -> Value {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("a frame within 5 s")
-            .expect("the socket is open")
-            .unwrap();
-        match message {
-            Message::Binary(bytes) => return rmp_serde::from_slice(&bytes).unwrap(),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("expected a binary frame, got {other:?}"),
-        }
-    }
-}
+use support::msgpack::{connect_offering as connect, next, send};
+use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
 async fn msgpack_clients_get_the_same_behaviour_in_binary_frames() {

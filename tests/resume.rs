@@ -394,30 +394,7 @@ async fn the_conformance_example_resumes_when_resume_window_ms_is_set() {
 /// MessagePack clients get the same: `seq` is a third entry of each event's map.
 #[tokio::test]
 async fn msgpack_sessions_resume_and_never_across_codecs() {
-    use futures_util::StreamExt;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    use tokio_tungstenite::tungstenite::{Message, http::HeaderValue};
-    type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-    async fn connect(url: &str) -> Ws {
-        let mut request = url.into_client_request().unwrap();
-        let protocol = HeaderValue::from_static("zocket.v1.msgpack");
-        request.headers_mut().insert("sec-websocket-protocol", protocol);
-        tokio_tungstenite::connect_async(request).await.unwrap().0
-    }
-    async fn next(ws: &mut Ws) -> Value {
-        loop {
-            let message = tokio::time::timeout(Duration::from_secs(5), ws.next())
-                .await
-                .expect("a frame within 5 s")
-                .expect("the socket is open")
-                .unwrap();
-            match message {
-                Message::Binary(bytes) => return rmp_serde::from_slice(&bytes).unwrap(),
-                Message::Ping(_) | Message::Pong(_) => continue,
-                other => panic!("expected a binary frame, got {other:?}"),
-            }
-        }
-    }
+    use support::msgpack::{connect, next};
 
     let (server, counts) = app(Some(Resume::new(Duration::from_secs(10), 1 << 20)));
     let (addr, handle) = start(server).await;

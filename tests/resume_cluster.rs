@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::resume::{resume_url, session, url};
-use support::{Client, start};
+use support::{Client, msgpack, start};
 use tokio::task::JoinHandle;
 #[cfg(feature = "redis")]
 use zocket::cluster::RedisBackplane;
@@ -558,46 +558,6 @@ async fn a_holder_that_does_not_resume_across_nodes_keeps_its_session() {
     // It ends on a when its window passes, as before.
     eventually("both sessions ended", || counts.disconnects("alice") == 2).await;
     assert!(handle_a.members("r").is_empty());
-}
-
-mod msgpack {
-    use futures_util::{SinkExt, StreamExt};
-    use serde_json::Value;
-    use std::time::Duration;
-    use tokio::net::TcpStream;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    use tokio_tungstenite::tungstenite::{Message, http::HeaderValue};
-    use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-    pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-    pub(crate) async fn connect(url: &str) -> Ws {
-        let mut request = url.into_client_request().unwrap();
-        let protocol = HeaderValue::from_static("zocket.v1.msgpack");
-        request.headers_mut().insert("sec-websocket-protocol", protocol);
-        tokio_tungstenite::connect_async(request).await.unwrap().0
-    }
-
-    pub(crate) async fn send(ws: &mut Ws, frame: &Value) {
-        let bytes = rmp_serde::to_vec_named(frame).unwrap();
-        ws.send(Message::Binary(bytes.into())).await.unwrap();
-    }
-
-    /// The next frame, which must be a binary MessagePack one.
-    pub(crate) async fn next(ws: &mut Ws) -> Value {
-        loop {
-            let message = tokio::time::timeout(Duration::from_secs(5), ws.next())
-                .await
-                .expect("a frame within 5 s")
-                .expect("the socket is open")
-                .unwrap();
-            match message {
-                Message::Binary(bytes) => return rmp_serde::from_slice(&bytes).unwrap(),
-                Message::Ping(_) | Message::Pong(_) => continue,
-                other => panic!("expected a binary frame, got {other:?}"),
-            }
-        }
-    }
 }
 
 #[tokio::test]
