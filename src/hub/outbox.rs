@@ -169,14 +169,7 @@ impl Outbox {
         let size = frame.len();
         let was_empty = state.frames.is_empty();
         if !was_empty && (state.frames.len() >= self.capacity || state.bytes + size > self.capacity_bytes) {
-            let first = !state.overflowed;
-            state.overflowed = true;
-            drop(state);
-            if first {
-                crate::metrics::queue_overflow();
-                self.waker.wake();
-            }
-            return Pushed::Full;
+            return self.overflow(state);
         }
         state.bytes += size;
         state.frames.push_back(frame.clone());
@@ -187,6 +180,18 @@ impl Outbox {
             self.waker.wake();
         }
         Pushed::Queued
+    }
+
+    /// A push that does not fit: the queue is marked overflowed (its consumer closes the
+    /// connection); the first time, it is counted and the consumer woken, outside the lock.
+    fn overflow(&self, mut guard: parking_lot::MutexGuard<'_, State>) -> Pushed {
+        let first = !std::mem::replace(&mut guard.overflowed, true);
+        drop(guard);
+        if first {
+            crate::metrics::queue_overflow();
+            self.waker.wake();
+        }
+        Pushed::Full
     }
 
     /// [`push`](Self::push) into the replay log: the frame gets the next sequence number.
@@ -202,14 +207,7 @@ impl Outbox {
         let size = frame.len();
         let waiting = log.next(&state.frames) - log.cursor.max(log.replay_end);
         if !log.parked && waiting > 0 && (waiting >= self.capacity as u64 || state.bytes + size > self.capacity_bytes) {
-            let first = !state.overflowed;
-            state.overflowed = true;
-            drop(guard);
-            if first {
-                crate::metrics::queue_overflow();
-                self.waker.wake();
-            }
-            return Pushed::Full;
+            return self.overflow(guard);
         }
         state.frames.push_back(frame.clone());
         log.ids.push_back(id);
