@@ -27,7 +27,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
-use zocket_client::{Backoff, Client, ConnectionState};
+use zocket_client::{Backoff, Client, ConnectionState, Subscription};
 
 /// The conformance binary with `env` added, on a free port; killed when dropped.
 async fn start(env: &[(&str, &str)]) -> (Child, u16) {
@@ -152,6 +152,15 @@ async fn write_and_cut(writer: &Client<Out>, proxy: &Proxy, total: usize, reconn
     sent
 }
 
+/// The next two states: the connection dropped without a close frame, then the first retry.
+async fn dropped_then_reconnecting(states: &mut Subscription<ConnectionState>) {
+    assert!(matches!(next(states).await, ConnectionState::Closed { code: 1006, .. }));
+    assert!(matches!(
+        next(states).await,
+        ConnectionState::Reconnecting { attempt: 1, .. }
+    ));
+}
+
 #[tokio::test]
 async fn a_client_cut_mid_stream_resumes_with_every_message_once_in_order() {
     bounded(async {
@@ -180,14 +189,7 @@ async fn cut_and_resume(proxy: &Proxy, writer_port: u16, reconnect_to: Option<u1
 
     const TOTAL: usize = 150; // about 3 s of messages: the reader is away for 1.5 s of it
     let sent = write_and_cut(&writer, proxy, TOTAL, reconnect_to).await;
-    assert!(matches!(
-        next(&mut states).await,
-        ConnectionState::Closed { code: 1006, .. }
-    ));
-    assert!(matches!(
-        next(&mut states).await,
-        ConnectionState::Reconnecting { attempt: 1, .. }
-    ));
+    dropped_then_reconnecting(&mut states).await;
     assert_eq!(next(&mut states).await, ConnectionState::Open { resumed: true });
 
     let mut got = Vec::new();
@@ -255,14 +257,7 @@ async fn with_resume_off_a_cut_gives_a_fresh_session_and_the_hook_runs() {
         let before = reader.call(GetWhoami).await.unwrap();
         let mut states = reader.state_changes();
         proxy.cut();
-        assert!(matches!(
-            next(&mut states).await,
-            ConnectionState::Closed { code: 1006, .. }
-        ));
-        assert!(matches!(
-            next(&mut states).await,
-            ConnectionState::Reconnecting { attempt: 1, .. }
-        ));
+        dropped_then_reconnecting(&mut states).await;
         assert_eq!(next(&mut states).await, ConnectionState::Open { resumed: false });
         let deadline = tokio::time::Instant::now() + WAIT;
         while hook_runs.load(Ordering::SeqCst) == 0 {
