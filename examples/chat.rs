@@ -423,12 +423,14 @@ fn main() -> std::io::Result<()> {
         .install_recorder()
         .map_err(std::io::Error::other)?;
     tokio::runtime::Runtime::new()?.block_on(async {
-        let listener = run::listen("http").await?;
+        run::log();
         let web = web_dir();
         if !web.join("index.html").is_file() {
             tracing::warn!(dir = %web.display(), "the chat page is not built: run scripts/chat");
         }
         let server = app_with(|zo| run::join_cluster_from_env(zo.config(config())));
+        run::reach_the_cluster(&server.handle()).await;
+        let listener = run::bind("http").await?;
         let site = site(&server, web).route(
             "/metrics",
             axum::routing::get(move || std::future::ready(metrics.render())),

@@ -169,6 +169,72 @@ async fn every_send_reaches_every_node_exactly_once() {
     silent_all(&mut [&mut ada, &mut dan]).await;
 }
 
+/// The reply to a join that opened a room on its node leaves only once the node is subscribed
+/// to the room's channel: a message another node sends the moment the join is answered
+/// reaches the new member. Node A talks to Redis through a link that delays what it sends by
+/// 50 ms, so without that wait every such message would be published before A subscribed.
+#[tokio::test]
+async fn a_room_joined_hears_other_nodes_as_soon_as_the_join_is_answered() {
+    let redis = Redis::start();
+    let slow = slow_link(redis.port(), Duration::from_millis(50)).await;
+    let (a, _a) = start(conformance::app_with(|zo| {
+        zo.backplane(RedisBackplane::new(&format!("redis://{slow}")).unwrap())
+    }))
+    .await;
+    let (_b, b) = start(conformance::app_with(|zo| {
+        zo.backplane(RedisBackplane::new(&redis.url()).unwrap())
+    }))
+    .await;
+    redis.await_subscribers("zocket:all", 2).await;
+    redis.await_up(|| b.cluster().is_up()).await;
+    let mut reader = Client::connect(&format!("ws://{a}/?token=reader")).await;
+    for i in 0..5 {
+        let room = format!("fresh-{i}");
+        reader.ok("rooms.join", json!({ "room": room })).await;
+        let message = Out::RoomMessage {
+            room: room.clone(),
+            text: format!("m{i}"),
+            from: "b".into(),
+        };
+        b.emit(message).to_room(&room).unwrap();
+        assert_eq!(
+            reader.event("room.message").await,
+            json!({"room": room, "text": format!("m{i}"), "from": "b"}),
+            "the message node B sent to room {i} as soon as the join was answered"
+        );
+    }
+    reader.silent(QUIET).await;
+}
+
+/// A TCP link on 127.0.0.1 to `port` that holds each chunk a client sends for `delay`.
+async fn slow_link(port: u16, delay: Duration) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+                continue;
+            };
+            let (mut from_client, mut to_client) = inbound.into_split();
+            let (mut from_redis, mut to_redis) = outbound.into_split();
+            tokio::spawn(async move {
+                let mut buf = vec![0; 64 * 1024];
+                while let Ok(n @ 1..) = from_client.read(&mut buf).await {
+                    tokio::time::sleep(delay).await;
+                    if to_redis.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut from_redis, &mut to_client).await;
+            });
+        }
+    });
+    addr
+}
+
 #[tokio::test]
 async fn cluster_questions_span_every_node() {
     let redis = Redis::start();

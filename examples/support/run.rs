@@ -3,15 +3,25 @@
 use std::path::PathBuf;
 use tokio::net::TcpListener;
 
-/// Starts logging to stderr (`RUST_LOG`, default `info`), binds 127.0.0.1 on `PORT` (default 3000) and
-/// prints `listening on SCHEME://127.0.0.1:PORT` once it accepts connections.
-pub(crate) async fn listen(scheme: &str) -> std::io::Result<TcpListener> {
+/// Starts logging to stderr (`RUST_LOG`, default `info`).
+pub(crate) fn log() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// Starts logging as [`log`] does, binds 127.0.0.1 on `PORT` (default 3000) and prints
+/// `listening on SCHEME://127.0.0.1:PORT` once it accepts connections.
+pub(crate) async fn listen(scheme: &str) -> std::io::Result<TcpListener> {
+    log();
+    bind(scheme).await
+}
+
+/// Binds 127.0.0.1 on `PORT` (default 3000) and prints `listening on SCHEME://127.0.0.1:PORT`.
+pub(crate) async fn bind(scheme: &str) -> std::io::Result<TcpListener> {
     let port = std::env::var("PORT")
         .ok()
         .and_then(|p| p.parse().ok())
@@ -37,9 +47,26 @@ where
     S: Send + Sync + 'static,
 {
     tokio::runtime::Runtime::new()?.block_on(async {
-        let listener = listen("ws").await?;
-        zocket::serve(listener, app()).with_graceful_shutdown(ctrl_c()).await
+        log();
+        let server = app();
+        reach_the_cluster(&server.handle()).await;
+        let listener = bind("ws").await?;
+        zocket::serve(listener, server).with_graceful_shutdown(ctrl_c()).await
     })
+}
+
+/// In a cluster, waits (at most 10 s) until the node reaches the others, so that once it says
+/// it listens, what its clients send reaches every node. Without a backplane, at once.
+pub(crate) async fn reach_the_cluster<O>(handle: &zocket::Handle<O>) {
+    let cluster = handle.cluster();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !cluster.is_up() {
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!("the cluster is not reachable yet: serving anyway, cross-node delivery starts when it is");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 /// With `REDIS_URL` set (`redis://127.0.0.1:6379`), makes the server one node of the cluster of

@@ -42,6 +42,16 @@ pub trait Backplane: Send + Sync + fmt::Debug + 'static {
     /// Stops receiving `channel`, without waiting.
     fn unsubscribe(&self, channel: &str);
 
+    /// Resolves once every channel [`subscribe`](Self::subscribe)d before the call is
+    /// subscribed on the bus, so that whatever any node publishes from then on reaches this
+    /// one; at once while the bus is unreachable (the channels are subscribed when it is back).
+    /// The reply to a call that opened a room waits for it (at most 2 s), so a client that saw
+    /// its join answered hears the room's traffic from every node. Without an override, at
+    /// once: right for a bus whose `subscribe` takes effect before it returns.
+    fn subscribed(&self) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+
     /// Whether the bus is reachable and every wanted channel subscribed, right now: what a
     /// readiness probe asks. Without an override, always.
     fn is_up(&self) -> bool {

@@ -70,6 +70,8 @@ pub(crate) struct Node {
     sessions: OnceLock<Arc<dyn Sessions>>,
     /// Probes waiting for this node's own publications, by id: the channels heard so far.
     probes: Mutex<HashMap<u64, HashSet<String>>>,
+    /// Rooms that got their first local member so far (each a new subscription).
+    rooms_opened: AtomicU64,
 }
 
 impl Node {
@@ -87,6 +89,7 @@ impl Node {
             next_message: AtomicU64::new(1),
             sessions: OnceLock::new(),
             probes: Mutex::default(),
+            rooms_opened: AtomicU64::new(0),
         })
     }
 
@@ -201,7 +204,24 @@ impl Node {
 
     /// A room got its first local member.
     pub(crate) fn room_opened(&self, room: &str) {
+        self.rooms_opened.fetch_add(1, Ordering::Relaxed);
         self.backplane.subscribe(&room_channel(room));
+    }
+
+    /// How many rooms got their first local member so far: when it moves during a call, the
+    /// call's reply waits for [`Node::subscribed`].
+    pub(crate) fn rooms_opened(&self) -> u64 {
+        self.rooms_opened.load(Ordering::Relaxed)
+    }
+
+    /// Waits (at most 2 s) until every channel wanted so far is subscribed on the backplane.
+    pub(crate) async fn subscribed(&self) {
+        if tokio::time::timeout(Duration::from_secs(2), self.backplane.subscribed())
+            .await
+            .is_err()
+        {
+            tracing::warn!(node = %self.id, "a room's channel was not subscribed within 2 s: its traffic from other nodes may be missed until it is");
+        }
     }
 
     /// A room lost its last local member.

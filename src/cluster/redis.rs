@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::{Notify, broadcast, mpsc, oneshot};
+use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -53,6 +53,13 @@ enum Job {
     Flush(oneshot::Sender<()>),
 }
 
+/// The channels a node wants, and how many subscriptions it asked for so far.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Wanted {
+    channels: BTreeSet<String>,
+    asked: u64,
+}
+
 #[derive(Debug)]
 struct Shared {
     /// Every channel is `PREFIX:NAME`.
@@ -62,8 +69,10 @@ struct Shared {
     queue: mpsc::Sender<Job>,
     queued: Mutex<Option<mpsc::Receiver<Job>>>,
     /// The channels this node wants, without prefix.
-    wanted: Mutex<BTreeSet<String>>,
+    wanted: Mutex<Wanted>,
     changed: Notify,
+    /// The last [`Wanted::asked`] whose channels were all subscribed.
+    synced: watch::Sender<u64>,
     /// The publishing connection is up.
     up: AtomicBool,
     /// Both connections are up and every wanted channel is subscribed.
@@ -113,6 +122,7 @@ impl RedisBackplane {
                 queued: Mutex::new(Some(queued)),
                 wanted: Mutex::default(),
                 changed: Notify::new(),
+                synced: watch::Sender::new(0),
                 up: AtomicBool::new(false),
                 ready: AtomicBool::new(false),
                 down_logged: AtomicBool::new(false),
@@ -194,15 +204,30 @@ impl Backplane for RedisBackplane {
     }
 
     fn subscribe(&self, channel: &str) {
-        if self.shared.wanted.lock().insert(channel.to_owned()) {
+        let mut wanted = self.shared.wanted.lock();
+        if wanted.channels.insert(channel.to_owned()) {
+            wanted.asked += 1;
             self.shared.changed.notify_one();
         }
     }
 
     fn unsubscribe(&self, channel: &str) {
-        if self.shared.wanted.lock().remove(channel) {
+        if self.shared.wanted.lock().channels.remove(channel) {
             self.shared.changed.notify_one();
         }
+    }
+
+    fn subscribed(&self) -> BoxFuture<'static, ()> {
+        let shared = &self.shared;
+        let asked = shared.wanted.lock().asked;
+        if *shared.synced.borrow() >= asked || !shared.subscriber.is_connected() {
+            // In sync, or away: after the reconnect every wanted channel is subscribed again.
+            return Box::pin(async {});
+        }
+        let mut synced = shared.synced.subscribe();
+        Box::pin(async move {
+            let _ = synced.wait_for(|synced| *synced >= asked).await;
+        })
     }
 
     fn is_up(&self) -> bool {
@@ -317,12 +342,15 @@ async fn subscribe(shared: Arc<Shared>, mut reconnects: broadcast::Receiver<fred
     let mut resync = false;
     loop {
         if shared.subscriber.is_connected() {
-            let wanted = shared.wanted.lock().clone();
+            let Wanted {
+                channels: wanted,
+                asked,
+            } = shared.wanted.lock().clone();
             let add: Vec<String> = wanted.difference(&active).map(|c| shared.channel(c)).collect();
             let remove: Vec<String> = active.difference(&wanted).map(|c| shared.channel(c)).collect();
             let mut synced = true;
             if !add.is_empty() {
-                match shared.subscriber.subscribe(add).await {
+                match subscribe_confirmed(&shared.subscriber, add).await {
                     Ok(()) => active.extend(wanted.difference(&active).cloned().collect::<Vec<_>>()),
                     Err(error) => {
                         synced = false;
@@ -338,6 +366,11 @@ async fn subscribe(shared: Arc<Shared>, mut reconnects: broadcast::Receiver<fred
                         tracing::debug!(%error, "unsubscribing failed; trying again");
                     }
                 }
+            }
+            if synced {
+                shared
+                    .synced
+                    .send_if_modified(|done| std::mem::replace(done, asked) != asked);
             }
             let ready = synced && shared.up.load(Ordering::Relaxed);
             shared.ready.store(ready, Ordering::Relaxed);
@@ -357,7 +390,7 @@ async fn subscribe(shared: Arc<Shared>, mut reconnects: broadcast::Receiver<fred
             let _ = shared.publisher.quit().await;
             return;
         }
-        let in_sync = *shared.wanted.lock() == active && shared.ready.load(Ordering::Relaxed);
+        let in_sync = shared.wanted.lock().channels == active && shared.ready.load(Ordering::Relaxed);
         tokio::select! {
             () = shared.changed.notified() => {}
             reconnected = reconnects.recv() => match reconnected {
@@ -374,6 +407,14 @@ async fn subscribe(shared: Arc<Shared>, mut reconnects: broadcast::Receiver<fred
             () = tokio::time::sleep(Duration::from_secs(5)), if in_sync => {}
         }
     }
+}
+
+/// Subscribes `channels` and resolves once Redis has done it. fred's `subscribe` resolves as
+/// soon as the command is written (Redis confirms a subscription out of band); a `PING` on the
+/// same connection is answered after the `SUBSCRIBE` before it was carried out.
+async fn subscribe_confirmed(subscriber: &SubscriberClient, channels: Vec<String>) -> Result<(), fred::error::Error> {
+    subscriber.subscribe(channels).await?;
+    subscriber.ping::<Value>(None).await.map(drop)
 }
 
 /// Hands every message of a subscribed channel to the node.

@@ -187,9 +187,18 @@ where
         let name = route.name.clone();
         let counters = route.metrics.clone();
         let span = tracing::debug_span!("call", route = %name, rpc = rpc_id.is_some());
+        // In a cluster, a reply to a call that opened a room waits until the room's channel is
+        // subscribed: the client may count on the room's traffic from every node once answered.
+        let node = self.shared.app.hub.node().filter(|_| rpc_id.is_some()).cloned();
         Box::pin(
             async move {
+                let opened = node.as_ref().map(|node| node.rooms_opened());
                 let outcome = AssertUnwindSafe(async move { run(call).await }).catch_unwind().await;
+                if let (Some(node), Some(opened)) = (node, opened)
+                    && node.rooms_opened() != opened
+                {
+                    node.subscribed().await;
+                }
                 let outcome = outcome.unwrap_or_else(|_| {
                     tracing::error!("handler panicked");
                     Err(CallError::internal())
