@@ -29,7 +29,9 @@
 //! whose connection drops (a phone switching networks, a laptop waking up) and reconnects within
 //! the window keeps its rooms and gets every message sent meanwhile, once and in order, and the
 //! others do not see it leave; `chat.left` goes out when the window passes without it. Each
-//! session keeps up to 256 KiB of recent messages for that.
+//! session keeps up to 256 KiB of recent messages for that. In a cluster the page may come back
+//! through another node: the session moves there (`resume_across_nodes`), and `on_move` moves
+//! its nickname from one node's state to the other's.
 //!
 //! `/metrics` serves the server's metrics (see `zocket`'s metrics) in Prometheus' text format,
 //! through `metrics-exporter-prometheus`, a dependency of this example only.
@@ -49,8 +51,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use zocket::{
-    CallError, ClientId, Config, Ctx, Disconnected, Handle, Input, Json, Outgoing, Reject, Resume, Rooms, Sender,
-    Server, State, TS, Zocket,
+    CallError, ClientId, Config, Ctx, Disconnected, Handle, Input, Json, Moved, Outgoing, Reject, Resume, Rooms,
+    Sender, Server, State, TS, Zocket,
 };
 
 /// Messages kept per room.
@@ -146,8 +148,9 @@ impl Chat {
 /// The application state: what every connection shares, given once to the server.
 pub(crate) type ChatState = Arc<Mutex<Chat>>;
 
-/// The context of a connection: its nickname.
-#[derive(Debug)]
+/// The context of a connection: its nickname. Serializable, so that a session can move to
+/// another node of a cluster.
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Member {
     nick: String,
 }
@@ -292,6 +295,16 @@ async fn on_disconnect(gone: Disconnected<Member>, server: Handle<Out>, State(ch
     }
 }
 
+/// A session moved to or from this node of a cluster: its nickname is kept where it is.
+async fn on_move(moved: Moved<Member>, _server: Handle<Out>, State(chat): State<ChatState>) {
+    let mut chat = chat.lock();
+    if moved.arrived {
+        chat.nicks.insert(moved.client_id, moved.ctx.nick.clone());
+    } else {
+        chat.nicks.remove(&moved.client_id);
+    }
+}
+
 /// The chat's settings as `main` runs it: session resume, with the window from
 /// `RESUME_WINDOW_MS` (milliseconds; `0` turns resume off) or [`RESUME_WINDOW`]. ([`app`], which
 /// the in-process tests use, keeps the defaults: resume off, so a dropped test client leaves at
@@ -313,7 +326,8 @@ pub(crate) fn config() -> Config {
 
 /// The chat's WebSocket server; with `REDIS_URL` set, one node of a cluster (messages, joins
 /// and leaves reach every node; each node keeps its own history and nicknames, so a join
-/// replies with this node's history and members only).
+/// replies with this node's history and members only; a page that drops and reconnects to
+/// another node resumes there, its nickname moving with it).
 pub(crate) fn app() -> Server<Headers, Out, Member, ChatState> {
     app_with(run::join_cluster_from_env)
 }
@@ -325,7 +339,9 @@ pub(crate) fn app_with(
     let zo = Zocket::<Headers, Out>::new()
         .with_state(Arc::new(Mutex::new(Chat::new())))
         .on_connect(|headers: Headers, _id: ClientId| async move { Ok::<_, Reject>(Member { nick: headers.nick }) })
-        .on_disconnect(on_disconnect);
+        .on_disconnect(on_disconnect)
+        .resume_across_nodes()
+        .on_move(on_move);
     let zo = cluster(zo);
     let router = zo
         .router()

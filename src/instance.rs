@@ -2,7 +2,7 @@
 
 use crate::call::Conn;
 use crate::cluster::Backplane;
-use crate::hooks::{ConnectHook, DisconnectHook, OnConnect, OnDisconnect};
+use crate::hooks::{ConnectHook, DisconnectHook, MoveHook, OnConnect, OnDisconnect, OnMove};
 use crate::server::{Parts, Server};
 use crate::{Config, Ctx, Disconnected, Outgoing, Router};
 use garde::Validate;
@@ -65,6 +65,7 @@ pub struct Zocket<H, O, C = (), S = ()> {
     backplane: Option<Arc<dyn Backplane>>,
     /// How contexts travel between nodes, if sessions resume across nodes.
     across: Option<crate::connection::ContextCodec<C>>,
+    on_move: Option<OnMove<O, C, S>>,
 }
 
 impl<H, O> Zocket<H, O, (), ()>
@@ -82,6 +83,7 @@ where
             state: (),
             backplane: None,
             across: None,
+            on_move: None,
         }
     }
 
@@ -104,6 +106,7 @@ where
             state,
             backplane: self.backplane,
             across: None,
+            on_move: None,
         }
     }
 }
@@ -147,6 +150,7 @@ where
             state: self.state,
             backplane: self.backplane,
             across: None,
+            on_move: None,
         }
     }
 }
@@ -218,6 +222,7 @@ where
             config: self.config,
             state: self.state,
             across: self.across,
+            on_move: self.on_move,
         };
         Server::new(parts, self.backplane, router)
     }
@@ -240,6 +245,42 @@ where
     #[must_use]
     pub fn resume_across_nodes(mut self) -> Self {
         self.across = Some(crate::connection::ContextCodec::json());
+        self
+    }
+
+    /// Tells the app of a session that [moved](Self::resume_across_nodes) to another node:
+    /// on the node it left, and then on the node it arrived on, before the client's first
+    /// call there (see [`Moved`](crate::Moved)). For what each node keeps about its own
+    /// clients; a session that moved has not ended, so `on_disconnect` does not run for it.
+    /// Panics in it are caught; it may take [`on_connect_timeout`](crate::Config) where it
+    /// arrives and [`on_disconnect_timeout`](crate::Config) where it left.
+    ///
+    /// ```
+    /// # use zocket::{ClientId, Handle, Moved, NoOutgoing, Reject, State, Zocket};
+    /// # use std::{collections::HashMap, sync::{Arc, Mutex}};
+    /// # #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)] struct User { name: String }
+    /// # #[derive(serde::Deserialize, garde::Validate)] struct Headers { #[garde(skip)] name: String }
+    /// // Who is on this node, by client id.
+    /// type Here = Arc<Mutex<HashMap<ClientId, String>>>;
+    /// let zo = Zocket::<Headers, NoOutgoing>::new()
+    ///     .with_state(Here::default())
+    ///     .on_connect(|h: Headers, _id: ClientId| async move { Ok::<_, Reject>(User { name: h.name }) })
+    ///     .resume_across_nodes()
+    ///     .on_move(|moved: Moved<User>, _server: Handle<NoOutgoing>, State(here): State<Here>| async move {
+    ///         let mut here = here.lock().unwrap();
+    ///         if moved.arrived {
+    ///             here.insert(moved.client_id, moved.ctx.name.clone());
+    ///         } else {
+    ///             here.remove(&moved.client_id);
+    ///         }
+    ///     });
+    /// ```
+    #[must_use]
+    pub fn on_move<M, F>(mut self, on_move: F) -> Self
+    where
+        F: MoveHook<O, C, S, M>,
+    {
+        self.on_move = Some(on_move.erase());
         self
     }
 }

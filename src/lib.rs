@@ -84,7 +84,7 @@ pub use error::CallError;
 pub use extract::{Ctx, FromCall, FromInput, Input};
 pub use handle::Handle;
 pub use handler::{Handler, IntoReply, Json, Reply};
-pub use hooks::{ConnectHook, DisconnectHook, Disconnected, Reject};
+pub use hooks::{ConnectHook, DisconnectHook, Disconnected, MoveHook, Moved, Reject};
 pub use hub::Delivery;
 pub use hub::{Cluster, Location};
 pub use instance::{NoHeaders, NoOutgoing, Zocket};

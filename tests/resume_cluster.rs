@@ -23,7 +23,9 @@ use tokio::task::JoinHandle;
 #[cfg(feature = "redis")]
 use zocket::cluster::RedisBackplane;
 use zocket::cluster::{Backplane, MemoryBus};
-use zocket::{ClientId, Config, Ctx, Disconnected, Handle, Input, Outgoing, Resume, Rooms, Sender, Server, TS, Zocket};
+use zocket::{
+    ClientId, Config, Ctx, Disconnected, Handle, Input, Moved, Outgoing, Resume, Rooms, Sender, Server, TS, Zocket,
+};
 
 #[derive(Debug, Deserialize, Validate, TS)]
 #[garde(allow_unvalidated)]
@@ -50,7 +52,12 @@ struct User {
 struct Counts {
     connects: Mutex<HashMap<String, usize>>,
     disconnects: Mutex<HashMap<String, usize>>,
+    /// What `on_move` saw, in order.
+    moves: Mutex<Vec<Move>>,
 }
+
+/// One run of `on_move`: (user, node, arrived, rooms).
+type Move = (String, &'static str, bool, Vec<String>);
 
 impl Counts {
     fn connects(&self, name: &str) -> usize {
@@ -59,6 +66,10 @@ impl Counts {
 
     fn disconnects(&self, name: &str) -> usize {
         self.disconnects.lock().unwrap().get(name).copied().unwrap_or(0)
+    }
+
+    fn moves(&self) -> Vec<Move> {
+        self.moves.lock().unwrap().clone()
     }
 }
 
@@ -151,7 +162,23 @@ fn node_across(
                     .or_default() += 1;
             }
         });
-    let zo = if across { zo.resume_across_nodes() } else { zo };
+    let moves = counts.clone();
+    let on_move = move |moved: Moved<User>, _server: Handle<Out>| {
+        let counts = moves.clone();
+        async move {
+            let user = moved.ctx.name.clone();
+            counts
+                .moves
+                .lock()
+                .unwrap()
+                .push((user, name, moved.arrived, moved.rooms));
+        }
+    };
+    let zo = if across {
+        zo.resume_across_nodes().on_move(on_move)
+    } else {
+        zo
+    };
     let router = zo
         .router()
         .route("join", join)
@@ -267,6 +294,8 @@ async fn resumes_on_another_node(backplanes: [Box<dyn FnOnce() -> Box<dyn Backpl
     let mut back = Client::connect(&resume_url(b, "alice", &token, seen.seq)).await;
     let (_, resumed) = session(&mut back).await;
     assert!(resumed, "resumed on another node");
+    let arrived = ("alice".to_owned(), "b", true, vec!["r".to_owned()]);
+    assert!(counts.moves().contains(&arrived), "on_move ran on B before the resume");
     // The missed messages (some 1.5 s of three sources), then live ones.
     for _ in 0..900 {
         seen.next(&mut back).await;
@@ -288,6 +317,10 @@ async fn resumes_on_another_node(backplanes: [Box<dyn FnOnce() -> Box<dyn Backpl
     assert_eq!(after, before, "same client id, context (set on A) and rooms");
     assert_eq!(counts.connects("alice"), 1, "on_connect ran once");
     assert_eq!(counts.disconnects("alice"), 0, "the session lives on at B");
+    let left = ("alice".to_owned(), "a", false, vec!["r".to_owned()]);
+    let mut moves = counts.moves();
+    moves.sort();
+    assert_eq!(moves, vec![left, arrived], "on_move ran once on each node");
     // Well past A's own window and every handover timeout: A never ends it.
     back.close().await;
     eventually("on_disconnect runs once the client leaves", || {
@@ -333,6 +366,9 @@ impl Backplane for Boxed {
     }
     fn flush(&self) -> futures_util::future::BoxFuture<'static, ()> {
         self.0.flush()
+    }
+    fn subscribed(&self) -> futures_util::future::BoxFuture<'static, ()> {
+        self.0.subscribed()
     }
 }
 

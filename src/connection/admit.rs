@@ -8,7 +8,7 @@ use crate::call::Conn;
 use crate::hub::{Outbox, Slot};
 use crate::metrics::{OpenConnection, Refusal};
 use crate::transport::Socket;
-use crate::{ClientId, Ctx, Disconnected, Outgoing, Reject};
+use crate::{ClientId, Ctx, Disconnected, Moved, Outgoing, Reject};
 use futures_util::FutureExt;
 use std::{panic::AssertUnwindSafe, sync::Arc};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -295,11 +295,43 @@ where
             rooms,
         };
         let leaving = hook(gone, shared.handle(), &shared.app.state);
-        let limit = shared.config.on_disconnect_timeout;
-        match tokio::time::timeout(limit, AssertUnwindSafe(leaving).catch_unwind()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => tracing::error!("on_disconnect panicked"),
-            Err(_) => tracing::warn!(?limit, "on_disconnect timed out and was dropped"),
-        }
+        run_hook("on_disconnect", shared.config.on_disconnect_timeout, leaving).await;
+    }
+}
+
+/// Runs `on_move` for a session that left this node (`arrived: false`, within
+/// `on_disconnect_timeout`) or arrived on it (within `on_connect_timeout`), panics caught.
+pub(super) async fn moved<H, O, C, S>(
+    shared: &Shared<H, O, C, S>,
+    conn: &Arc<Conn<C>>,
+    rooms: Vec<String>,
+    arrived: bool,
+) where
+    O: Outgoing,
+    C: Send + Sync + 'static,
+{
+    if let Some(hook) = &shared.on_move {
+        let moved = Moved {
+            client_id: conn.id.clone(),
+            ctx: Ctx(conn.clone()),
+            rooms,
+            arrived,
+        };
+        let config = &shared.config;
+        let limit = if arrived {
+            config.on_connect_timeout
+        } else {
+            config.on_disconnect_timeout
+        };
+        run_hook("on_move", limit, hook(moved, shared.handle(), &shared.app.state)).await;
+    }
+}
+
+/// Runs a hook's future within `limit`, its panic caught; either is logged.
+async fn run_hook(name: &str, limit: std::time::Duration, hook: impl Future<Output = ()>) {
+    match tokio::time::timeout(limit, AssertUnwindSafe(hook).catch_unwind()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => tracing::error!(hook = name, "the hook panicked"),
+        Err(_) => tracing::warn!(hook = name, ?limit, "the hook timed out and was dropped"),
     }
 }

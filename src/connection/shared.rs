@@ -1,7 +1,7 @@
 //! [`Shared`]: everything the connections of one server share.
 
 use crate::call::App;
-use crate::hooks::{OnConnect, OnDisconnect};
+use crate::hooks::{OnConnect, OnDisconnect, OnMove};
 use crate::lifecycle::Lifecycle;
 use crate::router::Endpoint;
 use crate::{Config, Handle};
@@ -21,6 +21,8 @@ pub(crate) struct Shared<H, O, C, S> {
     pub(crate) routes: HashMap<Box<str>, Route<O, C, S>>,
     pub(crate) on_connect: OnConnect<H, C, S>,
     pub(crate) on_disconnect: Option<OnDisconnect<O, C, S>>,
+    /// Told of sessions that moved to or from this node.
+    pub(crate) on_move: Option<OnMove<O, C, S>>,
     pub(crate) config: Config,
     pub(crate) lifecycle: Lifecycle,
     /// The sessions that can be resumed, if resume is on.

@@ -9,7 +9,7 @@ use crate::call::App;
 use crate::cluster::node::Node;
 use crate::cluster::{Backplane, NodeId};
 use crate::connection::{Route, Shared};
-use crate::hooks::{OnConnect, OnDisconnect};
+use crate::hooks::{OnConnect, OnDisconnect, OnMove};
 use crate::hub::Hub;
 use crate::lifecycle::Lifecycle;
 use crate::{Config, Handle, Router};
@@ -44,6 +44,7 @@ pub(crate) struct Parts<H, O, C, S> {
     pub(crate) state: S,
     /// How contexts travel, if sessions resume across nodes.
     pub(crate) across: Option<crate::connection::ContextCodec<C>>,
+    pub(crate) on_move: Option<OnMove<O, C, S>>,
 }
 
 impl<H, O, C, S> Server<H, O, C, S>
@@ -66,6 +67,7 @@ where
             config,
             state,
             across,
+            on_move,
         } = parts;
         let mut outgoing = O::routes();
         outgoing.sort_unstable();
@@ -99,6 +101,7 @@ where
             routes,
             on_connect,
             on_disconnect,
+            on_move,
             sessions: config
                 .resume
                 .map(|resume| crate::connection::Sessions::new(resume, across)),

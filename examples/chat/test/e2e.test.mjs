@@ -2,12 +2,13 @@
 // Chromium (Debian's, driven by playwright-core). They join, chat, see each other's messages
 // and presence; the server restarts and both pages recover and chat again. A user whose
 // connection drops (offline, the TCP connection cut) comes back to every message sent meanwhile
-// (resume). Screenshots go to target/artifacts/ (ZOCKET_ARTIFACTS overrides it).
+// (resume), on one server and, on two chat nodes sharing a real redis-server, through the other
+// node. Screenshots go to target/artifacts/ (ZOCKET_ARTIFACTS overrides it).
 //
 // The server is ZOCKET_CHAT_BIN, else `cargo run --example chat` from the repository root;
 // the browser is CHROMIUM_PATH, else /usr/bin/chromium. `npm run build` must have run.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { createServer, connect as tcpConnect } from "node:net";
 import { after, before, test } from "node:test";
@@ -20,13 +21,13 @@ const ARTIFACTS = process.env.ZOCKET_ARTIFACTS ?? `${REPO_ROOT}target/artifacts`
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const WAIT = { timeout: 15_000 };
 
-/** Starts the chat server on `port` (0: a free one); resolves once it listens. */
-async function startChat(port = 0) {
+/** Starts the chat server on `port` (0: a free one), with `env` added; resolves once it listens. */
+async function startChat(port = 0, env = {}) {
   const bin = process.env.ZOCKET_CHAT_BIN;
   const [command, args] = bin ? [bin, []] : ["cargo", ["run", "--quiet", "--example", "chat"]];
   const child = spawn(command, args, {
     cwd: REPO_ROOT,
-    env: { ...process.env, PORT: String(port), CHAT_WEB_DIR: WEB_DIR, RUST_LOG: process.env.RUST_LOG ?? "warn" },
+    env: { ...process.env, PORT: String(port), CHAT_WEB_DIR: WEB_DIR, RUST_LOG: process.env.RUST_LOG ?? "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
@@ -100,14 +101,16 @@ after(async () => {
  * A TCP proxy on 127.0.0.1 to the chat server's port: a page loaded through it has its
  * WebSocket through it too. `down()` destroys every connection through it (the page and the
  * server each see the TCP connection end, with no close frame, as when a network drops) and
- * refuses new ones until `up()`.
+ * refuses new ones until `up()`; `retarget(other)` sends new connections to another port, as a
+ * load balancer moves a client to another node.
  */
 async function proxy(port) {
   const sockets = new Set();
   let isUp = true;
+  let target = port;
   const server = createServer((inbound) => {
     if (!isUp) return inbound.destroy();
-    const outbound = tcpConnect(port, "127.0.0.1");
+    const outbound = tcpConnect(target, "127.0.0.1");
     for (const socket of [inbound, outbound]) {
       sockets.add(socket);
       socket.on("close", () => sockets.delete(socket));
@@ -127,6 +130,9 @@ async function proxy(port) {
     },
     up() {
       isUp = true;
+    },
+    retarget(port) {
+      target = port;
     },
     close() {
       for (const socket of sockets) socket.destroy();
@@ -294,5 +300,80 @@ test("a user who drops offline gets every message sent meanwhile, once and in or
     assert.deepEqual(dan.problems, []);
   } finally {
     await link.close();
+  }
+});
+
+/** A redis-server of its own on a free loopback port, without persistence. */
+async function startRedis() {
+  const probe = createServer();
+  await new Promise((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const port = probe.address().port;
+  await new Promise((resolve) => probe.close(resolve));
+  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+    stdio: "ignore",
+  });
+  const deadline = Date.now() + 10_000;
+  while (spawnSync("redis-cli", ["-p", String(port), "PING"], { encoding: "utf8" }).stdout?.trim() !== "PONG") {
+    assert.ok(Date.now() < deadline, "redis-server did not answer in time");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return { url: `redis://127.0.0.1:${port}`, stop: () => child.kill("SIGKILL") };
+}
+
+test("on two chat nodes, a user who drops offline on one comes back through the other with nothing missing", async () => {
+  // Two chat nodes on one redis-server. Eve's page is loaded from node A through a proxy; while
+  // she is offline the proxy is pointed at node B, so her page reconnects there (as a load
+  // balancer may send it) and her session moves over: the messages fay sent meanwhile, once and
+  // in order, and her nickname (node B's `on_move` adds it to B's state).
+  const redis = await startRedis();
+  const env = { REDIS_URL: redis.url };
+  const nodes = [];
+  let link;
+  try {
+    nodes.push(await startChat(0, env), await startChat(0, env));
+    const [a, b] = nodes;
+    link = await proxy(a.port);
+    const eve = await open("eve", link.url);
+    const fay = await open("fay", b.url);
+    await joinRoom(eve.page, "across");
+    await joinRoom(fay.page, "across");
+    await waitForMembers(eve.page, ["eve", "fay"]);
+    await say(fay.page, "before");
+    await waitForMessage(eve.page, "fay", "before");
+
+    await eve.context.setOffline(true);
+    link.retarget(b.port);
+    link.down();
+    await eve.page.waitForSelector('#status[data-state="retry"]', WAIT);
+    const away = ["away 1", "away 2", "away 3", "away 4", "away 5"];
+    for (const text of away) await say(fay.page, text);
+    assert.deepEqual(await texts(eve.page), ["before"], "nothing reached eve while away");
+
+    await eve.context.setOffline(false);
+    link.up();
+    await eve.page.waitForSelector('#status[data-state="open"]', { timeout: 30_000 });
+    await waitForMessage(eve.page, "fay", "away 5");
+    await say(fay.page, "after");
+    await waitForMessage(eve.page, "fay", "after");
+    await say(eve.page, "hello from node B");
+    await waitForMessage(fay.page, "eve", "hello from node B");
+    assert.deepEqual(
+      await texts(eve.page),
+      ["before", ...away, "after", "hello from node B"],
+      "nothing missing, nothing doubled, in order",
+    );
+    assert.equal(await eve.page.$eval("#status", (e) => e.dataset.resumed), "true", "resumed on node B");
+    assert.equal(await eve.page.$$eval(".notice", (ns) => ns.filter((n) => n.textContent === "reconnected").length), 0);
+    assert.equal(await fay.page.$$eval(".notice", (ns) => ns.filter((n) => n.textContent === "eve left").length), 0);
+    // Node B knows eve's nickname now: a newcomer there sees her among the room's members.
+    const gus = await open("gus", b.url);
+    await joinRoom(gus.page, "across");
+    await waitForMembers(gus.page, ["eve", "fay", "gus"]);
+    await eve.page.screenshot({ path: `${ARTIFACTS}/chat-resumed-other-node.png` });
+    for (const user of [eve, fay, gus]) assert.deepEqual(user.problems, []);
+  } finally {
+    await link?.close();
+    for (const node of nodes) await node.stop();
+    redis.stop();
   }
 });

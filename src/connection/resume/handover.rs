@@ -27,7 +27,7 @@ use super::{Entry, Request, Resumed, Shared, Token, release};
 use crate::call::Conn;
 use crate::cluster::envelope::{Answer, Body, Claim, Claimed, Moved, Question, Transfer};
 use crate::cluster::node::{self, Node, room_channel};
-use crate::connection::admit::{farewell, goodbye, reserve};
+use crate::connection::admit::{farewell, goodbye, moved as tell_moved, reserve};
 use crate::hub::{Outbox, Slot, Snapshot};
 use crate::{ClientId, Outgoing};
 use parking_lot::Mutex;
@@ -225,6 +225,9 @@ where
         return None;
     }
     tracing::debug!(client_id = %conn.id, "session resumed from another node");
+    let mut rooms: Vec<String> = rooms.iter().map(|room| room.to_string()).collect();
+    rooms.sort_unstable();
+    tell_moved(shared, &conn, rooms, true).await;
     Some(Resumed {
         conn,
         outbox,
@@ -472,6 +475,7 @@ where
         match sent {
             Ok(received) if received > 0 && moving => {
                 tracing::debug!(client_id = %conn.id, to = %origin, "session handed to another node");
+                tell_moved(&shared, &conn, rooms, false).await;
             }
             // Not moved, or nobody got it: the session ends here.
             _ => goodbye(&shared, &conn, rooms).await,
