@@ -194,10 +194,10 @@ where
             async move {
                 let opened = node.as_ref().map(|node| node.rooms_opened());
                 let outcome = AssertUnwindSafe(async move { run(call).await }).catch_unwind().await;
-                if let (Some(node), Some(opened)) = (node, opened)
-                    && node.rooms_opened() != opened
-                {
-                    node.subscribed().await;
+                if let (Some(node), Some(opened)) = (node, opened) {
+                    if node.rooms_opened() != opened {
+                        node.subscribed().await;
+                    }
                 }
                 let outcome = outcome.unwrap_or_else(|_| {
                     tracing::error!("handler panicked");
