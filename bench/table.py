@@ -8,10 +8,16 @@ import json
 import statistics
 import sys
 
-SERVERS = ["zocket", "zocket-msgpack", "bun", "tungstenite"]
-HEADINGS = {"zocket": "zocket", "zocket-msgpack": "zocket msgpack", "bun": "bun", "tungstenite": "tungstenite"}
+SERVERS = ["zocket", "zocket-msgpack", "zocket-1t", "bun", "tungstenite"]
+HEADINGS = {
+    "zocket": "zocket",
+    "zocket-msgpack": "zocket msgpack",
+    "zocket-1t": "zocket 1 thread",
+    "bun": "bun",
+    "tungstenite": "tungstenite",
+}
 CASES = ["rpc1", "rpc16", "rpc16p", "broadcast", "stress", "rooms", "idle"]
-RATIOS = [("zocket", "tungstenite"), ("zocket", "bun")]
+RATIOS = [("zocket", "tungstenite"), ("zocket", "bun"), ("zocket-1t", "bun")]
 
 # Headroom: what share of the machine (window × cores) each side used. A generator near its share of
 # the cores may itself have limited the run.

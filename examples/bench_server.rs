@@ -1,6 +1,7 @@
 //! The bench app of `shared/bench-app.md`: the server every load-generator run measures.
 //!
-//! Run: `cargo run --release --example bench_server` (port from `PORT`, default 3000).
+//! Run: `cargo run --release --example bench_server` (port from `PORT`, default 3000;
+//! `BENCH_THREADS=1` for a single-threaded runtime).
 //!
 //! The per-client rate limit is off (a load generator is one client sending as fast as the
 //! server answers), and a client may fall 16 384 frames behind (about a MiB of small frames; Bun
@@ -101,5 +102,11 @@ pub(crate) fn app() -> Server<Headers, Out> {
 
 #[allow(dead_code)]
 fn main() -> std::io::Result<()> {
+    // `BENCH_THREADS=1`: one thread runs everything, as Bun's event loop does (`zocket-1t` in
+    // bench/run); otherwise tokio's default, a worker per core.
+    if std::env::var("BENCH_THREADS").is_ok_and(|threads| threads == "1") {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        return run::serve_on(runtime, app);
+    }
     run::serve(app)
 }

@@ -46,7 +46,22 @@ where
     C: Send + Sync + 'static,
     S: Send + Sync + 'static,
 {
-    tokio::runtime::Runtime::new()?.block_on(async {
+    serve_on(tokio::runtime::Runtime::new()?, app)
+}
+
+/// [`serve`] on the given runtime.
+pub(crate) fn serve_on<H, O, C, S>(
+    runtime: tokio::runtime::Runtime,
+    app: fn() -> zocket::Server<H, O, C, S>,
+) -> std::io::Result<()>
+where
+    H: serde::de::DeserializeOwned + garde::Validate + Send + 'static,
+    H::Context: Default,
+    O: zocket::Outgoing,
+    C: Send + Sync + 'static,
+    S: Send + Sync + 'static,
+{
+    runtime.block_on(async {
         log();
         let server = app();
         reach_the_cluster(&server.handle()).await;
