@@ -19,7 +19,10 @@ use tracing::Instrument;
 use zocket_protocol::Codec;
 
 /// A call in flight: resolves to the frame to send back, if any, and the bytes it held.
-type Pending = BoxFuture<'static, (Option<Message>, usize)>;
+type Pending = BoxFuture<'static, Done>;
+
+/// A finished call: the frame to send back, if any, and the bytes it held.
+type Done = (Option<Message>, usize);
 
 pub(super) struct Dispatcher<'a, H, O, C, S> {
     shared: &'a Shared<H, O, C, S>,
@@ -28,9 +31,12 @@ pub(super) struct Dispatcher<'a, H, O, C, S> {
     limiter: Option<RateGuard>,
     /// Set when the client floods: reading waits until this instant.
     throttled: Option<tokio::time::Instant>,
-    calls: FuturesUnordered<Pending>,
-    /// Calls that finished as soon as they started (most do): their replies, not yet taken.
-    done: VecDeque<(Option<Message>, usize)>,
+    /// Made on the first call that waits: an idle connection holds no allocation for it.
+    calls: Option<FuturesUnordered<Pending>>,
+    /// Calls that finished as soon as they started (most do): their replies, not yet taken,
+    /// the oldest inline (a client that makes one call at a time never allocates the queue).
+    first_done: Option<Done>,
+    done: VecDeque<Done>,
     /// Bytes of the frames the calls in flight hold.
     held: usize,
 }
@@ -48,14 +54,15 @@ where
             throttled: None,
             shared,
             conn,
-            calls: FuturesUnordered::new(),
+            calls: None,
+            first_done: None,
             done: VecDeque::new(),
             held: 0,
         }
     }
 
     pub(super) fn in_flight(&self) -> usize {
-        self.calls.len() + self.done.len()
+        self.calls.as_ref().map_or(0, FuturesUnordered::len) + usize::from(self.first_done.is_some()) + self.done.len()
     }
 
     /// Whether another message may be read: calls and the bytes they hold are both bounded.
@@ -66,9 +73,9 @@ where
 
     /// The next finished call's reply (`Some(None)` when it needs none).
     pub(super) async fn next_done(&mut self) -> Option<Option<Message>> {
-        let (reply, held) = match self.done.pop_front() {
+        let (reply, held) = match self.first_done.take().or_else(|| self.done.pop_front()) {
             Some(done) => done,
-            None => self.calls.next().await?,
+            None => self.calls.as_mut()?.next().await?,
         };
         self.held -= held;
         Some(reply)
@@ -167,8 +174,10 @@ where
     fn run(&mut self, mut pending: Pending) {
         let mut cx = Context::from_waker(Waker::noop());
         match pending.as_mut().poll(&mut cx) {
+            // The inline slot only while the queue is empty, so replies keep their order.
+            Poll::Ready(done) if self.first_done.is_none() && self.done.is_empty() => self.first_done = Some(done),
             Poll::Ready(done) => self.done.push_back(done),
-            Poll::Pending => self.calls.push(pending),
+            Poll::Pending => self.calls.get_or_insert_with(FuturesUnordered::new).push(pending),
         }
     }
 
