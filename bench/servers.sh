@@ -39,6 +39,7 @@ start_server() {
   case "$name" in
     zocket | zocket-msgpack) PORT=$port RUST_LOG=warn "$TARGET/examples/bench_server" >"$log" 2>&1 & ;;
     zocket-1t) PORT=$port BENCH_THREADS=1 RUST_LOG=warn "$TARGET/examples/bench_server" >"$log" 2>&1 & ;;
+    zocket-prev) PORT=$port RUST_LOG=warn "${PREV_BENCH_SERVER:?set PREV_BENCH_SERVER to the bench_server of another build}" >"$log" 2>&1 & ;;
     bun) PORT=$port "$BUN" bench/bun/server.ts >"$log" 2>&1 & ;;
     tungstenite) PORT=$port "$TARGET/bench-tungstenite" >"$log" 2>&1 & ;;
     *) echo "unknown server $name" >&2; return 1 ;;

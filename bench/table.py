@@ -8,16 +8,17 @@ import json
 import statistics
 import sys
 
-SERVERS = ["zocket", "zocket-msgpack", "zocket-1t", "bun", "tungstenite"]
+SERVERS = ["zocket", "zocket-prev", "zocket-msgpack", "zocket-1t", "bun", "tungstenite"]
 HEADINGS = {
     "zocket": "zocket",
     "zocket-msgpack": "zocket msgpack",
     "zocket-1t": "zocket 1 thread",
+    "zocket-prev": "zocket (previous build)",
     "bun": "bun",
     "tungstenite": "tungstenite",
 }
 CASES = ["rpc1", "rpc16", "rpc16p", "broadcast", "stress", "rooms", "idle"]
-RATIOS = [("zocket", "tungstenite"), ("zocket", "bun"), ("zocket-1t", "bun")]
+RATIOS = [("zocket", "tungstenite"), ("zocket", "bun"), ("zocket-1t", "bun"), ("zocket", "zocket-prev")]
 
 # Headroom: what share of the machine (window × cores) each side used. A generator near its share of
 # the cores may itself have limited the run.
