@@ -39,6 +39,7 @@
 //! ```
 
 use crate::connection::{Refused, reserve};
+use crate::transport::direct::Stream;
 use crate::transport::frame::{self, opcode};
 use crate::{Outgoing, Reject, Route, Server};
 use bytes::{Buf, Bytes, BytesMut};
@@ -74,7 +75,7 @@ where
             .map_err(Refused::into_reject)?;
         let id = admitted.conn.id.clone();
         let (client, server) = tokio::io::duplex(64 * 1024);
-        tokio::spawn(admitted.serve(self.shared.clone(), server, None));
+        tokio::spawn(admitted.serve(self.shared.clone(), Stream::Memory(server), None));
         Ok(TestClient {
             io: client,
             buf: BytesMut::new(),

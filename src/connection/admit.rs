@@ -8,10 +8,11 @@ use crate::call::Conn;
 use crate::hub::{Outbox, Slot};
 use crate::metrics::{OpenConnection, Refusal};
 use crate::transport::Socket;
+use crate::transport::direct::Stream;
+use crate::transport::frame::opcode;
 use crate::{ClientId, Ctx, Disconnected, Moved, Outgoing, Reject};
 use futures_util::FutureExt;
 use std::{panic::AssertUnwindSafe, sync::Arc};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use zocket_protocol::Codec;
 
@@ -206,16 +207,17 @@ impl<C: Send + Sync + 'static> Admitted<C> {
 
 impl<C: Send + Sync + 'static> Admitted<C> {
     /// Serves the client over `io` until it leaves.
-    pub(crate) async fn serve<H: 'static, O, S, IO>(
+    pub(crate) async fn serve<H: 'static, O, S>(
         self,
         shared: Arc<Shared<H, O, C, S>>,
-        io: IO,
+        io: Stream,
         compression: Option<crate::transport::Agreed>,
     ) where
         O: Outgoing,
         S: Send + Sync + 'static,
-        IO: AsyncRead + AsyncWrite + Unpin + Send,
     {
+        // Senders write to plain TCP directly, unless each frame is compressed for it alone.
+        let tcp = io.tcp().filter(|_| compression.is_none());
         // Up to twice the limit is read so the client gets a PAYLOAD_TOO_LARGE reply; past that
         // the socket refuses it (close 1009) without buffering it.
         let max = shared.config.max_message_size.saturating_mul(2);
@@ -230,6 +232,14 @@ impl<C: Send + Sync + 'static> Admitted<C> {
                 self.finish(&shared, true).await;
                 return;
             }
+        }
+        if let Some(tcp) = tcp {
+            let opcode = if self.codec.is_binary() {
+                opcode::BINARY
+            } else {
+                opcode::TEXT
+            };
+            self.outbox.write_directly(tcp, opcode);
         }
         let parks = session::run(
             socket,

@@ -146,6 +146,9 @@ where
     });
     // Kept small between writes: a burst's large batch is freed after it is written.
     let mut batch: Vec<Outbound> = Vec::new();
+    // Senders write to this socket directly while it is idle (`transport/direct.rs`): every
+    // write here is bracketed so theirs never land inside one of its frames.
+    let direct = outbox.is_direct().then_some(outbox);
 
     let end = 'connection: loop {
         let reading = dispatcher.has_room() && throttle.is_none();
@@ -166,7 +169,7 @@ where
                         _ => break,
                     }
                 }
-                if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
+                if let Err(end) = write(&mut socket, &mut batch, config.write_timeout, direct).await {
                     break end;
                 }
             }
@@ -180,7 +183,7 @@ where
                     Taken::Handover => break End::Handover,
                     Taken::Frames => {}
                 }
-                if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
+                if let Err(end) = write(&mut socket, &mut batch, config.write_timeout, direct).await {
                     break end;
                 }
             }
@@ -211,7 +214,7 @@ where
                     }
                 }
                 if socket.has_control() {
-                    if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
+                    if let Err(end) = write(&mut socket, &mut batch, config.write_timeout, direct).await {
                         break 'connection end;
                     }
                 }
@@ -233,12 +236,20 @@ where
                     break End::Silent;
                 }
                 socket.queue_control(frame::control(opcode::PING, &[]));
-                if let Err(end) = write(&mut socket, &mut batch, config.write_timeout).await {
+                if let Err(end) = write(&mut socket, &mut batch, config.write_timeout, direct).await {
                     break end;
                 }
             }
         }
     };
+    if let Some(rest) = direct.and_then(Outbox::stop_direct) {
+        // Senders queue from here on, and let go of the socket; the rest of a frame one of
+        // them began goes out before the close.
+        socket.queue_unfinished(rest);
+        if !matches!(end, End::Gone(_)) {
+            let _ = write(&mut socket, &mut batch, config.write_timeout, None).await;
+        }
+    }
     let closing = match end {
         End::ClientClosed(code) => Closing::Echo(code),
         End::Close(code, reason) => Closing::Close(code, reason),
@@ -270,7 +281,7 @@ pub(super) async fn write_first<IO: AsyncRead + AsyncWrite + Unpin>(
     limit: Duration,
 ) -> bool {
     let mut batch = vec![Outbound::plain(message)];
-    let written = write(socket, &mut batch, limit).await;
+    let written = write(socket, &mut batch, limit, None).await;
     if let Err(end) = written {
         tracing::debug!(
             reason = end.reason(),
@@ -282,12 +293,18 @@ pub(super) async fn write_first<IO: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Writes the socket's queued control frame, if any, and a batch of messages with a deadline,
-/// then lets the batch's memory go.
+/// then lets the batch's memory go. With `direct` (the outbox of a socket senders write to),
+/// senders hold off until the connection next finds its outbox empty, and the rest of a frame
+/// one of them began goes first.
 async fn write<IO: AsyncRead + AsyncWrite + Unpin>(
     socket: &mut Socket<IO>,
     batch: &mut Vec<Outbound>,
     limit: Duration,
+    direct: Option<&Outbox>,
 ) -> Result<(), End> {
+    if let Some(rest) = direct.and_then(Outbox::begin_write) {
+        socket.queue_unfinished(rest);
+    }
     if batch.is_empty() && !socket.has_control() {
         return Ok(());
     }

@@ -5,6 +5,7 @@ use super::Shared;
 use super::admit::{Admitted, reserve};
 use super::resume;
 use crate::metrics::{self, Refusal};
+use crate::transport::direct::Stream;
 use crate::transport::handshake;
 use crate::{Outgoing, validate};
 use axum::body::Body;
@@ -12,7 +13,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use garde::Validate;
-use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -77,7 +77,7 @@ where
     let upgrading = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         match upgrading.await {
-            Ok(upgraded) => admitted.serve(shared, TokioIo::new(upgraded), compression).await,
+            Ok(upgraded) => admitted.serve(shared, Stream::new(upgraded), compression).await,
             Err(error) => {
                 tracing::debug!(%error, client_id = %admitted.conn.id, "upgrade failed");
                 admitted.abandon(shared).await;

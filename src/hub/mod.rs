@@ -6,6 +6,7 @@
 
 mod cluster;
 mod outbox;
+mod pacing;
 mod questions;
 mod sequence;
 
@@ -300,6 +301,15 @@ impl Hub {
         mut missing: Option<&mut Vec<Box<str>>>,
     ) -> Delivery {
         let registry = self.registry.read();
+        // A large fan-out goes through the recipients' queues (`pacing.rs`).
+        let _fan_out = pacing::FanOut::start(match target {
+            Target::All => registry.clients.len(),
+            Target::Clients(ids) => ids.len(),
+            Target::Rooms(rooms) => rooms
+                .iter()
+                .map(|room| registry.rooms.get(&**room).map_or(0, HashSet::len))
+                .sum(),
+        });
         let mut delivery = Delivery::default();
         let skip = |id: &str| except.iter().any(|e| &**e == id);
         match target {

@@ -10,14 +10,24 @@
 //! number as it is pushed and stays after it was taken (taking moves a cursor), up to the
 //! session's byte budget, oldest first out; while the session is parked (no socket), pushes
 //! land in the log, and one that would need more than the budget loses the session.
+//!
+//! Without a log, over plain TCP and without permessage-deflate, a push into an empty queue
+//! while the connection's task is not writing is written to the socket at once, by the pusher,
+//! under the queue's lock ([`transport::direct`](crate::transport::direct)): a broadcast then
+//! costs one send per recipient and no wake of the recipient's task. Whatever the socket does
+//! not take at once is queued (the rest of a frame first), and the task writes it as before.
 
-use super::Outbound;
+use super::{Outbound, pacing};
 use crate::cluster::MessageId;
+use crate::transport::direct::{self, Sent};
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
 use zocket_protocol::Codec;
 
 /// What became of one push.
@@ -44,6 +54,11 @@ pub(crate) enum Taken {
     Handover,
 }
 
+/// A client written to less than this long ago gets its next frame through its queue: under
+/// load (frames for it closer together than this), its connection then writes what queued
+/// meanwhile in one `send`, where direct writes would make a `send` of each frame.
+const BUSY_GAP: Duration = Duration::from_millis(1);
+
 /// Bytes moved into one batch at most (but always at least one frame): frames being written
 /// have left the queue, so this bounds what a stalled write holds on top of it.
 pub(crate) const TAKE_BYTES: usize = 256 * 1024;
@@ -57,6 +72,19 @@ struct State {
     overflowed: bool,
     shut_down: bool,
     closed: bool,
+    /// The connection's task is writing (or wrote, and has not looked at its queue since): a
+    /// sender must queue, not write.
+    busy: bool,
+    /// `frames[0]` is the rest of a frame a sender began writing directly: already framed,
+    /// and due before anything else the connection writes.
+    unfinished: bool,
+    /// The data frames' opcode, for direct writes.
+    opcode: u8,
+    /// The connection's socket, while senders may write to it directly (see `direct`).
+    direct: Option<Arc<TcpStream>>,
+    /// When the socket was last written to (directly or by the connection), with direct
+    /// writes on: see [`BUSY_GAP`].
+    written_at: Option<Instant>,
     /// Boxed: a connection without resume pays one pointer for it.
     log: Option<Box<Log>>,
 }
@@ -171,6 +199,28 @@ impl Outbox {
         if !was_empty && (state.frames.len() >= self.capacity || state.bytes + size > self.capacity_bytes) {
             return self.overflow(state);
         }
+        if was_empty && !state.busy && state.direct.is_some() {
+            let now = Instant::now();
+            let idle = state.written_at.is_none_or(|at| now.duration_since(at) >= BUSY_GAP);
+            if let Some(stream) = state.direct.as_deref().filter(|_| idle && pacing::allowed(now)) {
+                let sent = direct::send_frame(stream, state.opcode, frame);
+                state.written_at = Some(now);
+                pacing::spent(now, Instant::now());
+                match sent {
+                    Sent::All => return Pushed::Queued,
+                    Sent::Part(rest) => {
+                        // The rest goes first; the frame is as good as queued.
+                        state.bytes += rest.len();
+                        state.frames.push_back(rest);
+                        state.unfinished = true;
+                        drop(state);
+                        self.waker.wake();
+                        return Pushed::Queued;
+                    }
+                    Sent::Nothing => {}
+                }
+            }
+        }
         state.bytes += size;
         state.frames.push_back(frame.clone());
         drop(state);
@@ -270,9 +320,20 @@ impl Outbox {
             }
             return Some(Taken::Frames);
         }
-        if state.frames.is_empty() {
+        // The rest of a frame begun directly stays for `begin_write`, which puts it first.
+        let rest = if state.unfinished {
+            state.frames.pop_front()
+        } else {
+            None
+        };
+        if state.frames.is_empty() && rest.is_none() {
+            if std::mem::take(&mut state.busy) {
+                // The connection wrote, and found nothing more: senders may write again.
+                state.written_at = Some(Instant::now());
+            }
             return None;
         }
+        state.busy = true;
         let mut taken = 0;
         for _ in 0..max {
             let Some(frame) = state.frames.pop_front() else { break };
@@ -287,7 +348,49 @@ impl Outbox {
             // A burst is over: give its memory back.
             state.frames = VecDeque::new();
         }
+        if let Some(rest) = rest {
+            state.frames.push_front(rest);
+        }
         Some(Taken::Frames)
+    }
+
+    /// Lets senders write to `stream` directly (frames of `opcode`) while the queue is empty
+    /// and the connection is not writing. Not with a replay log, whose frames are numbered as
+    /// they are taken.
+    pub(crate) fn write_directly(&self, stream: Arc<TcpStream>, opcode: u8) {
+        let mut state = self.state.lock();
+        if state.log.is_none() && !state.closed {
+            state.direct = Some(stream);
+            state.opcode = opcode;
+        }
+    }
+
+    /// Whether senders write to the socket directly (see [`write_directly`](Self::write_directly)).
+    pub(crate) fn is_direct(&self) -> bool {
+        self.state.lock().direct.is_some()
+    }
+
+    /// The connection is about to write: senders queue until it next finds its queue empty
+    /// ([`take`](Self::take)). Returns what must be written before anything else: the rest of
+    /// a frame a sender began.
+    pub(crate) fn begin_write(&self) -> Option<Bytes> {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        state.busy = true;
+        if !std::mem::take(&mut state.unfinished) {
+            return None;
+        }
+        let rest = state.frames.pop_front()?;
+        state.bytes -= rest.len();
+        Some(rest)
+    }
+
+    /// Senders stop writing directly for good (the connection is closing), and let go of the
+    /// socket. Returns the rest of a frame a sender began, to be written before the close.
+    pub(crate) fn stop_direct(&self) -> Option<Bytes> {
+        let rest = self.begin_write();
+        self.state.lock().direct = None;
+        rest
     }
 
     /// Waits until frames are queued (moving up to `max` into `batch`) or the queue overflowed.
@@ -312,6 +415,8 @@ impl Outbox {
     pub(crate) fn close(&self) {
         let mut state = self.state.lock();
         state.closed = true;
+        state.direct = None;
+        state.unfinished = false;
         state.frames = VecDeque::new();
         state.bytes = 0;
         if let Some(log) = state.log.as_mut() {

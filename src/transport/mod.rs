@@ -12,6 +12,7 @@
 pub(crate) mod close;
 mod decode;
 pub mod deflate;
+pub(crate) mod direct;
 pub(crate) mod frame;
 pub mod handshake;
 mod raw;

@@ -102,7 +102,8 @@ pub(crate) struct Socket<IO> {
     decoder: Decoder,
     /// The opcode of the data frames written: text or binary.
     opcode: u8,
-    /// A control frame to write ahead of the next messages.
+    /// A control frame to write ahead of the next messages (after the rest of a frame begun
+    /// elsewhere, if any: see [`queue_unfinished`](Self::queue_unfinished)).
     control: Option<Bytes>,
     /// How long a message may take from its first byte to its last.
     message_timeout: Option<Duration>,
@@ -245,13 +246,25 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
         self.control = Some(frame);
     }
 
-    /// Whether [`write`](Self::write) has anything to send.
+    /// Queues the rest of a frame a sender began writing directly (`direct.rs`): bytes already
+    /// framed, written as they are before anything else by the next [`write`](Self::write).
+    /// It goes with the control frame, in front: nothing queues a control frame between this and
+    /// that write.
+    pub(crate) fn queue_unfinished(&mut self, rest: Bytes) {
+        self.control = Some(match self.control.take() {
+            None => rest,
+            Some(control) => [rest, control].concat().into(),
+        });
+    }
+
+    /// Whether [`write`](Self::write) has anything to send besides messages.
     pub(crate) fn has_control(&self) -> bool {
         self.control.is_some()
     }
 
-    /// Writes the queued control frame, if any, then every message of `messages` (emptying it)
-    /// as a final data frame of the socket's data opcode, and flushes.
+    /// Writes the queued control frame (and the rest of a frame begun elsewhere), if any, then
+    /// every message of `messages` (emptying it) as a final data frame of the socket's data
+    /// opcode, and flushes.
     ///
     /// Messages are framed here: each frame's header is built on the stack of the poll that
     /// writes it, beside the shared message bytes (in up to three [`Pieces`]), so a message

@@ -1,0 +1,147 @@
+//! When a sender may write to a client's socket itself (`outbox.rs`): for fan-outs of up to
+//! [`MAX_DIRECT`] recipients, and not while this thread already spends most of its time
+//! writing directly.
+//!
+//! A direct write costs one `send` per frame on the sending thread. That beats waking each
+//! recipient's connection while fan-outs are small and the server keeps up. It loses in two
+//! cases, measured in `BENCHMARKS.md`:
+//! - A large fan-out: one thread then makes all its `send`s in a row, and the last recipient
+//!   waits for all of them (1000 recipients: twice the p99 latency of queueing, where the
+//!   recipients' connections write on every worker at once).
+//! - A load the server cannot keep up with: a client's frames then wait in its queue while its
+//!   connection is busy elsewhere, and the connection writes them all in one `send`. Direct
+//!   writes never batch, and a server saturated by them delivers each client's frames far
+//!   apart, so it stays saturated. So each thread measures the time its direct writes take, per
+//!   [`WINDOW`]; past [`MOST`] of one, it queues for [`HOLD`], then tries again.
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+/// Fan-outs to more recipients than this queue every frame.
+pub(crate) const MAX_DIRECT: usize = 256;
+
+/// The span over which a thread's time in direct writes is measured.
+const WINDOW: Duration = Duration::from_millis(100);
+
+/// The share of a window past which a thread stops writing directly.
+const MOST: Duration = Duration::from_millis(70);
+
+/// How long a thread queues once its direct writes took [`MOST`] of a window.
+const HOLD: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    /// When the current window began.
+    window: Instant,
+    /// Time spent in direct writes in the current window.
+    spent: Duration,
+    /// Until when this thread queues instead.
+    hold_until: Option<Instant>,
+}
+
+thread_local! {
+    static PACE: Cell<Option<Pace>> = const { Cell::new(None) };
+    /// This thread delivers a fan-out too large to write directly.
+    static LARGE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// One delivery under way on this thread, from [`start`](Self::start) until dropped.
+#[derive(Debug)]
+pub(crate) struct FanOut {
+    was_large: bool,
+}
+
+impl FanOut {
+    /// A delivery to about `recipients` clients.
+    pub(crate) fn start(recipients: usize) -> Self {
+        Self {
+            was_large: LARGE.replace(recipients > MAX_DIRECT),
+        }
+    }
+}
+
+impl Drop for FanOut {
+    fn drop(&mut self) {
+        LARGE.set(self.was_large);
+    }
+}
+
+/// Whether this thread may write directly at `now`.
+pub(crate) fn allowed(now: Instant) -> bool {
+    !LARGE.get()
+        && PACE.with(|pace| match pace.get() {
+            Some(Pace {
+                hold_until: Some(until),
+                ..
+            }) => now >= until,
+            _ => true,
+        })
+}
+
+/// Counts a direct write that took from `start` to `end`.
+pub(crate) fn spent(start: Instant, end: Instant) {
+    PACE.with(|cell| {
+        let fresh = Pace {
+            window: start,
+            spent: Duration::ZERO,
+            hold_until: None,
+        };
+        let mut pace = cell.get().unwrap_or(fresh);
+        if end.saturating_duration_since(pace.window) >= WINDOW {
+            pace = fresh;
+        }
+        pace.spent += end.saturating_duration_since(start);
+        if pace.spent >= MOST {
+            pace.hold_until = Some(end + HOLD);
+            // The window after the hold starts afresh.
+            pace.window = end + HOLD;
+            pace.spent = Duration::ZERO;
+        }
+        cell.set(Some(pace));
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_busy_with_direct_writes_queues_for_a_while() {
+        std::thread::spawn(|| {
+            let t0 = Instant::now();
+            let ms = Duration::from_millis;
+            assert!(allowed(t0));
+            // 60 ms of writes in a window: still allowed.
+            spent(t0, t0 + ms(60));
+            assert!(allowed(t0 + ms(60)));
+            // A new window forgets the last one.
+            spent(t0 + ms(110), t0 + ms(160));
+            assert!(allowed(t0 + ms(160)));
+            // Past most of a window: held.
+            spent(t0 + ms(160), t0 + ms(190));
+            let held = t0 + ms(190);
+            assert!(!allowed(held));
+            assert!(!allowed(held + HOLD - ms(1)));
+            assert!(allowed(held + HOLD));
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_large_fan_out_queues() {
+        std::thread::spawn(|| {
+            let now = Instant::now();
+            let small = FanOut::start(MAX_DIRECT);
+            assert!(allowed(now));
+            {
+                let _large = FanOut::start(MAX_DIRECT + 1);
+                assert!(!allowed(now));
+            }
+            assert!(allowed(now), "the small one goes on");
+            drop(small);
+        })
+        .join()
+        .unwrap();
+    }
+}

@@ -1,0 +1,301 @@
+//! Direct writes: a TCP connection shared by its connection task and the tasks that send to
+//! it, so that a broadcast writes each recipient's frame from the sending task, as it loops
+//! over the recipients, instead of queueing it and waking the recipient's task to write it.
+//!
+//! The connection task reads and writes through [`Stream`]; a sender holds the same socket
+//! (in the recipient's outbox, `hub/outbox.rs`) and calls [`send_frame`], which never waits:
+//! the outbox lets it only while nothing is queued and the connection task is not writing,
+//! under the outbox's lock, so frames keep their order. Connections behind TLS (or any stream
+//! other than hyper's plain TCP) are served as before, through the queue.
+
+use super::frame;
+use bytes::{Buf, Bytes};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
+use tokio::net::TcpStream;
+
+/// Frames of up to this many bytes (header included) are copied into one buffer on the stack
+/// and sent whole, as the connection task sends its small writes.
+const STACK_SEND: usize = 2048;
+
+/// An upgraded connection: plain TCP, which senders can write to directly, or any other.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    /// Plain TCP, shared with senders.
+    Tcp(SharedTcp),
+    /// Anything else hyper upgraded (a TLS stream, say).
+    Other(TokioIo<Upgraded>),
+    /// An in-memory pipe ([`testing`](crate::testing)).
+    Memory(DuplexStream),
+}
+
+impl Stream {
+    /// The upgraded connection, as plain TCP if it is.
+    pub(crate) fn new(upgraded: Upgraded) -> Self {
+        match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => Self::Tcp(SharedTcp {
+                stream: Arc::new(parts.io.into_inner()),
+                early: parts.read_buf,
+            }),
+            Err(upgraded) => Self::Other(TokioIo::new(upgraded)),
+        }
+    }
+
+    /// The TCP socket, for senders to write to, if it is one.
+    pub(crate) fn tcp(&self) -> Option<Arc<TcpStream>> {
+        match self {
+            Self::Tcp(tcp) => Some(tcp.stream.clone()),
+            Self::Other(_) | Self::Memory(_) => None,
+        }
+    }
+}
+
+/// A TCP stream shared with senders: the connection task reads and writes through it with
+/// readiness and non-blocking calls, which take `&TcpStream`.
+#[derive(Debug)]
+pub(crate) struct SharedTcp {
+    stream: Arc<TcpStream>,
+    /// Bytes hyper read past the upgrade request: the client's first frames, read first.
+    early: Bytes,
+}
+
+impl AsyncRead for SharedTcp {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.early.is_empty() {
+            let n = this.early.len().min(buf.remaining());
+            buf.put_slice(&this.early[..n]);
+            this.early.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            ready!(this.stream.poll_read_ready(cx))?;
+            match this.stream.try_read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) => return Poll::Ready(Err(error)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for SharedTcp {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.stream.poll_write_ready(cx))?;
+            match self.stream.try_write(buf) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                written => return Poll::Ready(written),
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.stream.poll_write_ready(cx))?;
+            match self.stream.try_write_vectored(bufs) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                written => return Poll::Ready(written),
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Senders let go of the socket before the connection closes it; if one still holds
+        // it, the socket closes when the last holder drops it.
+        match Arc::get_mut(&mut self.get_mut().stream) {
+            Some(stream) => Pin::new(stream).poll_shutdown(cx),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(tcp) => Pin::new(tcp).poll_read(cx, buf),
+            Self::Other(io) => Pin::new(io).poll_read(cx, buf),
+            Self::Memory(io) => Pin::new(io).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(tcp) => Pin::new(tcp).poll_write(cx, buf),
+            Self::Other(io) => Pin::new(io).poll_write(cx, buf),
+            Self::Memory(io) => Pin::new(io).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(tcp) => Pin::new(tcp).poll_write_vectored(cx, bufs),
+            Self::Other(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+            Self::Memory(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Self::Tcp(tcp) => tcp.is_write_vectored(),
+            Self::Other(io) => io.is_write_vectored(),
+            Self::Memory(io) => io.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(tcp) => Pin::new(tcp).poll_flush(cx),
+            Self::Other(io) => Pin::new(io).poll_flush(cx),
+            Self::Memory(io) => Pin::new(io).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(tcp) => Pin::new(tcp).poll_shutdown(cx),
+            Self::Other(io) => Pin::new(io).poll_shutdown(cx),
+            Self::Memory(io) => Pin::new(io).poll_shutdown(cx),
+        }
+    }
+}
+
+/// What became of a direct send.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// The whole frame went to the kernel.
+    All,
+    /// Only part of it did: these bytes (the rest of the frame, header included) must be
+    /// written before anything else.
+    Part(Bytes),
+    /// Nothing went: the socket's buffer is full (or the connection failed, which its task
+    /// finds on its own). The frame is to be queued.
+    Nothing,
+}
+
+/// Writes `payload` as one final frame of `opcode` to `stream`, without waiting.
+pub(crate) fn send_frame(stream: &TcpStream, opcode: u8, payload: &[u8]) -> Sent {
+    let mut header = [0u8; frame::MAX_HEADER];
+    let len = frame::header(&mut header, opcode, payload.len());
+    let head = &header[..len];
+    let total = head.len() + payload.len();
+    let written = if total <= STACK_SEND {
+        let mut stack = [0u8; STACK_SEND];
+        stack[..head.len()].copy_from_slice(head);
+        stack[head.len()..total].copy_from_slice(payload);
+        stream.try_write(&stack[..total])
+    } else {
+        stream.try_write_vectored(&[IoSlice::new(head), IoSlice::new(payload)])
+    };
+    match written {
+        Ok(n) if n == total => Sent::All,
+        Ok(0) | Err(_) => Sent::Nothing,
+        Ok(n) => {
+            let mut rest = Vec::with_capacity(total - n);
+            if n < head.len() {
+                rest.extend_from_slice(&head[n..]);
+                rest.extend_from_slice(payload);
+            } else {
+                rest.extend_from_slice(&payload[n - head.len()..]);
+            }
+            Sent::Part(Bytes::from(rest))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::frame::opcode;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    async fn pair() -> (TcpStream, Arc<TcpStream>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (client, Arc::new(server))
+    }
+
+    fn framed(payload: &[u8]) -> Vec<u8> {
+        let mut whole = frame::FrameBuf::new();
+        whole.payload().extend_from_slice(payload);
+        whole.finish(opcode::TEXT).to_vec()
+    }
+
+    #[tokio::test]
+    async fn a_frame_sent_whole_or_in_part_then_queued_arrives_intact() {
+        let (mut client, server) = pair().await;
+        let small = vec![b'a'; 100];
+        assert_eq!(send_frame(&server, opcode::TEXT, &small), Sent::All);
+        let mut got = vec![0; framed(&small).len()];
+        client.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, framed(&small));
+
+        // Sends until the socket's buffer fills: a part, then nothing.
+        let large = vec![b'b'; 300_000];
+        let mut expected = Vec::new();
+        let rest = loop {
+            match send_frame(&server, opcode::TEXT, &large) {
+                Sent::All => expected.extend(framed(&large)),
+                Sent::Part(rest) => break rest,
+                Sent::Nothing => panic!("a full buffer takes part of a frame first"),
+            }
+        };
+        expected.extend(framed(&large));
+        assert_eq!(send_frame(&server, opcode::TEXT, &small), Sent::Nothing);
+        let reader = tokio::spawn(async move {
+            let mut got = vec![0; expected.len()];
+            client.read_exact(&mut got).await.unwrap();
+            got == expected
+        });
+        // The rest goes out through the connection's own writes, which wait for room.
+        let mut tcp = SharedTcp {
+            stream: server,
+            early: Bytes::new(),
+        };
+        tcp.write_all(&rest).await.unwrap();
+        assert!(reader.await.unwrap(), "the bytes on the wire differ");
+    }
+
+    #[tokio::test]
+    async fn reads_what_hyper_read_early_first() {
+        let (mut client, server) = pair().await;
+        let mut tcp = SharedTcp {
+            stream: server,
+            early: Bytes::from_static(b"early "),
+        };
+        client.write_all(b"late").await.unwrap();
+        let mut got = vec![0; 10];
+        tcp.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, b"early late");
+        tcp.shutdown().await.unwrap();
+        assert_eq!(client.read(&mut got).await.unwrap(), 0, "shut down");
+    }
+}

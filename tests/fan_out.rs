@@ -1,0 +1,198 @@
+//! Fan-out over real loopback sockets. A sender writes each recipient's frame to its socket
+//! itself while that socket is idle (`src/transport/direct.rs`), and queues it otherwise: the
+//! frames must reach every client whole and in each sender's order, across partial writes, a
+//! client that stops reading and starts again, concurrent senders, and the client's own
+//! replies written by its connection in between.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use support::{Client, start};
+use zocket::{ClientId, Config, NoHeaders, Outgoing, Router, Sender, Zocket};
+
+#[derive(Debug, Outgoing)]
+enum Out {
+    #[zocket(route = "test.numbered")]
+    Numbered { from: String, n: u32, data: String },
+}
+
+async fn ping() -> &'static str {
+    "pong"
+}
+
+async fn me(id: ClientId) -> ClientId {
+    id
+}
+
+/// Pushes three numbered frames to the caller before its reply (numbered across calls: the
+/// connection runs its calls in one task, so they number and push in the same order).
+async fn three(send: Sender<Out>, id: ClientId) -> Result<&'static str, zocket::CallError> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    for _ in 0..3 {
+        send.emit(Out::Numbered {
+            from: "self".into(),
+            n: NEXT.fetch_add(1, Ordering::Relaxed),
+            data: String::new(),
+        })
+        .to(&id)?;
+    }
+    Ok("done")
+}
+
+fn server() -> zocket::Server<NoHeaders, Out> {
+    let zo = Zocket::<NoHeaders, Out>::new().config(Config::default());
+    zo.server(Router::new().route("ping", ping).route("me", me).route("three", three))
+}
+
+/// Checks each sender's frames arrive numbered 0, 1, 2, ... and returns how many each sent.
+fn check_order(frames: &[Value]) -> HashMap<String, u32> {
+    let mut next: HashMap<String, u32> = HashMap::new();
+    for frame in frames {
+        let payload = &frame["payload"];
+        let from = payload["from"].as_str().unwrap().to_owned();
+        let expected = next.entry(from.clone()).or_default();
+        assert_eq!(payload["n"], *expected, "{from}'s frames out of order");
+        *expected += 1;
+    }
+    next
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_stay_whole_and_in_order_when_a_client_stops_reading_and_starts_again() {
+    let (addr, handle) = start(server()).await;
+    let mut slow = Client::connect(&format!("ws://{addr}/")).await;
+    let id: ClientId = serde_json::from_value(slow.ok("me", Value::Null).await).unwrap();
+    // 2 × 400 frames of 6 KiB (4.8 MB, more than loopback's socket buffers hold, within the
+    // queue's 8 MiB) from two senders on other threads while the client reads nothing: the
+    // socket fills, a frame goes out in part, and the rest queue.
+    let data = "x".repeat(6 * 1024);
+    let senders: Vec<_> = ["a", "b"]
+        .into_iter()
+        .map(|from| {
+            let (handle, id, data) = (handle.clone(), id.clone(), data.clone());
+            tokio::spawn(async move {
+                for n in 0..400 {
+                    let out = Out::Numbered {
+                        from: from.into(),
+                        n,
+                        data: data.clone(),
+                    };
+                    let delivery = handle.emit(out).to(&id).unwrap();
+                    assert_eq!(delivery.delivered, 1, "frame {n} of {from} dropped");
+                    if n % 50 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        })
+        .collect();
+    // Calls, whose replies and pushes the connection writes itself, between the senders' frames.
+    let mut calls = Vec::new();
+    for i in 0..20 {
+        let route = if i % 2 == 0 { "ping" } else { "three" };
+        calls.push((route, slow.start_call(route, Value::Null).await));
+    }
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Now the client reads everything: any frame cut or interleaved would fail to parse.
+    let mut numbered = Vec::new();
+    let mut replies = HashMap::new();
+    while numbered.len() < 800 + 30 || replies.len() < calls.len() {
+        let frame = tokio::time::timeout(Duration::from_secs(10), slow.next_frame())
+            .await
+            .expect("every frame arrives");
+        match frame["type"].as_str() {
+            Some("test.numbered") => {
+                if frame["payload"]["from"] != "self" {
+                    assert_eq!(frame["payload"]["data"].as_str().map(str::len), Some(data.len()));
+                }
+                numbered.push(frame);
+            }
+            Some("__rpc_res") => {
+                let rpc = frame["rpcId"].as_str().unwrap().to_owned();
+                // A call's pushes came before its reply.
+                if calls.iter().any(|(route, id)| *route == "three" && *id == rpc) {
+                    let pushed = numbered.iter().filter(|f| f["payload"]["from"] == "self").count();
+                    assert!(pushed >= 3 * (replies.values().filter(|r| **r == "three").count() + 1));
+                }
+                let route = calls.iter().find(|(_, id)| *id == rpc).expect("a call of ours").0;
+                replies.insert(rpc, route);
+            }
+            other => panic!("unexpected frame {other:?}: {frame}"),
+        }
+    }
+    let sent = check_order(&numbered);
+    assert_eq!(sent["a"], 400);
+    assert_eq!(sent["b"], 400);
+    assert_eq!(sent["self"], 30);
+    // The connection still works both ways.
+    assert_eq!(slow.ok("ping", Value::Null).await, json!("pong"));
+    handle
+        .emit(Out::Numbered {
+            from: "a".into(),
+            n: 400,
+            data: String::new(),
+        })
+        .to(&id)
+        .unwrap();
+    assert_eq!(slow.event("test.numbered").await["n"], 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_broadcasts_reach_every_client_in_each_senders_order() {
+    let (addr, handle) = start(server()).await;
+    let url = format!("ws://{addr}/");
+    let mut clients = Vec::new();
+    for _ in 0..50 {
+        let mut client = Client::connect(&url).await;
+        client.ok("ping", Value::Null).await;
+        clients.push(client);
+    }
+    // Four senders broadcast at once from two threads; every client reads as they go, so most
+    // frames are written directly and some meet a busy socket and queue.
+    let senders: Vec<_> = (0..4)
+        .map(|s| {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                for n in 0..300 {
+                    let out = Out::Numbered {
+                        from: format!("s{s}"),
+                        n,
+                        data: "y".repeat(n as usize % 300),
+                    };
+                    assert_eq!(handle.emit(out).broadcast().unwrap().delivered, 50);
+                    if n % 10 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|mut client| {
+            tokio::spawn(async move {
+                let mut frames = Vec::new();
+                while frames.len() < 1200 {
+                    frames.push(client.next_frame().await);
+                }
+                check_order(&frames)
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    for reader in readers {
+        let sent = tokio::time::timeout(Duration::from_secs(20), reader)
+            .await
+            .expect("every frame arrives")
+            .unwrap();
+        assert!((0..4).all(|s| sent[&format!("s{s}")] == 300), "{sent:?}");
+    }
+}
