@@ -30,7 +30,7 @@ pub(crate) enum Stream {
     Tcp(SharedTcp),
     /// Anything else hyper upgraded (a TLS stream, say).
     Other(TokioIo<Upgraded>),
-    /// An in-memory pipe ([`testing`](crate::testing)).
+    /// An in-memory pipe (the `testing` module's clients).
     Memory(DuplexStream),
 }
 
