@@ -16,7 +16,9 @@ use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
+#[cfg(feature = "testing")]
+use tokio::io::DuplexStream;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 /// Frames of up to this many bytes (header included) are copied into one buffer on the stack
@@ -31,6 +33,7 @@ pub(crate) enum Stream {
     /// Anything else hyper upgraded (a TLS stream, say).
     Other(TokioIo<Upgraded>),
     /// An in-memory pipe (the `testing` module's clients).
+    #[cfg(feature = "testing")]
     Memory(DuplexStream),
 }
 
@@ -50,7 +53,9 @@ impl Stream {
     pub(crate) fn tcp(&self) -> Option<Arc<TcpStream>> {
         match self {
             Self::Tcp(tcp) => Some(tcp.stream.clone()),
-            Self::Other(_) | Self::Memory(_) => None,
+            Self::Other(_) => None,
+            #[cfg(feature = "testing")]
+            Self::Memory(_) => None,
         }
     }
 }
@@ -135,6 +140,7 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Self::Tcp(tcp) => Pin::new(tcp).poll_read(cx, buf),
             Self::Other(io) => Pin::new(io).poll_read(cx, buf),
+            #[cfg(feature = "testing")]
             Self::Memory(io) => Pin::new(io).poll_read(cx, buf),
         }
     }
@@ -145,6 +151,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Self::Tcp(tcp) => Pin::new(tcp).poll_write(cx, buf),
             Self::Other(io) => Pin::new(io).poll_write(cx, buf),
+            #[cfg(feature = "testing")]
             Self::Memory(io) => Pin::new(io).poll_write(cx, buf),
         }
     }
@@ -157,6 +164,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Self::Tcp(tcp) => Pin::new(tcp).poll_write_vectored(cx, bufs),
             Self::Other(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+            #[cfg(feature = "testing")]
             Self::Memory(io) => Pin::new(io).poll_write_vectored(cx, bufs),
         }
     }
@@ -165,6 +173,7 @@ impl AsyncWrite for Stream {
         match self {
             Self::Tcp(tcp) => tcp.is_write_vectored(),
             Self::Other(io) => io.is_write_vectored(),
+            #[cfg(feature = "testing")]
             Self::Memory(io) => io.is_write_vectored(),
         }
     }
@@ -173,6 +182,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Self::Tcp(tcp) => Pin::new(tcp).poll_flush(cx),
             Self::Other(io) => Pin::new(io).poll_flush(cx),
+            #[cfg(feature = "testing")]
             Self::Memory(io) => Pin::new(io).poll_flush(cx),
         }
     }
@@ -181,6 +191,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Self::Tcp(tcp) => Pin::new(tcp).poll_shutdown(cx),
             Self::Other(io) => Pin::new(io).poll_shutdown(cx),
+            #[cfg(feature = "testing")]
             Self::Memory(io) => Pin::new(io).poll_shutdown(cx),
         }
     }
