@@ -43,7 +43,8 @@ impl Stream {
         match upgraded.downcast::<TokioIo<TcpStream>>() {
             Ok(parts) => Self::Tcp(SharedTcp {
                 stream: Arc::new(parts.io.into_inner()),
-                early: parts.read_buf,
+                // Copied: the slice would keep hyper's whole read buffer (8 KiB) alive.
+                early: Bytes::copy_from_slice(&parts.read_buf),
             }),
             Err(upgraded) => Self::Other(TokioIo::new(upgraded)),
         }
@@ -76,6 +77,9 @@ impl AsyncRead for SharedTcp {
             let n = this.early.len().min(buf.remaining());
             buf.put_slice(&this.early[..n]);
             this.early.advance(n);
+            if this.early.is_empty() {
+                this.early = Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         loop {
