@@ -2,19 +2,12 @@
 //! server sockets after each has received one compressed message and sent one, against the
 //! same sockets without compression. Run with `--nocapture` to see the numbers.
 
-use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
-use std::alloc::System;
+#[path = "support/heap.rs"]
+mod heap;
+
+use heap::live;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
 use zocket::transport::{Agreed, Incoming, RawSocket};
-
-#[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-/// Bytes live on the heap.
-fn live() -> isize {
-    let stats = GLOBAL.stats();
-    stats.bytes_allocated as isize - stats.bytes_deallocated as isize + stats.bytes_reallocated
-}
 
 const CONNECTIONS: usize = 200;
 

@@ -4,23 +4,16 @@
 //! `bench/run`) is checked here with the client side counted too, so that a buffer kept by
 //! mistake (hyper's 8 KiB read buffer once was) fails a test, not only a benchmark.
 
+#[path = "support/heap.rs"]
+mod heap;
 mod support;
 
+use heap::live;
+
 use serde_json::json;
-use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
-use std::alloc::System;
 use std::time::Duration;
 use support::raw::{RawClient, TEXT, frame};
 use zocket::{NoHeaders, NoOutgoing, Router, Zocket};
-
-#[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-/// Bytes live on the heap.
-fn live() -> isize {
-    let stats = GLOBAL.stats();
-    stats.bytes_allocated as isize - stats.bytes_deallocated as isize + stats.bytes_reallocated
-}
 
 const CONNECTIONS: usize = 200;
 
