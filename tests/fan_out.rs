@@ -196,3 +196,33 @@ async fn concurrent_broadcasts_reach_every_client_in_each_senders_order() {
         assert!((0..4).all(|s| sent[&format!("s{s}")] == 300), "{sent:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_never_overtakes_frames_queued_before_it() {
+    let (addr, handle) = start(server()).await;
+    let mut slow = Client::connect(&format!("ws://{addr}/")).await;
+    let id: ClientId = serde_json::from_value(slow.ok("me", Value::Null).await).unwrap();
+    // 80 frames of 64 KiB while the client reads nothing: the socket fills and most wait in
+    // the queue, more than one take of the connection holds.
+    let data = "q".repeat(64 * 1024);
+    for n in 0..80 {
+        let out = Out::Numbered {
+            from: "q".into(),
+            n,
+            data: data.clone(),
+        };
+        assert_eq!(handle.emit(out).to(&id).unwrap().delivered, 1);
+    }
+    let call = slow.start_call("ping", Value::Null).await;
+    let mut before_reply = 0;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), slow.next_frame())
+            .await
+            .expect("every frame arrives");
+        if frame["rpcId"] == call.as_str() {
+            break;
+        }
+        before_reply += 1;
+    }
+    assert_eq!(before_reply, 80, "the reply came before frames queued ahead of it");
+}

@@ -199,10 +199,12 @@ impl Outbox {
         if !was_empty && (state.frames.len() >= self.capacity || state.bytes + size > self.capacity_bytes) {
             return self.overflow(state);
         }
-        if was_empty && !state.busy && state.direct.is_some() {
-            let now = Instant::now();
+        let allowed = (was_empty && !state.busy && state.direct.is_some())
+            .then(pacing::allowed_now)
+            .flatten();
+        if let Some(now) = allowed {
             let idle = state.written_at.is_none_or(|at| now.duration_since(at) >= BUSY_GAP);
-            if let Some(stream) = state.direct.as_deref().filter(|_| idle && pacing::allowed(now)) {
+            if let Some(stream) = state.direct.as_deref().filter(|_| idle) {
                 let sent = direct::send_frame(stream, state.opcode, frame);
                 state.written_at = Some(now);
                 pacing::spent(now, Instant::now());
@@ -352,6 +354,15 @@ impl Outbox {
             state.frames.push_front(rest);
         }
         Some(Taken::Frames)
+    }
+
+    /// Whether frames wait to be taken (or the rest of a frame begun directly to be written).
+    pub(crate) fn has_waiting(&self) -> bool {
+        let state = self.state.lock();
+        match state.log.as_ref() {
+            Some(log) => !state.closed && log.cursor < log.next(&state.frames),
+            None => !state.frames.is_empty(),
+        }
     }
 
     /// Lets senders write to `stream` directly (frames of `opcode`) while the queue is empty

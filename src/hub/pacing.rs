@@ -66,16 +66,31 @@ impl Drop for FanOut {
     }
 }
 
-/// Whether this thread may write directly at `now`.
-pub(crate) fn allowed(now: Instant) -> bool {
-    !LARGE.get()
-        && PACE.with(|pace| match pace.get() {
-            Some(Pace {
-                hold_until: Some(until),
-                ..
-            }) => now >= until,
-            _ => true,
-        })
+/// Whether this thread may write directly at `now` (what [`allowed_now`] asks, at a given time).
+#[cfg(test)]
+fn allowed(now: Instant) -> bool {
+    !LARGE.get() && !held(now)
+}
+
+/// The time now, if this thread may write directly now: a large fan-out asks without reading
+/// the clock once per recipient.
+pub(crate) fn allowed_now() -> Option<Instant> {
+    if LARGE.get() {
+        return None;
+    }
+    let now = Instant::now();
+    (!held(now)).then_some(now)
+}
+
+/// Whether this thread is held off direct writes at `now`.
+fn held(now: Instant) -> bool {
+    !PACE.with(|pace| match pace.get() {
+        Some(Pace {
+            hold_until: Some(until),
+            ..
+        }) => now >= until,
+        _ => true,
+    })
 }
 
 /// Counts a direct write that took from `start` to `end`.
@@ -137,8 +152,10 @@ mod tests {
             {
                 let _large = FanOut::start(MAX_DIRECT + 1);
                 assert!(!allowed(now));
+                assert!(allowed_now().is_none());
             }
             assert!(allowed(now), "the small one goes on");
+            assert!(allowed_now().is_some());
             drop(small);
         })
         .join()
