@@ -17,20 +17,10 @@ use super::socket::Pieces;
 use crate::Compression;
 use axum::http::{HeaderMap, HeaderValue, header};
 use bytes::Bytes;
-use miniz_oxide::deflate::core::deflate_flags::TDEFL_FORCE_ALL_STATIC_BLOCKS;
-use miniz_oxide::deflate::core::{CompressorOxide, create_comp_flags_from_zip_params};
-use miniz_oxide::inflate::stream::InflateState;
-use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
 use parking_lot::Mutex;
 use std::cell::RefCell;
 use std::collections::VecDeque;
-
-/// The deflate level: 1, the fastest (miniz's greedy parsing). JSON compresses well at it.
-const LEVEL: i32 = 1;
-
-/// The four bytes a sender removes from the end of a compressed message (the empty stored
-/// block of a sync flush) and the receiver appends back (RFC 7692, section 7.2.1).
-const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+use zocket_protocol::deflate::{self as codec, Compressor, Decompressor, FIXED_CODES_BELOW, InflateError};
 
 /// What a server agreed with one client in the opening handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,23 +66,16 @@ impl Agreed {
 /// without compression.
 pub fn negotiate(headers: &HeaderMap, config: &Compression) -> Option<Agreed> {
     let values = headers.get_all(header::SEC_WEBSOCKET_EXTENSIONS);
-    for value in values {
-        let Ok(value) = value.to_str() else { continue };
-        for offer in split_quoted(value, ',') {
-            let mut parts = split_quoted(offer, ';');
-            if parts.next().is_none_or(|name| name.trim() != "permessage-deflate") {
-                continue;
-            }
-            if let Some(agreed) = accept(parts, config) {
-                return Some(agreed);
-            }
-        }
-    }
-    None
+    values
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(codec::elements)
+        .filter_map(codec::params)
+        .find_map(|params| accept(params, config))
 }
 
 /// Answers one offer's parameters, or declines it.
-fn accept<'a>(params: impl Iterator<Item = &'a str>, config: &Compression) -> Option<Agreed> {
+fn accept(params: Vec<(&str, Option<&str>)>, config: &Compression) -> Option<Agreed> {
     let mut agreed = Agreed {
         server_no_context_takeover: config.no_context_takeover,
         client_no_context_takeover: config.no_context_takeover,
@@ -100,11 +83,7 @@ fn accept<'a>(params: impl Iterator<Item = &'a str>, config: &Compression) -> Op
         threshold: config.threshold,
     };
     let mut seen = [false; 4];
-    for param in params {
-        let (name, value) = match param.split_once('=') {
-            Some((name, value)) => (name.trim(), Some(unquote(value.trim())?)),
-            None => (param.trim(), None),
-        };
+    for (name, value) in params {
         let index = match name {
             "server_no_context_takeover" => 0,
             "client_no_context_takeover" => 1,
@@ -118,12 +97,12 @@ fn accept<'a>(params: impl Iterator<Item = &'a str>, config: &Compression) -> Op
         match (index, value) {
             (0, None) => agreed.server_no_context_takeover = true,
             (1, None) => agreed.client_no_context_takeover = true,
-            (2, Some(value)) => agreed.server_max_window_bits = Some(window_bits(value)?),
+            (2, Some(value)) => agreed.server_max_window_bits = Some(codec::window_bits(value)?),
             // The server decompresses with a full window whatever the client uses, so it never
             // answers with client_max_window_bits; the value, if given, must still be valid.
             (3, None) => {}
             (3, Some(value)) => {
-                window_bits(value)?;
+                codec::window_bits(value)?;
             }
             _ => return None,
         }
@@ -131,105 +110,12 @@ fn accept<'a>(params: impl Iterator<Item = &'a str>, config: &Compression) -> Op
     Some(agreed)
 }
 
-/// A window size: `8` to `15`, digits only, no leading zero (RFC 7692, section 7.1.2).
-fn window_bits(value: &str) -> Option<u8> {
-    if value.starts_with('0') || value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    value.parse().ok().filter(|bits| (8..=15).contains(bits))
-}
-
-/// A parameter value as a token or a quoted string (RFC 6455, section 9.1): quotes removed,
-/// escapes refused (no valid value needs one).
-fn unquote(value: &str) -> Option<&str> {
-    match value.strip_prefix('"') {
-        Some(rest) => rest.strip_suffix('"').filter(|inner| !inner.contains(['"', '\\'])),
-        None => Some(value),
-    }
-}
-
-/// Splits at `separator` outside double quotes.
-fn split_quoted(value: &str, separator: char) -> impl Iterator<Item = &str> {
-    let mut rest = Some(value);
-    std::iter::from_fn(move || {
-        let text = rest?;
-        let mut quoted = false;
-        for (i, c) in text.char_indices() {
-            match c {
-                '"' => quoted = !quoted,
-                c if c == separator && !quoted => {
-                    rest = Some(&text[i + 1..]);
-                    return Some(&text[..i]);
-                }
-                _ => {}
-            }
-        }
-        rest = None;
-        Some(text)
-    })
-}
-
-/// Messages shorter than this are compressed with deflate's fixed Huffman codes: miniz spends
-/// about 15 us building the dynamic codes of a block, several times what compressing a chat
-/// message costs, and on a short message the fixed codes are as small (measured on a 150-byte
-/// chat message: 2 us instead of 22 us with context takeover, 9 bytes instead of 20). Longer
-/// messages get dynamic codes (a third smaller on 16 KiB of JSON).
-const FIXED_CODES_BELOW: usize = 2048;
-
-/// A compressor: `narrow` for a client-limited window, `fixed` for fixed Huffman codes.
-fn new_compressor(narrow: bool, fixed: bool) -> Box<CompressorOxide> {
-    // RLE (strategy 3): matches of distance 1 only, valid for any window the client allows.
-    // At level 2, not 1: miniz 0.8's fast path (one probe, greedy) ignores the RLE flag and
-    // finds matches as far back as 32 KiB (Autobahn 13.3 caught it).
-    let (level, strategy) = if narrow { (2, 3) } else { (LEVEL, 0) };
-    let mut flags = create_comp_flags_from_zip_params(level, -15, strategy);
-    if fixed {
-        flags |= TDEFL_FORCE_ALL_STATIC_BLOCKS;
-    }
-    Box::new(CompressorOxide::new(flags))
-}
-
-/// Deflates `input` with a sync flush and without its last four bytes: a message's payload.
-fn compress(compressor: &mut CompressorOxide, input: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(input.len() / 2 + 64);
-    let mut consumed = 0;
-    loop {
-        if out.capacity() - out.len() < 64 {
-            out.reserve(out.capacity().max(64));
-        }
-        let len = out.len();
-        out.resize(out.capacity(), 0);
-        let result =
-            miniz_oxide::deflate::stream::deflate(compressor, &input[consumed..], &mut out[len..], MZFlush::Sync);
-        consumed += result.bytes_consumed;
-        let room = out.len() - len;
-        out.truncate(len + result.bytes_written);
-        // Done once everything is in and flushed: the flush ends with the tail. miniz can return
-        // with all input taken and room left but part of it still in its lookahead, unflushed
-        // (Autobahn 12.2.9 and 12.5.*: 64 KiB messages came back 4 KiB short), so room left is
-        // not enough. (Compressed data that is not the flush ends in these four bytes at a call
-        // boundary with odds of 2^-32; then one more call flushes again, which is still valid.)
-        if consumed == input.len() && result.bytes_written < room && out.ends_with(&TAIL) {
-            break;
-        }
-        if let Err(error) = result.status {
-            // Cannot happen with a valid compressor and room in the output; never loop on it.
-            tracing::error!(?error, "deflate failed");
-            break;
-        }
-    }
-    if out.ends_with(&TAIL) {
-        out.truncate(out.len() - TAIL.len());
-    }
-    out
-}
-
 thread_local! {
     /// Compressors for messages compressed on their own, per worker thread: (wide, narrow) x
     /// (dynamic codes, fixed codes).
-    static COMPRESSORS: RefCell<[Option<Box<CompressorOxide>>; 4]> = const { RefCell::new([None, None, None, None]) };
+    static COMPRESSORS: RefCell<[Option<Compressor>; 4]> = const { RefCell::new([None, None, None, None]) };
     /// A decompressor for messages compressed on their own, per worker thread.
-    static INFLATER: RefCell<Option<Box<InflateState>>> = const { RefCell::new(None) };
+    static INFLATER: RefCell<Option<Decompressor>> = const { RefCell::new(None) };
 }
 
 /// Compresses `input` on its own (no context), with this thread's compressor.
@@ -238,9 +124,9 @@ fn compress_alone(input: &[u8], narrow: bool) -> Vec<u8> {
         let mut compressors = cell.borrow_mut();
         let fixed = input.len() < FIXED_CODES_BELOW;
         let slot = usize::from(narrow) * 2 + usize::from(fixed);
-        let compressor = compressors[slot].get_or_insert_with(|| new_compressor(narrow, fixed));
+        let compressor = compressors[slot].get_or_insert_with(|| Compressor::new(narrow, fixed));
         compressor.reset();
-        compress(compressor, input)
+        compressor.compress(input)
     })
 }
 
@@ -316,7 +202,7 @@ pub(crate) mod shared {
 pub(crate) struct Deflate {
     agreed: Agreed,
     /// The connection's own compressor, with context takeover; made on first use.
-    compressor: Option<Box<CompressorOxide>>,
+    compressor: Option<Compressor>,
     /// Which messages of the batch being written are compressed.
     marks: Vec<bool>,
 }
@@ -380,8 +266,8 @@ impl Deflate {
         // must see every byte the compressor saw.
         // Fixed codes: context takeover is for streams of small similar messages (chat), where
         // the context, not the codes, does the work.
-        let compressor = self.compressor.get_or_insert_with(|| new_compressor(narrow, true));
-        Some(Bytes::from(compress(compressor, message)))
+        let compressor = self.compressor.get_or_insert_with(|| Compressor::new(narrow, true));
+        Some(Bytes::from(compressor.compress(message)))
     }
 }
 
@@ -390,7 +276,7 @@ pub(crate) struct Inflate {
     /// Whether the client compresses each message on its own.
     no_context: bool,
     /// The connection's own decompressor, with context takeover; made on first use.
-    state: Option<Box<InflateState>>,
+    state: Option<Decompressor>,
 }
 
 impl std::fmt::Debug for Inflate {
@@ -416,15 +302,13 @@ impl Inflate {
         if self.no_context {
             INFLATER.with(|cell| {
                 let mut cell = cell.borrow_mut();
-                let state = cell.get_or_insert_with(|| InflateState::new_boxed(DataFormat::Raw));
-                state.reset(DataFormat::Raw);
-                inflate(state, payload, max)
+                let state = cell.get_or_insert_with(Decompressor::new);
+                state.reset();
+                state.inflate(payload, max).map_err(violation)
             })
         } else {
-            let state = self
-                .state
-                .get_or_insert_with(|| InflateState::new_boxed(DataFormat::Raw));
-            let inflated = inflate(state, payload, max);
+            let state = self.state.get_or_insert_with(Decompressor::new);
+            let inflated = state.inflate(payload, max).map_err(violation);
             if inflated.is_err() {
                 // The connection fails; nothing more is decompressed with this state.
                 self.state = None;
@@ -435,60 +319,16 @@ impl Inflate {
 
     /// Bytes held between messages.
     pub(crate) fn held(&self) -> usize {
-        self.state.as_ref().map_or(0, |_| std::mem::size_of::<InflateState>())
+        self.state.as_ref().map_or(0, |_| Decompressor::SIZE)
     }
 }
 
-fn inflate(state: &mut InflateState, payload: &[u8], max: usize) -> Result<Vec<u8>, Violation> {
-    let bound = max.saturating_add(1);
-    let mut out: Vec<u8> = Vec::new();
-    // The payload, then the tail the sender removed.
-    for (part, input) in [payload, &TAIL[..]].into_iter().enumerate() {
-        let mut consumed = 0;
-        loop {
-            if out.len() == out.capacity() {
-                if out.len() >= bound {
-                    return Err(Violation::TooBig);
-                }
-                let want = (out.len() * 2).max(payload.len() * 2).max(256).min(bound);
-                out.reserve_exact(want - out.len());
-            }
-            let len = out.len();
-            let room = out.capacity().min(bound) - len;
-            out.resize(len + room, 0);
-            let result =
-                miniz_oxide::inflate::stream::inflate(state, &input[consumed..], &mut out[len..], MZFlush::None);
-            consumed += result.bytes_consumed;
-            out.truncate(len + result.bytes_written);
-            if out.len() > max {
-                return Err(Violation::TooBig);
-            }
-            match result.status {
-                Ok(MZStatus::StreamEnd) => {
-                    // A final block: what follows it in this message must be the tail alone.
-                    let rest_is_tail = part == 1 || (consumed == input.len());
-                    if !rest_is_tail {
-                        return Err(Violation::Protocol("data after the end of a deflate stream"));
-                    }
-                    state.reset(DataFormat::Raw);
-                    return Ok(out);
-                }
-                Ok(_) | Err(MZError::Buf) => {
-                    if consumed == input.len() && result.bytes_written < room {
-                        break;
-                    }
-                    if result.bytes_consumed == 0 && result.bytes_written == 0 && room > 0 {
-                        return Err(Violation::Protocol("invalid compressed data"));
-                    }
-                }
-                Err(_) => return Err(Violation::Protocol("invalid compressed data")),
-            }
-        }
+/// The close a refused compressed message gets.
+fn violation(error: InflateError) -> Violation {
+    match error {
+        InflateError::TooBig => Violation::TooBig,
+        InflateError::Invalid(what) => Violation::Protocol(what),
     }
-    if out.capacity() - out.len() > out.len() / 8 + 1024 {
-        out.shrink_to_fit();
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

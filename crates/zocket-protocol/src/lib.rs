@@ -20,6 +20,8 @@
 //! [`Codec`] picks the JSON codec or the MessagePack one (same frames, as MessagePack maps).
 
 mod codec;
+#[cfg(feature = "deflate")]
+pub mod deflate;
 mod error;
 pub mod json;
 #[cfg(feature = "msgpack")]
