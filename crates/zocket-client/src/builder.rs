@@ -69,6 +69,7 @@ pub(crate) struct Config {
     pub(crate) max_message_size: usize,
     pub(crate) root_certificates: Vec<Vec<u8>>,
     pub(crate) resume: bool,
+    pub(crate) compression: bool,
 }
 
 /// A client's options; `.await` it (or [`connect`](Self::connect)) to connect. Made by
@@ -127,6 +128,7 @@ impl<O: ServerEvents> ClientBuilder<O> {
                 max_message_size: 16 << 20,
                 root_certificates: Vec::new(),
                 resume: true,
+                compression: false,
             },
             hook: None,
         }
@@ -278,6 +280,25 @@ impl<O: ServerEvents> ClientBuilder<O> {
     #[must_use]
     pub fn resume(mut self, yes: bool) -> Self {
         self.config.resume = yes;
+        self
+    }
+
+    /// Whether to offer permessage-deflate (RFC 7692; default `false`). When the server agrees
+    /// (a zocket server with [`Config::compression`](https://docs.rs/zocket/latest/zocket/struct.Config.html#method.compression)
+    /// on, or any server that speaks it), the client inflates the server's compressed messages
+    /// and compresses its own of 256 bytes or more, with or without context takeover as the
+    /// server answered. A server that does not agree gets plain messages.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), zocket_client::ClientError> {
+    /// let client = zocket_client::Client::<zocket_client::RawEvent>::connect("ws://127.0.0.1:3000/")
+    ///     .compression(true)
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn compression(mut self, yes: bool) -> Self {
+        self.config.compression = yes;
         self
     }
 

@@ -3,21 +3,29 @@
 
 use crate::ClientError;
 use crate::builder::Config;
+use crate::deflate::{self, Deflating};
+use rustls::pki_types::ServerName;
 use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
-use tokio_tungstenite::tungstenite::http::header::{HeaderName, HeaderValue, SEC_WEBSOCKET_PROTOCOL};
+use tokio_tungstenite::tungstenite::http::header::{
+    HeaderName, HeaderValue, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_PROTOCOL,
+};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream, tungstenite};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite};
 use zocket_protocol::Codec;
 
-/// One open connection.
-pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// One open connection: TLS if `wss://`, permessage-deflate if asked for and agreed, and
+/// tungstenite's WebSocket on top.
+pub(crate) type Socket = WebSocketStream<Deflating<MaybeTlsStream<TcpStream>>>;
+
+/// The TLS settings of `wss://` connections.
+pub(crate) type Tls = Arc<rustls::ClientConfig>;
 
 /// The TLS settings for `wss://` URLs: the public roots plus the configured ones, with the
 /// `ring` provider (so that which providers other crates enable does not matter).
-pub(crate) fn tls(config: &Config) -> Result<Option<Connector>, ClientError> {
+pub(crate) fn tls(config: &Config) -> Result<Option<Tls>, ClientError> {
     if !config.url.starts_with("wss:") {
         return Ok(None);
     }
@@ -34,7 +42,7 @@ pub(crate) fn tls(config: &Config) -> Result<Option<Connector>, ClientError> {
         .map_err(|e| ClientError::Encode(format!("TLS: {e}")))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    Ok(Some(Connector::Rustls(Arc::new(tls))))
+    Ok(Some(Arc::new(tls)))
 }
 
 /// A session to take over: the token the server sent last, and the highest `seq` received.
@@ -81,22 +89,39 @@ pub(crate) fn request(config: &Config, resume: Option<&Resume>) -> Result<Reques
             HeaderValue::from_static(Codec::MSGPACK_SUBPROTOCOL),
         );
     }
+    if config.compression {
+        request
+            .headers_mut()
+            .insert(SEC_WEBSOCKET_EXTENSIONS, HeaderValue::from_static(deflate::OFFER));
+    }
     Ok(request)
 }
 
 /// Makes one connection attempt.
-pub(crate) async fn open(
-    config: &Config,
-    tls: Option<Connector>,
-    resume: Option<&Resume>,
-) -> Result<Socket, ClientError> {
+pub(crate) async fn open(config: &Config, tls: Option<Tls>, resume: Option<&Resume>) -> Result<Socket, ClientError> {
     let request = request(config, resume)?;
     let limits = WebSocketConfig::default()
         .max_message_size(Some(config.max_message_size))
         .max_frame_size(Some(config.max_message_size))
         // Writes are awaited one batch at a time: this only bounds a stalled flush.
         .max_write_buffer_size(config.max_message_size.saturating_mul(2));
-    let attempt = tokio_tungstenite::connect_async_tls_with_config(request, Some(limits), true, tls);
+    let attempt = async {
+        let stream = connect(&request, tls).await?;
+        let stream = Deflating::new(stream, config.compression, config.max_message_size);
+        tokio_tungstenite::client_async_with_config(request, stream, Some(limits))
+            .await
+            .map_err(|error| match error {
+                tungstenite::Error::Http(response) => {
+                    let status = response.status().as_u16();
+                    let body = response.body().as_deref().unwrap_or_default();
+                    ClientError::Refused {
+                        status,
+                        message: refusal_message(body),
+                    }
+                }
+                error => ClientError::Connection(error.to_string()),
+            })
+    };
     let (socket, response) = match tokio::time::timeout(config.connect_timeout, attempt).await {
         Err(_) => {
             return Err(ClientError::Connection(format!(
@@ -104,16 +129,7 @@ pub(crate) async fn open(
                 config.connect_timeout
             )));
         }
-        Ok(Err(tungstenite::Error::Http(response))) => {
-            let status = response.status().as_u16();
-            let body = response.body().as_deref().unwrap_or_default();
-            return Err(ClientError::Refused {
-                status,
-                message: refusal_message(body),
-            });
-        }
-        Ok(Err(error)) => return Err(ClientError::Connection(error.to_string())),
-        Ok(Ok(opened)) => opened,
+        Ok(result) => result?,
     };
     if config.codec == Codec::MsgPack {
         let chosen = response.headers().get(SEC_WEBSOCKET_PROTOCOL);
@@ -124,6 +140,27 @@ pub(crate) async fn open(
         }
     }
     Ok(socket)
+}
+
+/// The TCP connection to the request's host, and TLS over it for `wss://`.
+async fn connect(request: &Request, tls: Option<Tls>) -> Result<MaybeTlsStream<TcpStream>, ClientError> {
+    let uri = request.uri();
+    let failed = |error: std::io::Error| ClientError::Connection(format!("{uri}: {error}"));
+    let host = uri.host().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(if tls.is_some() { 443 } else { 80 });
+    let tcp = TcpStream::connect((host, port)).await.map_err(failed)?;
+    tcp.set_nodelay(true).map_err(failed)?;
+    let Some(tls) = tls else {
+        return Ok(MaybeTlsStream::Plain(tcp));
+    };
+    let name = ServerName::try_from(host.to_owned())
+        .map_err(|e| ClientError::Connection(format!("{uri}: not a TLS server name: {e}")))?;
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .map_err(failed)?;
+    Ok(MaybeTlsStream::Rustls(stream))
 }
 
 /// The `error` of a refusal's JSON body (`{"error": "User is banned"}`), or the body as text.
@@ -173,6 +210,7 @@ mod tests {
             max_message_size: 1 << 20,
             root_certificates: vec![],
             resume: true,
+            compression: true,
         }
     }
 

@@ -286,11 +286,7 @@ pub(crate) struct Opened {
 /// Connects; when resuming, waits (at most [`SESSION_WAIT`], and the connect timeout) for the
 /// server's first frame, which says whether the session was taken over, so that the state
 /// reports it and the re-join hook runs or not accordingly. Nothing is sent meanwhile.
-async fn open(
-    config: &Config,
-    tls: Option<tokio_tungstenite::Connector>,
-    resume: Option<&Resume>,
-) -> Result<Opened, ClientError> {
+async fn open(config: &Config, tls: Option<connect::Tls>, resume: Option<&Resume>) -> Result<Opened, ClientError> {
     let mut socket = connect::open(config, tls, resume).await?;
     if resume.is_none() {
         return Ok(Opened {

@@ -55,13 +55,15 @@
 //! ```
 //!
 //! TLS (`wss://`) uses rustls with the `ring` provider and the public roots of `webpki-roots`
-//! ([`ClientBuilder::root_certificate`] adds more).
+//! ([`ClientBuilder::root_certificate`] adds more). permessage-deflate is offered when asked
+//! for ([`ClientBuilder::compression`]).
 
 mod backoff;
 mod builder;
 mod call;
 mod client;
 mod connect;
+mod deflate;
 mod driver;
 mod error;
 mod session;
