@@ -317,6 +317,23 @@ impl<O: ServerEvents> ClientBuilder<O> {
         self
     }
 
+    /// The bare WebSocket of one connection made with these options (URL, headers, TLS,
+    /// compression, limits), without the Zocket protocol: for the Autobahn client cases
+    /// (`examples/autobahn_client.rs`), which test the WebSocket layer on its own.
+    #[doc(hidden)]
+    pub async fn websocket(
+        self,
+    ) -> Result<
+        impl futures_util::Stream<
+            Item = Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>,
+        > + futures_util::Sink<tokio_tungstenite::tungstenite::Message, Error = tokio_tungstenite::tungstenite::Error>
+        + Unpin,
+        ClientError,
+    > {
+        let tls = crate::connect::tls(&self.config)?;
+        crate::connect::open(&self.config, tls, None).await
+    }
+
     /// Connects: resolves once the first connection is open, or with the first attempt's
     /// error (reconnecting only starts after a connection was open). Needs a tokio runtime.
     pub async fn connect(self) -> Result<Client<O>, ClientError> {

@@ -162,8 +162,9 @@ impl<S> Deflating<S> {
     fn rewrite_incoming(&mut self) -> io::Result<bool> {
         match &mut self.mode {
             Mode::Off => {
+                let moved = !self.raw.is_empty();
                 self.ready.append(&mut self.raw);
-                Ok(false)
+                Ok(moved)
             }
             Mode::Offered => {
                 let Some(end) = self.raw.windows(4).position(|w| w == b"\r\n\r\n") else {
@@ -516,6 +517,33 @@ mod tests {
         expected.extend(server_frame(0x81, text.as_bytes()));
         expected.extend(server_frame(0x82, b"plain"));
         assert_eq!(read, expected);
+    }
+
+    #[tokio::test]
+    async fn frames_read_with_a_response_that_refuses_come_through_at_once() {
+        // The response and the first frame in one read, and the server sends nothing more: the
+        // frame must not wait for more bytes (Autobahn's 1.* caught it).
+        let (client, mut server) = tokio::io::duplex(1 << 20);
+        let mut deflating = Deflating::new(client, true, 1 << 20);
+        let mut wire = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n".to_vec();
+        let head = wire.len();
+        wire.extend(server_frame(0x81, b"hello"));
+        server.write_all(&wire).await.unwrap();
+        let mut read = vec![0; wire.len()];
+        let within = std::time::Duration::from_secs(1);
+        let started = std::time::Instant::now();
+        tokio::time::timeout(within, deflating.read_exact(&mut read[..head]))
+            .await
+            .unwrap()
+            .unwrap();
+        tokio::time::timeout(within, deflating.read_exact(&mut read[head..]))
+            .await
+            .unwrap()
+            .unwrap();
+        // (A timeout polls its future once more when it fires, which would find the frame.)
+        assert!(started.elapsed() < within / 2, "waited {:?}", started.elapsed());
+        assert_eq!(read, wire);
+        assert!(!deflating.is_compressed());
     }
 
     #[tokio::test]
