@@ -6,41 +6,15 @@
 mod support;
 
 use futures_util::StreamExt;
-use garde::Validate;
-use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::net::{TcpListener, TcpStream};
-use zocket::{CallError, Compression, Config, Input, NoHeaders, Outgoing, Sender, TS, Zocket};
+use zocket::{Compression, Config};
 use zocket_client::{Client, Codec, RawEvent};
 
-#[derive(Outgoing)]
-enum Out {
-    #[zocket(route = "news")]
-    News { text: String },
-}
-
-#[derive(Deserialize, Validate, TS)]
-struct Say {
-    #[garde(skip)]
-    text: String,
-}
-
-async fn echo(Input(say): Input<Say>) -> String {
-    say.text
-}
-
-async fn shout(send: Sender<Out>, Input(say): Input<Say>) -> Result<(), CallError> {
-    send.emit(Out::News { text: say.text }).broadcast()?;
-    Ok(())
-}
-
 async fn server(compression: Option<Compression>) -> SocketAddr {
-    let config = Config::default().compression(compression).max_message_size(1 << 20);
-    let zo = Zocket::<NoHeaders, Out>::new().config(config);
-    let router = zo.router().route("echo", echo).route("shout", shout);
-    support::start(zo.server(router)).await.0
+    support::echo::server(Config::default().compression(compression).max_message_size(1 << 20)).await
 }
 
 /// Bytes through the proxy: from the client, to the client.

@@ -1,42 +1,20 @@
 //! permessage-deflate (RFC 7692) over real sockets: what the handshake answers, compressed
 //! messages both ways, the threshold, a zip bomb refused, and nothing changed when it is off.
 //!
-//! tokio-tungstenite 0.29 cannot negotiate permessage-deflate, so the client here is a bare TCP
-//! socket: the handshake by hand, and the client's side of deflate with miniz_oxide.
+//! The client here is a bare TCP socket, to see the server's frames byte by byte: the handshake
+//! by hand, and the client's side of deflate with miniz_oxide. (The Rust client's own deflate is
+//! tested in `tests/client_compression.rs`.)
 
 mod support;
 
 use support::raw::{self, Frame, RawClient};
 
-use garde::Validate;
 use miniz_oxide::deflate::core::{CompressorOxide, create_comp_flags_from_zip_params};
 use miniz_oxide::inflate::stream::InflateState;
 use miniz_oxide::{DataFormat, MZFlush};
-use serde::Deserialize;
 use std::net::SocketAddr;
 use std::time::Duration;
-use zocket::{CallError, Compression, Config, Input, NoHeaders, Outgoing, Sender, TS, Zocket};
-
-#[derive(Outgoing)]
-enum Out {
-    #[zocket(route = "news")]
-    News { text: String },
-}
-
-#[derive(Deserialize, Validate, TS)]
-struct Say {
-    #[garde(skip)]
-    text: String,
-}
-
-async fn echo(Input(say): Input<Say>) -> String {
-    say.text
-}
-
-async fn shout(send: Sender<Out>, Input(say): Input<Say>) -> Result<(), CallError> {
-    send.emit(Out::News { text: say.text }).broadcast()?;
-    Ok(())
-}
+use zocket::{Compression, Config};
 
 /// A server with `echo` and `shout`, messages up to 64 KiB, compressing as `compression` says.
 async fn server(compression: Option<Compression>) -> SocketAddr {
@@ -44,10 +22,7 @@ async fn server(compression: Option<Compression>) -> SocketAddr {
 }
 
 async fn server_with(config: Config) -> SocketAddr {
-    let config = config.max_message_size(64 * 1024);
-    let zo = Zocket::<NoHeaders, Out>::new().config(config);
-    let router = zo.router().route("echo", echo).route("shout", shout);
-    support::start(zo.server(router)).await.0
+    support::echo::server(config.max_message_size(64 * 1024)).await
 }
 
 const TAIL: [u8; 4] = [0, 0, 0xff, 0xff];

@@ -32,6 +32,9 @@ const MAX_RESPONSE: usize = 64 * 1024;
 /// Bytes written out ahead of the socket before a write waits.
 const WRITE_AHEAD: usize = 64 * 1024;
 
+/// Buffer capacity kept once a buffer is empty: more (after a large message) is freed.
+const KEPT: usize = 64 * 1024;
+
 /// What the server answered to the offer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Agreed {
@@ -121,8 +124,9 @@ pub(crate) struct Deflating<S> {
     inner: S,
     mode: Mode,
     max_message: usize,
-    /// Bytes read from the connection, not yet rewritten.
+    /// Bytes read from the connection, not yet rewritten: from `raw_at`.
     raw: Vec<u8>,
+    raw_at: usize,
     /// Rewritten bytes for tungstenite to read, from `ready_at`.
     ready: Vec<u8>,
     ready_at: usize,
@@ -143,6 +147,7 @@ impl<S> Deflating<S> {
             mode: if offered { Mode::Offered } else { Mode::Off },
             max_message,
             raw: Vec::new(),
+            raw_at: 0,
             ready: Vec::new(),
             ready_at: 0,
             eof: false,
@@ -162,8 +167,10 @@ impl<S> Deflating<S> {
     fn rewrite_incoming(&mut self) -> io::Result<bool> {
         match &mut self.mode {
             Mode::Off => {
-                let moved = !self.raw.is_empty();
-                self.ready.append(&mut self.raw);
+                let moved = self.raw_at < self.raw.len();
+                self.ready.extend_from_slice(&self.raw[self.raw_at..]);
+                self.raw.clear();
+                self.raw_at = 0;
                 Ok(moved)
             }
             Mode::Offered => {
@@ -191,14 +198,15 @@ impl<S> Deflating<S> {
                 Ok(true)
             }
             Mode::On(codec) => {
-                let Some(head) = Head::parse(&self.raw, self.max_message)? else {
+                let raw = &self.raw[self.raw_at..];
+                let Some(head) = Head::parse(raw, self.max_message)? else {
                     return Ok(false);
                 };
                 let frame = head.header_len + head.len;
-                if self.raw.len() < frame {
+                if raw.len() < frame {
                     return Ok(false);
                 }
-                let payload = &self.raw[head.header_len..frame];
+                let payload = &raw[head.header_len..frame];
                 let is_data = head.opcode & 0x8 == 0;
                 match (&mut codec.incoming, head.opcode) {
                     (None, 1 | 2) if head.rsv1 && !head.masked => {
@@ -212,8 +220,8 @@ impl<S> Deflating<S> {
                     }
                     // Control frames, plain messages, and frames tungstenite will refuse.
                     _ => {
-                        self.ready.extend_from_slice(&self.raw[..frame]);
-                        self.raw.drain(..frame);
+                        self.ready.extend_from_slice(&raw[..frame]);
+                        self.raw_at += frame;
                         return Ok(true);
                     }
                 }
@@ -229,7 +237,7 @@ impl<S> Deflating<S> {
                     push_header(&mut self.ready, 0x80 | opcode, message.len(), None);
                     self.ready.extend_from_slice(&message);
                 }
-                self.raw.drain(..frame);
+                self.raw_at += frame;
                 Ok(true)
             }
         }
@@ -242,9 +250,11 @@ impl<S> Deflating<S> {
             return Ok(());
         };
         let limit = self.max_message.saturating_mul(2);
-        while let Some(head) = Head::parse(&self.written, limit)? {
+        let mut at = 0;
+        while let Some(head) = Head::parse(&self.written[at..], limit)? {
             let frame = head.header_len + head.len;
-            if self.written.len() < frame {
+            let written = &self.written[at..];
+            if written.len() < frame {
                 break;
             }
             let whole_message = matches!(head.opcode, 1 | 2) && head.fin && !codec.outgoing_fragmented;
@@ -254,7 +264,7 @@ impl<S> Deflating<S> {
             }
             match head.mask {
                 Some(mask) if whole_message && !head.rsv1 && head.len >= THRESHOLD => {
-                    let mut payload = self.written[head.header_len..frame].to_vec();
+                    let mut payload = written[head.header_len..frame].to_vec();
                     apply_mask(&mut payload, mask);
                     let compressed = codec.compress(&payload);
                     let (rsv1, mut body) = match compressed {
@@ -265,10 +275,12 @@ impl<S> Deflating<S> {
                     push_header(&mut self.out, 0x80 | rsv1 | head.opcode, body.len(), Some(mask));
                     self.out.extend_from_slice(&body);
                 }
-                _ => self.out.extend_from_slice(&self.written[..frame]),
+                _ => self.out.extend_from_slice(&written[..frame]),
             }
-            self.written.drain(..frame);
+            at += frame;
         }
+        self.written.drain(..at);
+        reclaim(&mut self.written);
         Ok(())
     }
 }
@@ -361,6 +373,13 @@ fn push_header(out: &mut Vec<u8>, first: u8, len: usize, mask: Option<[u8; 4]>) 
     out.extend(mask.into_iter().flatten());
 }
 
+/// Frees an empty buffer's capacity past [`KEPT`].
+fn reclaim(buffer: &mut Vec<u8>) {
+    if buffer.is_empty() && buffer.capacity() > KEPT {
+        *buffer = Vec::new();
+    }
+}
+
 fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
     for (i, byte) in data.iter_mut().enumerate() {
         *byte ^= mask[i % 4];
@@ -380,6 +399,7 @@ impl<S: AsyncWrite + Unpin> Deflating<S> {
         if self.out_at == self.out.len() {
             self.out.clear();
             self.out_at = 0;
+            reclaim(&mut self.out);
         }
         Poll::Ready(Ok(()))
     }
@@ -396,10 +416,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Deflating<S> {
                 if this.ready_at == this.ready.len() {
                     this.ready.clear();
                     this.ready_at = 0;
+                    reclaim(&mut this.ready);
                 }
                 return Poll::Ready(Ok(()));
             }
-            if matches!(this.mode, Mode::Off) && this.raw.is_empty() {
+            if matches!(this.mode, Mode::Off) && this.raw_at == this.raw.len() {
                 return Pin::new(&mut this.inner).poll_read(cx, buf);
             }
             if this.rewrite_incoming()? {
@@ -407,12 +428,18 @@ impl<S: AsyncRead + Unpin> AsyncRead for Deflating<S> {
             }
             if this.eof {
                 // A truncated frame: tungstenite reports it.
-                this.ready.append(&mut this.raw);
+                this.ready.extend_from_slice(&this.raw[this.raw_at..]);
+                this.raw.clear();
+                this.raw_at = 0;
                 if this.ready.is_empty() {
                     return Poll::Ready(Ok(()));
                 }
                 continue;
             }
+            // Room for more: what was rewritten goes first.
+            this.raw.drain(..this.raw_at);
+            this.raw_at = 0;
+            reclaim(&mut this.raw);
             let mut chunk = [0u8; 8192];
             let mut read = ReadBuf::new(&mut chunk);
             ready!(Pin::new(&mut this.inner).poll_read(cx, &mut read))?;
