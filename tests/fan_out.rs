@@ -145,55 +145,73 @@ async fn frames_stay_whole_and_in_order_when_a_client_stops_reading_and_starts_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_broadcasts_reach_every_client_in_each_senders_order() {
-    let (addr, handle) = start(server()).await;
-    let url = format!("ws://{addr}/");
-    let mut clients = Vec::new();
-    for _ in 0..50 {
-        let mut client = Client::connect(&url).await;
-        client.ok("ping", Value::Null).await;
-        clients.push(client);
-    }
     // Four senders broadcast at once from two threads; every client reads as they go, so most
     // frames are written directly and some meet a busy socket and queue.
-    let senders: Vec<_> = (0..4)
+    broadcasts(50, 4, 300, Duration::ZERO).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_broadcasts_split_over_two_threads_keep_each_senders_order() {
+    // Over 256 recipients a broadcast is split: half written by a helper thread, half by the
+    // sender (`src/hub/split.rs`); one that follows another within 2 ms queues. Paced senders
+    // get both, interleaved.
+    broadcasts(300, 3, 40, Duration::from_millis(3)).await;
+}
+
+/// `clients` read while `senders` each broadcast `frames` numbered frames, pausing `pause`
+/// between them; every client must get every frame, in each sender's order.
+async fn broadcasts(clients: usize, senders: u32, frames: u32, pause: Duration) {
+    let (addr, handle) = start(server()).await;
+    let url = format!("ws://{addr}/");
+    let mut connected = Vec::new();
+    for _ in 0..clients {
+        let mut client = Client::connect(&url).await;
+        client.ok("ping", Value::Null).await;
+        connected.push(client);
+    }
+    let senders: Vec<_> = (0..senders)
         .map(|s| {
             let handle = handle.clone();
             tokio::spawn(async move {
-                for n in 0..300 {
+                for n in 0..frames {
                     let out = Out::Numbered {
                         from: format!("s{s}"),
                         n,
                         data: "y".repeat(n as usize % 300),
                     };
-                    assert_eq!(handle.emit(out).broadcast().unwrap().delivered, 50);
-                    if n % 10 == 0 {
+                    assert_eq!(handle.emit(out).broadcast().unwrap().delivered, clients);
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    } else if n % 10 == 0 {
                         tokio::task::yield_now().await;
                     }
                 }
             })
         })
         .collect();
-    let readers: Vec<_> = clients
+    let total = (senders.len() as u32 * frames) as usize;
+    let readers: Vec<_> = connected
         .into_iter()
         .map(|mut client| {
             tokio::spawn(async move {
-                let mut frames = Vec::new();
-                while frames.len() < 1200 {
-                    frames.push(client.next_frame().await);
+                let mut received = Vec::new();
+                while received.len() < total {
+                    received.push(client.next_frame().await);
                 }
-                check_order(&frames)
+                check_order(&received)
             })
         })
         .collect();
+    let count = senders.len() as u32;
     for sender in senders {
         sender.await.unwrap();
     }
     for reader in readers {
-        let sent = tokio::time::timeout(Duration::from_secs(20), reader)
+        let sent = tokio::time::timeout(Duration::from_secs(30), reader)
             .await
             .expect("every frame arrives")
             .unwrap();
-        assert!((0..4).all(|s| sent[&format!("s{s}")] == 300), "{sent:?}");
+        assert!((0..count).all(|s| sent[&format!("s{s}")] == frames), "{sent:?}");
     }
 }
 

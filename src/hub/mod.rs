@@ -9,6 +9,7 @@ mod outbox;
 mod pacing;
 mod questions;
 mod sequence;
+mod split;
 
 pub(crate) use outbox::{Outbox, Pushed, Snapshot, Taken};
 pub use questions::{Cluster, Location};
@@ -313,6 +314,30 @@ impl Hub {
         let mut delivery = Delivery::default();
         let skip = |id: &str| except.iter().any(|e| &**e == id);
         match target {
+            // A large fan-out to clients written to directly goes out from two threads.
+            Target::All
+                if registry.clients.len() > split::LEAST
+                    && registry
+                        .clients
+                        .values()
+                        .next()
+                        .is_some_and(|slot| slot.outbox.is_direct())
+                    && split::due() =>
+            {
+                let size = registry.clients.len();
+                let _share = pacing::FanOut::share(size);
+                let mut recipients = registry.clients.iter().filter(|(id, _)| !skip(id.as_str()));
+                let helper = recipients
+                    .by_ref()
+                    .take(size / 2)
+                    .filter_map(|(_, slot)| Some((slot.outbox.clone(), frame.get(slot.codec)?.clone())))
+                    .collect();
+                let helper = split::Share::start(helper, mid, size);
+                for (_, slot) in recipients {
+                    slot.push(frame, mid, &mut delivery);
+                }
+                helper.finish(&mut delivery);
+            }
             Target::All => {
                 for (id, slot) in &registry.clients {
                     if !skip(id.as_str()) {

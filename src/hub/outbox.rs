@@ -26,7 +26,7 @@ use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::net::TcpStream;
 use zocket_protocol::Codec;
 
@@ -54,11 +54,6 @@ pub(crate) enum Taken {
     Handover,
 }
 
-/// A client written to less than this long ago gets its next frame through its queue: under
-/// load (frames for it closer together than this), its connection then writes what queued
-/// meanwhile in one `send`, where direct writes would make a `send` of each frame.
-const BUSY_GAP: Duration = Duration::from_millis(1);
-
 /// Bytes moved into one batch at most (but always at least one frame): frames being written
 /// have left the queue, so this bounds what a stalled write holds on top of it.
 pub(crate) const TAKE_BYTES: usize = 256 * 1024;
@@ -83,7 +78,7 @@ struct State {
     /// The connection's socket, while senders may write to it directly (see `direct`).
     direct: Option<Arc<TcpStream>>,
     /// When the socket was last written to (directly or by the connection), with direct
-    /// writes on: see [`BUSY_GAP`].
+    /// writes on: see `pacing::gap`.
     written_at: Option<Instant>,
     /// Boxed: a connection without resume pays one pointer for it.
     log: Option<Box<Log>>,
@@ -203,7 +198,9 @@ impl Outbox {
             .then(pacing::allowed_now)
             .flatten();
         if let Some(now) = allowed {
-            let idle = state.written_at.is_none_or(|at| now.duration_since(at) >= BUSY_GAP);
+            let idle = state
+                .written_at
+                .is_none_or(|at| now.duration_since(at) >= pacing::gap());
             if let Some(stream) = state.direct.as_deref().filter(|_| idle) {
                 let sent = direct::send_frame(stream, state.opcode, frame);
                 state.written_at = Some(now);

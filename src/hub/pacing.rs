@@ -1,13 +1,14 @@
 //! When a sender may write to a client's socket itself (`outbox.rs`): for fan-outs of up to
-//! [`MAX_DIRECT`] recipients, and not while this thread already spends most of its time
-//! writing directly.
+//! [`MAX_DIRECT`] recipients and for each share of a larger one split over two threads
+//! (`split.rs`), to a client not written to within [`gap`], and not while this thread already
+//! spends most of its time writing directly.
 //!
 //! A direct write costs one `send` per frame on the sending thread. That beats waking each
-//! recipient's connection while fan-outs are small and the server keeps up. It loses in two
-//! cases, measured in `BENCHMARKS.md`:
-//! - A large fan-out: one thread then makes all its `send`s in a row, and the last recipient
+//! recipient's connection while the server keeps up. It loses in two cases, measured in
+//! `BENCHMARKS.md`:
+//! - A large fan-out from one thread: it makes all its `send`s in a row, and the last recipient
 //!   waits for all of them (1000 recipients: twice the p99 latency of queueing, where the
-//!   recipients' connections write on every worker at once).
+//!   recipients' connections write on every worker at once). Hence `split.rs`.
 //! - A load the server cannot keep up with: a client's frames then wait in its queue while its
 //!   connection is busy elsewhere, and the connection writes them all in one `send`. Direct
 //!   writes never batch, and a server saturated by them delivers each client's frames far
@@ -43,12 +44,24 @@ thread_local! {
     static PACE: Cell<Option<Pace>> = const { Cell::new(None) };
     /// This thread delivers a fan-out too large to write directly.
     static LARGE: Cell<bool> = const { Cell::new(false) };
+    /// The recipients of the fan-out under way on this thread.
+    static SIZE: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The least time since a client's last write for a direct write to it: 1 ms, or what the
+/// fan-out under way takes to write directly (3 us per recipient) if longer. Frames for one
+/// client closer together than that mean its senders are behind (or it gets many), and its
+/// connection then writes what queued meanwhile in one `send`, where direct writes would make a
+/// `send` of each frame.
+pub(crate) fn gap() -> Duration {
+    Duration::from_millis(1).max(Duration::from_micros(3) * SIZE.get().min(100_000) as u32)
 }
 
 /// One delivery under way on this thread, from [`start`](Self::start) until dropped.
 #[derive(Debug)]
 pub(crate) struct FanOut {
     was_large: bool,
+    size: usize,
 }
 
 impl FanOut {
@@ -56,6 +69,16 @@ impl FanOut {
     pub(crate) fn start(recipients: usize) -> Self {
         Self {
             was_large: LARGE.replace(recipients > MAX_DIRECT),
+            size: SIZE.replace(recipients),
+        }
+    }
+
+    /// A share of a split fan-out to `recipients` (`split.rs`), written directly whatever its
+    /// size.
+    pub(crate) fn share(recipients: usize) -> Self {
+        Self {
+            was_large: LARGE.replace(false),
+            size: SIZE.replace(recipients),
         }
     }
 }
@@ -63,6 +86,7 @@ impl FanOut {
 impl Drop for FanOut {
     fn drop(&mut self) {
         LARGE.set(self.was_large);
+        SIZE.set(self.size);
     }
 }
 
@@ -138,6 +162,21 @@ mod tests {
             assert!(!allowed(held));
             assert!(!allowed(held + HOLD - ms(1)));
             assert!(allowed(held + HOLD));
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn the_gap_grows_with_the_fan_out() {
+        std::thread::spawn(|| {
+            assert_eq!(gap(), Duration::from_millis(1));
+            let large = FanOut::share(1000);
+            assert_eq!(gap(), Duration::from_millis(3));
+            assert!(allowed_now().is_some(), "a share is written directly");
+            drop(large);
+            let _small = FanOut::start(10);
+            assert_eq!(gap(), Duration::from_millis(1));
         })
         .join()
         .unwrap();

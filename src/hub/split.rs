@@ -1,0 +1,210 @@
+//! A large fan-out written directly by two threads at once.
+//!
+//! Writing each recipient's frame to its socket from the sending thread (`outbox.rs`) is the
+//! cheapest delivery, but a fan-out to 1000 clients from one thread makes the last recipient
+//! wait for 1000 `send`s in a row (`BENCHMARKS.md`: twice the p99 latency of queueing). So the
+//! sender hands half of the recipients to a thread of tokio's blocking pool, writes to the
+//! other half itself, then either takes the half back (the helper has not begun it) or waits
+//! for the helper to finish it. Either way every recipient has the frame, written or queued,
+//! before the send returns, as with one thread: what one sender sends stays in order.
+//!
+//! Only when the server keeps up: a large fan-out that starts within [`INTERVAL`] of the last
+//! one queues every frame instead, and the recipients' connections batch what queues (one
+//! `send` for many frames, where direct writes make one each). Under a load the server cannot
+//! keep up with, fan-outs follow each other without a pause, so they all queue.
+
+use super::outbox::{Outbox, Pushed};
+use super::{Delivery, Message, pacing};
+use crate::cluster::MessageId;
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+/// Fan-outs to more recipients than this are split (smaller ones are written by the sender
+/// alone, `pacing.rs`).
+pub(crate) const LEAST: usize = pacing::MAX_DIRECT;
+
+/// A large fan-out that starts sooner than this after the last one queues instead.
+const INTERVAL: Duration = Duration::from_millis(2);
+
+/// When the last large fan-out began, in microseconds since [`EPOCH`] plus [`INTERVAL`] (so
+/// that 0 means never).
+static LAST: AtomicU64 = AtomicU64::new(0);
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+
+/// Whether a large fan-out starting now is split and written directly: not if another began
+/// less than [`INTERVAL`] ago (it counts as the last one either way).
+pub(crate) fn due() -> bool {
+    let interval = INTERVAL.as_micros() as u64;
+    let now = EPOCH.get_or_init(Instant::now).elapsed().as_micros() as u64 + interval;
+    let last = LAST.swap(now, Ordering::Relaxed);
+    now.saturating_sub(last) >= interval
+}
+
+/// The helper's share has not been begun.
+const WAITING: u8 = 0;
+/// Someone (the helper or the sender) delivers the share.
+const TAKEN: u8 = 1;
+/// The helper delivered the share.
+const DONE: u8 = 2;
+
+/// Recipients, each with the frame for its codec.
+pub(crate) type Recipients = Vec<(Arc<Outbox>, Message)>;
+
+/// The share of a fan-out handed to a helper.
+#[derive(Debug)]
+pub(crate) struct Share {
+    state: AtomicU8,
+    recipients: Mutex<Recipients>,
+    delivery: Mutex<Delivery>,
+    id: MessageId,
+    /// The whole fan-out's size (for `pacing::gap`).
+    size: usize,
+    sender: Thread,
+}
+
+impl Share {
+    /// Hands `recipients` (each with its frame) to a helper, when there is a runtime to take
+    /// one from; [`finish`](Self::finish) must follow.
+    pub(crate) fn start(recipients: Recipients, id: MessageId, size: usize) -> Arc<Share> {
+        let share = Arc::new(Share {
+            state: AtomicU8::new(WAITING),
+            recipients: Mutex::new(recipients),
+            delivery: Mutex::new(Delivery::default()),
+            id,
+            size,
+            sender: std::thread::current(),
+        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let helper = share.clone();
+            runtime.spawn_blocking(move || {
+                if helper.take() {
+                    helper.deliver();
+                    helper.state.store(DONE, Ordering::Release);
+                    helper.sender.unpark();
+                }
+            });
+        }
+        share
+    }
+
+    fn take(&self) -> bool {
+        self.state
+            .compare_exchange(WAITING, TAKEN, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    fn deliver(&self) {
+        let _fan_out = pacing::FanOut::share(self.size);
+        let recipients = std::mem::take(&mut *self.recipients.lock());
+        let mut delivery = Delivery::default();
+        for (outbox, frame) in &recipients {
+            match outbox.push(frame, self.id) {
+                Pushed::Queued => delivery.delivered += 1,
+                Pushed::Full => delivery.dropped += 1,
+                Pushed::Closed => {}
+            }
+        }
+        *self.delivery.lock() = delivery;
+    }
+
+    /// Delivers the share on this thread if the helper has not begun it, or waits until the
+    /// helper is done (it only makes non-blocking sends and pushes); adds its counts to
+    /// `delivery`.
+    pub(crate) fn finish(&self, delivery: &mut Delivery) {
+        if self.take() {
+            self.deliver();
+        } else {
+            while self.state.load(Ordering::Acquire) != DONE {
+                std::thread::park();
+            }
+        }
+        let share = *self.delivery.lock();
+        delivery.delivered += share.delivered;
+        delivery.dropped += share.dropped;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::{Outbound, Taken};
+    use crate::transport::Pieces;
+
+    fn frames(outbox: &Outbox) -> Vec<Vec<u8>> {
+        let mut batch: Vec<Outbound> = Vec::new();
+        while outbox.take(&mut batch, 64) == Some(Taken::Frames) {}
+        batch.iter().map(|frame| frame.pieces().concat()).collect()
+    }
+
+    fn recipients(n: usize, frame: &Message) -> (Vec<Arc<Outbox>>, Recipients) {
+        let outboxes: Vec<_> = (0..n).map(|_| Arc::new(Outbox::new(64, 1 << 20))).collect();
+        let share = outboxes.iter().map(|o| (o.clone(), frame.clone())).collect();
+        (outboxes, share)
+    }
+
+    #[test]
+    fn without_a_runtime_the_sender_delivers_the_share_itself() {
+        let frame = Message::from_static(b"hello");
+        let (outboxes, share) = recipients(10, &frame);
+        let share = Share::start(share, MessageId::NONE, 20);
+        let mut delivery = Delivery {
+            delivered: 10,
+            dropped: 0,
+        };
+        share.finish(&mut delivery);
+        assert_eq!(delivery.delivered, 20);
+        for outbox in &outboxes {
+            assert_eq!(frames(outbox), [b"hello".to_vec()]);
+        }
+    }
+
+    #[test]
+    fn every_share_is_delivered_once_whoever_takes_it() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut senders = Vec::new();
+            for s in 0..4u8 {
+                senders.push(tokio::spawn(async move {
+                    let mut all = Vec::new();
+                    for n in 0..50u8 {
+                        let frame = Message::from(vec![s, n]);
+                        let (outboxes, share) = recipients(20, &frame);
+                        let share = Share::start(share, MessageId::NONE, 20);
+                        let mut delivery = Delivery::default();
+                        share.finish(&mut delivery);
+                        assert_eq!(delivery.delivered, 20);
+                        all.push((frame, outboxes));
+                        if n % 5 == 0 {
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                    for (frame, outboxes) in all {
+                        for outbox in outboxes {
+                            assert_eq!(frames(&outbox), [frame.to_vec()]);
+                        }
+                    }
+                }));
+            }
+            for sender in senders {
+                sender.await.unwrap();
+            }
+        });
+    }
+
+    #[test]
+    fn a_fan_out_right_after_another_queues() {
+        // The first large fan-out in a while is due; one right after it is not.
+        std::thread::sleep(INTERVAL);
+        assert!(due());
+        assert!(!due());
+        std::thread::sleep(INTERVAL);
+        assert!(due());
+    }
+}
