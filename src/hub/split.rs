@@ -82,9 +82,9 @@ impl Share {
             let helper = share.clone();
             runtime.spawn_blocking(move || {
                 if helper.take() {
+                    // Done even if a push panics: the sender must not wait for ever.
+                    let _done = Done(&helper);
                     helper.deliver();
-                    helper.state.store(DONE, Ordering::Release);
-                    helper.sender.unpark();
                 }
             });
         }
@@ -125,6 +125,16 @@ impl Share {
         let share = *self.delivery.lock();
         delivery.delivered += share.delivered;
         delivery.dropped += share.dropped;
+    }
+}
+
+/// Marks a share the helper took as delivered, and wakes the sender, when dropped.
+struct Done<'a>(&'a Share);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.0.state.store(DONE, Ordering::Release);
+        self.0.sender.unpark();
     }
 }
 
