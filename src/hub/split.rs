@@ -19,7 +19,7 @@ use crate::cluster::MessageId;
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,12 @@ pub(crate) fn due() -> bool {
     let last = LAST.swap(now, Ordering::Relaxed);
     now.saturating_sub(last) >= interval
 }
+
+/// Helpers handed a share and not yet finished with it, at most [`MOST_HELPERS`]: beyond, the
+/// sender delivers the whole fan-out itself (so tokio's blocking pool, whose queue has no
+/// bound, holds at most this many of ours).
+static HELPERS: AtomicUsize = AtomicUsize::new(0);
+const MOST_HELPERS: usize = 2;
 
 /// The helper's share has not been begun.
 const WAITING: u8 = 0;
@@ -78,9 +84,12 @@ impl Share {
             size,
             sender: std::thread::current(),
         });
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current()
+            && let Some(counted) = Helper::new()
+        {
             let helper = share.clone();
             runtime.spawn_blocking(move || {
+                let _counted = counted;
                 if helper.take() {
                     // Done even if a push panics: the sender must not wait for ever.
                     let _done = Done(&helper);
@@ -125,6 +134,26 @@ impl Share {
         let share = *self.delivery.lock();
         delivery.delivered += share.delivered;
         delivery.dropped += share.dropped;
+    }
+}
+
+/// One of the [`HELPERS`], counted until dropped.
+struct Helper;
+
+impl Helper {
+    fn new() -> Option<Self> {
+        if HELPERS.fetch_add(1, Ordering::AcqRel) < MOST_HELPERS {
+            Some(Helper)
+        } else {
+            HELPERS.fetch_sub(1, Ordering::AcqRel);
+            None
+        }
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        HELPERS.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
