@@ -84,9 +84,11 @@ impl Share {
             size,
             sender: std::thread::current(),
         });
-        if let Ok(runtime) = tokio::runtime::Handle::try_current()
-            && let Some(counted) = Helper::new()
-        {
+        // (Not a `let` chain: the crate's rust-version predates them.)
+        let helper = tokio::runtime::Handle::try_current()
+            .ok()
+            .and_then(|runtime| Some((runtime, Helper::new()?)));
+        if let Some((runtime, counted)) = helper {
             let helper = share.clone();
             runtime.spawn_blocking(move || {
                 let _counted = counted;
