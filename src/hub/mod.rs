@@ -84,35 +84,15 @@ pub struct Delivery {
     pub dropped: usize,
 }
 
-/// The hub's side of one connection.
-#[derive(Debug)]
-pub(crate) struct Slot {
+/// Where one client's frames go: its queue, and the codec it speaks. Rooms keep one per
+/// member, so a send to a room reaches its members without looking each one up.
+#[derive(Debug, Clone)]
+struct Recipient {
     outbox: Arc<Outbox>,
     codec: Codec,
-    rooms: BTreeSet<Arc<str>>,
-    /// A session on its way here from another node: a send to its id is published too, so
-    /// the old node logs this node's sends in the order they were made (`docs/resume.md`).
-    forward: bool,
 }
 
-impl Slot {
-    pub(crate) fn new(outbox: Arc<Outbox>, codec: Codec) -> Self {
-        Self {
-            outbox,
-            codec,
-            rooms: BTreeSet::new(),
-            forward: false,
-        }
-    }
-
-    /// The slot of a session on its way here from another node (see `forward`).
-    pub(crate) fn arriving(outbox: Arc<Outbox>, codec: Codec) -> Self {
-        Self {
-            forward: true,
-            ..Self::new(outbox, codec)
-        }
-    }
-
+impl Recipient {
     fn push(&self, message: &Encoded<'_>, id: MessageId, delivery: &mut Delivery) {
         let Some(frame) = message.get(self.codec) else {
             return;
@@ -126,10 +106,41 @@ impl Slot {
     }
 }
 
+/// The hub's side of one connection.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    to: Recipient,
+    rooms: BTreeSet<Arc<str>>,
+    /// A session on its way here from another node: a send to its id is published too, so
+    /// the old node logs this node's sends in the order they were made (`docs/resume.md`).
+    forward: bool,
+}
+
+impl Slot {
+    pub(crate) fn new(outbox: Arc<Outbox>, codec: Codec) -> Self {
+        Self {
+            to: Recipient { outbox, codec },
+            rooms: BTreeSet::new(),
+            forward: false,
+        }
+    }
+
+    /// The slot of a session on its way here from another node (see `forward`).
+    pub(crate) fn arriving(outbox: Arc<Outbox>, codec: Codec) -> Self {
+        Self {
+            forward: true,
+            ..Self::new(outbox, codec)
+        }
+    }
+}
+
+/// The members of one room.
+type Members = HashMap<ClientId, Recipient>;
+
 #[derive(Debug, Default)]
 struct Registry {
     clients: HashMap<ClientId, Slot>,
-    rooms: HashMap<Arc<str>, HashSet<ClientId>>,
+    rooms: HashMap<Arc<str>, Members>,
 }
 
 /// Where a frame goes.
@@ -169,8 +180,20 @@ impl Hub {
         }
     }
 
-    pub(crate) fn register(&self, id: ClientId, slot: Slot) {
-        self.registry.write().clients.insert(id, slot);
+    /// Adds a client. One registered again under the same id keeps its rooms, which now
+    /// reach it through `slot`.
+    pub(crate) fn register(&self, id: ClientId, mut slot: Slot) {
+        let mut guard = self.registry.write();
+        let registry = &mut *guard;
+        if let Some(old) = registry.clients.get_mut(&id) {
+            for room in &old.rooms {
+                if let Some(member) = registry.rooms.get_mut(room).and_then(|members| members.get_mut(&id)) {
+                    *member = slot.to.clone();
+                }
+            }
+            slot.rooms = std::mem::take(&mut old.rooms);
+        }
+        registry.clients.insert(id, slot);
     }
 
     /// A session that arrived from another node is this node's alone now: sends to its id
@@ -198,7 +221,7 @@ impl Hub {
     /// Tells every connected client's connection that the server is shutting down.
     pub(crate) fn shut_down_all(&self) {
         for slot in self.registry.read().clients.values() {
-            slot.outbox.shut_down();
+            slot.to.outbox.shut_down();
         }
     }
 
@@ -227,7 +250,11 @@ impl Hub {
             }
         };
         slot.rooms.insert(name.clone());
-        registry.rooms.entry(name).or_default().insert(id.clone());
+        registry
+            .rooms
+            .entry(name)
+            .or_default()
+            .insert(id.clone(), slot.to.clone());
         Ok(true)
     }
 
@@ -278,7 +305,7 @@ impl Hub {
             .read()
             .rooms
             .get(room)
-            .map(|members| members.iter().cloned().collect())
+            .map(|members| members.keys().cloned().collect())
             .unwrap_or_default()
     }
 
@@ -308,7 +335,7 @@ impl Hub {
             Target::Clients(ids) => ids.len(),
             Target::Rooms(rooms) => rooms
                 .iter()
-                .map(|room| registry.rooms.get(&**room).map_or(0, HashSet::len))
+                .map(|room| registry.rooms.get(&**room).map_or(0, HashMap::len))
                 .sum(),
         });
         let mut delivery = Delivery::default();
@@ -321,7 +348,7 @@ impl Hub {
                         .clients
                         .values()
                         .next()
-                        .is_some_and(|slot| slot.outbox.is_direct())
+                        .is_some_and(|slot| slot.to.outbox.is_direct())
                     && split::due() =>
             {
                 let size = registry.clients.len();
@@ -330,18 +357,18 @@ impl Hub {
                 let helper = recipients
                     .by_ref()
                     .take(size / 2)
-                    .filter_map(|(_, slot)| Some((slot.outbox.clone(), frame.get(slot.codec)?.clone())))
+                    .filter_map(|(_, slot)| Some((slot.to.outbox.clone(), frame.get(slot.to.codec)?.clone())))
                     .collect();
                 let helper = split::Share::start(helper, mid, size);
                 for (_, slot) in recipients {
-                    slot.push(frame, mid, &mut delivery);
+                    slot.to.push(frame, mid, &mut delivery);
                 }
                 helper.finish(&mut delivery);
             }
             Target::All => {
                 for (id, slot) in &registry.clients {
                     if !skip(id.as_str()) {
-                        slot.push(frame, mid, &mut delivery);
+                        slot.to.push(frame, mid, &mut delivery);
                     }
                 }
             }
@@ -353,7 +380,7 @@ impl Hub {
                     }
                     match registry.clients.get(&**id) {
                         Some(slot) => {
-                            slot.push(frame, mid, &mut delivery);
+                            slot.to.push(frame, mid, &mut delivery);
                             if slot.forward {
                                 missing.iter_mut().for_each(|missing| missing.push(id.clone()));
                             }
@@ -368,13 +395,11 @@ impl Hub {
                     let Some(members) = registry.rooms.get(&**room) else {
                         continue;
                     };
-                    for id in members {
+                    for (id, member) in members {
                         if skip(id.as_str()) || (rooms.len() > 1 && !seen.insert(id)) {
                             continue;
                         }
-                        if let Some(slot) = registry.clients.get(id) {
-                            slot.push(frame, mid, &mut delivery);
-                        }
+                        member.push(frame, mid, &mut delivery);
                     }
                 }
             }
@@ -384,7 +409,7 @@ impl Hub {
 }
 
 /// Removes `id` from `room`; `true` if that freed the room.
-fn remove_member(rooms: &mut HashMap<Arc<str>, HashSet<ClientId>>, room: &str, id: &ClientId) -> bool {
+fn remove_member(rooms: &mut HashMap<Arc<str>, Members>, room: &str, id: &ClientId) -> bool {
     if let Some(members) = rooms.get_mut(room) {
         members.remove(id);
         if members.is_empty() {
@@ -498,6 +523,22 @@ mod tests {
         let mut missing = Vec::new();
         let d = hub.deliver_here(target, &[], &frame, MessageId::NONE, Some(&mut missing));
         assert_eq!((d.delivered, missing.len()), (1, 0), "this node's alone once arrived");
+    }
+
+    #[test]
+    fn a_client_registered_again_keeps_its_rooms_through_its_new_queue() {
+        let hub = Hub::new(8);
+        let (a, mut old, _) = client(&hub, "a", 4);
+        hub.join(&a, "r").unwrap();
+        let (_, mut new, _) = client(&hub, "a", 4);
+        assert_eq!(hub.rooms_of(&a), ["r"]);
+        let x = frame(b"x");
+        let d = hub.deliver(Target::Rooms(&boxed(&["r"])), &[], &Encoded::new(&x));
+        assert_eq!(d.delivered, 1);
+        assert!(new.try_recv().is_ok(), "the room reaches the new queue");
+        assert!(old.try_recv().is_err(), "not the old one");
+        assert_eq!(hub.unregister(&a), ["r"]);
+        assert!(hub.members("r").is_empty(), "and leaving frees the room");
     }
 
     #[test]
