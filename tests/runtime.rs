@@ -473,6 +473,26 @@ async fn pushes_precede_their_replies_when_many_calls_finish_together() {
 }
 
 #[tokio::test]
+async fn many_calls_sent_back_to_back_all_get_their_replies() {
+    let (addr, _) = start(server(Config::default())).await;
+    let mut c = Client::connect(&url(addr)).await;
+    for _ in 0..5 {
+        // Sent without waiting: they arrive together, finish together, and their replies
+        // go out in batches.
+        let mut ids = Vec::new();
+        for _ in 0..100 {
+            ids.push(c.start_call("ping", json!(null)).await);
+        }
+        for id in ids {
+            let reply = tokio::time::timeout(Duration::from_secs(10), c.reply(&id))
+                .await
+                .unwrap_or_else(|_| panic!("no reply to {id}"));
+            assert_eq!(reply["payload"], "pong");
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_paused_reader_is_not_taken_for_a_silent_client() {
     let heartbeat = Heartbeat::new(Duration::from_millis(100), Duration::from_millis(300));
     let config = Config::default().max_in_flight(1).heartbeat(Some(heartbeat));

@@ -23,9 +23,6 @@ use zocket_protocol::Codec;
 /// Frames written per flush at most.
 const BATCH: usize = 64;
 
-/// Batch capacity kept between writes (more is freed after a burst).
-const KEPT_BATCH: usize = 4;
-
 /// How long a server-initiated close waits for the client's close reply.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -144,7 +141,7 @@ where
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         (ticker, beat.timeout)
     });
-    // Kept small between writes: a burst's large batch is freed after it is written.
+    // Kept while a burst lasts: the outbox frees it when the connection finds nothing more.
     let mut batch: Vec<Outbound> = Vec::new();
     // Senders write to this socket directly while it is idle (`transport/direct.rs`): every
     // write here is bracketed so theirs never land inside one of its frames.
@@ -303,8 +300,8 @@ pub(super) async fn write_first<IO: AsyncRead + AsyncWrite + Unpin>(
     written.is_ok()
 }
 
-/// Writes the socket's queued control frame, if any, and a batch of messages with a deadline,
-/// then lets the batch's memory go. With `direct` (the outbox of a socket senders write to),
+/// Writes the socket's queued control frame, if any, and a batch of messages with a deadline
+/// (emptying the batch; its memory goes once the outbox is found empty). With `direct` (the outbox of a socket senders write to),
 /// senders hold off until the connection next finds its outbox empty, and the rest of a frame
 /// one of them began goes first.
 async fn write<IO: AsyncRead + AsyncWrite + Unpin>(
@@ -327,9 +324,6 @@ async fn write<IO: AsyncRead + AsyncWrite + Unpin>(
             std::task::Poll::Pending => timeout(limit, writing).await,
         }
     };
-    if batch.capacity() > KEPT_BATCH {
-        *batch = Vec::new();
-    }
     match result {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(End::Gone("write failed")),

@@ -58,6 +58,12 @@ pub(crate) enum Taken {
 /// have left the queue, so this bounds what a stalled write holds on top of it.
 pub(crate) const TAKE_BYTES: usize = 256 * 1024;
 
+/// Slots a queue keeps once the connection finds it empty (more are freed after a burst).
+const KEPT_FRAMES: usize = 8;
+
+/// Slots the connection's batch keeps once it finds its queue empty.
+const KEPT_BATCH: usize = 4;
+
 #[derive(Debug, Default)]
 struct State {
     /// Without a log, the frames waiting; with one, the log: frames already taken first.
@@ -82,6 +88,14 @@ struct State {
     written_at: Option<Instant>,
     /// Boxed: a connection without resume pays one pointer for it.
     log: Option<Box<Log>>,
+}
+
+/// Frees the memory of a burst's batch once the connection found nothing more to take (and
+/// has nothing else in it: replies gather there too).
+fn release(batch: &mut Vec<Outbound>) {
+    if batch.is_empty() && batch.capacity() > KEPT_BATCH {
+        *batch = Vec::new();
+    }
 }
 
 /// The replay log's bookkeeping (resume on).
@@ -275,7 +289,8 @@ impl Outbox {
         Pushed::Queued
     }
 
-    /// Moves up to `max` queued frames into `batch`, without waiting; `None` if none.
+    /// Moves up to `max` queued frames into `batch`, without waiting; `None` if none (and
+    /// then a burst's batch and queue give their memory back).
     pub(crate) fn take(&self, batch: &mut Vec<Outbound>, max: usize) -> Option<Taken> {
         let mut guard = self.state.lock();
         let state = &mut *guard;
@@ -292,6 +307,7 @@ impl Outbox {
                 return Some(Taken::Handover);
             }
             if log.cursor == log.next(&state.frames) {
+                release(batch);
                 return None;
             }
             let (mut taken, mut queued) = (0, 0);
@@ -330,9 +346,16 @@ impl Outbox {
                 // The connection wrote, and found nothing more: senders may write again.
                 state.written_at = Some(Instant::now());
             }
+            // A burst is over: give its memory back (while it lasts, the queue and the batch
+            // keep theirs from one take to the next instead of growing again each time).
+            if state.frames.capacity() > KEPT_FRAMES {
+                state.frames = VecDeque::new();
+            }
+            release(batch);
             return None;
         }
         state.busy = true;
+        batch.reserve(max.min(state.frames.len()));
         let mut taken = 0;
         for _ in 0..max {
             let Some(frame) = state.frames.pop_front() else { break };
@@ -343,10 +366,6 @@ impl Outbox {
             }
         }
         state.bytes -= taken;
-        if state.frames.is_empty() && state.frames.capacity() > 8 {
-            // A burst is over: give its memory back.
-            state.frames = VecDeque::new();
-        }
         if let Some(rest) = rest {
             state.frames.push_front(rest);
         }
@@ -610,6 +629,33 @@ fn trim(frames: &mut VecDeque<Bytes>, bytes: &mut usize, log: &mut Log) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_burst_keeps_its_memory_until_the_queue_is_found_empty() {
+        let outbox = Outbox::new(1000, 1 << 20);
+        let frame = Bytes::from_static(b"f");
+        for _ in 0..100 {
+            outbox.push(&frame, MessageId::NONE);
+        }
+        let mut batch = Vec::new();
+        assert_eq!(outbox.take(&mut batch, 64), Some(Taken::Frames));
+        assert_eq!(batch.len(), 64);
+        batch.clear();
+        for _ in 0..10 {
+            outbox.push(&frame, MessageId::NONE);
+        }
+        assert_eq!(outbox.take(&mut batch, 64), Some(Taken::Frames));
+        assert_eq!(batch.len(), 46);
+        assert!(batch.capacity() >= 64, "the batch is kept while the burst lasts");
+        assert!(outbox.state.lock().frames.capacity() >= 100, "and so is the queue");
+        batch.truncate(5);
+        assert_eq!(outbox.take(&mut batch, 64), None);
+        assert_eq!(batch.len(), 5, "what else the batch holds stays");
+        batch.clear();
+        assert_eq!(outbox.take(&mut batch, 64), None);
+        assert_eq!(batch.capacity(), 0, "found empty: the batch's memory goes");
+        assert_eq!(outbox.state.lock().frames.capacity(), 0, "and the queue's");
+    }
 
     #[test]
     fn bounded_batched_and_closable() {

@@ -13,6 +13,7 @@ use bytes::{Buf, Bytes};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -221,10 +222,11 @@ pub(crate) fn send_frame(stream: &TcpStream, opcode: u8, payload: &[u8]) -> Sent
     let head = &header[..len];
     let total = head.len() + payload.len();
     let written = if total <= STACK_SEND {
-        let mut stack = [0u8; STACK_SEND];
-        stack[..head.len()].copy_from_slice(head);
-        stack[head.len()..total].copy_from_slice(payload);
-        send(stream, &stack[..total])
+        let mut stack = [MaybeUninit::<u8>::uninit(); STACK_SEND];
+        let mut whole = ReadBuf::uninit(&mut stack);
+        whole.put_slice(head);
+        whole.put_slice(payload);
+        send(stream, whole.filled())
     } else {
         send_vectored(stream, &[IoSlice::new(head), IoSlice::new(payload)])
     };

@@ -3,7 +3,8 @@
 //! An idle connection holds no read buffer: a read lands in a buffer on the stack of the poll
 //! that finds data, and only the bytes read are copied to the heap; a buffer is kept only while
 //! a frame is arriving, and freed once it is consumed. Writes take a batch of shared message
-//! bytes, frame them on the fly and hand them to the kernel in one vectored write.
+//! bytes, frame them on the fly into a buffer on the stack and hand them to the kernel in one
+//! `send` (a message too large for that buffer goes as slices, in a vectored write).
 
 use super::close::Violation;
 use super::decode::{Decoder, Incoming};
@@ -21,8 +22,9 @@ use tokio::time::Instant;
 /// Bytes read at most through the stack buffer (when little is awaited).
 const STACK_READ: usize = 4096;
 
-/// Writes of up to this many bytes are copied into one buffer on the stack and sent whole.
-const STACK_WRITE: usize = 2048;
+/// Messages are copied together into a buffer of this size on the stack and sent whole, as
+/// many as fit; only a message larger than that is written with a vectored write.
+const STACK_WRITE: usize = 16 * 1024;
 
 /// The largest allocation messages read together share: a frame of up to [`STACK_READ`]
 /// bytes is read with its neighbours into one buffer of at most this size; a larger frame gets
@@ -266,9 +268,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
     /// every message of `messages` (emptying it) as a final data frame of the socket's data
     /// opcode, and flushes.
     ///
-    /// Messages are framed here: each frame's header is built on the stack of the poll that
-    /// writes it, beside the shared message bytes (in up to three [`Pieces`]), so a message
-    /// is never copied.
+    /// Messages are framed here, on the stack of the poll that writes them: each frame's
+    /// header and the shared message bytes (in up to three [`Pieces`]) are copied into one
+    /// buffer there, never into the heap; a message too large for it is written in place.
     pub(crate) async fn write<M: Pieces>(&mut self, messages: &mut Vec<M>) -> io::Result<()> {
         if let Some(control) = self.control.as_deref() {
             self.io.write_all(control).await?;
@@ -286,8 +288,38 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
         // Bytes of `messages[first]`, header included, already written.
         let mut sent = 0;
         while first < messages.len() {
-            // Headers and slices live on the stack of each poll, not in the connection's task.
+            // Buffers live on the stack of each poll, not in the connection's task.
             let written = std::future::poll_fn(|cx| {
+                // Messages are framed and copied together, as many as fit, and go out in one
+                // `send`: a socket's `send` of one buffer costs the kernel far less than a
+                // `writev` of two slices per message (the file layer, and a check and a copy
+                // per slice). A batch of 64 broadcast frames is one `send`.
+                let mut stack = [MaybeUninit::<u8>::uninit(); STACK_WRITE];
+                let mut gathered = ReadBuf::uninit(&mut stack);
+                for (i, message) in messages[first..].iter().enumerate() {
+                    let compressed = deflate.is_some_and(|deflate| deflate.is_compressed(first + i));
+                    let rsv1 = if compressed { frame::RSV1 } else { 0 };
+                    let mut head = [0u8; frame::MAX_HEADER];
+                    let len = frame::header(&mut head, opcode | rsv1, message.len());
+                    let mut skip = if i == 0 { sent } else { 0 };
+                    if len + message.len() - skip > gathered.remaining() {
+                        break;
+                    }
+                    let [a, b, c] = message.pieces();
+                    for piece in [&head[..len], a, b, c] {
+                        if skip >= piece.len() {
+                            skip -= piece.len();
+                        } else {
+                            gathered.put_slice(&piece[skip..]);
+                            skip = 0;
+                        }
+                    }
+                }
+                if !gathered.filled().is_empty() {
+                    return Pin::new(&mut self.io).poll_write(cx, gathered.filled());
+                }
+                // The next message is larger than the buffer: it goes out as slices (its header
+                // and its pieces), with those after it.
                 let mut heads = [[0u8; frame::MAX_HEADER]; IOV / 2];
                 let count = (messages.len() - first).min(IOV / 2);
                 let mut lens = [0usize; IOV / 2];
@@ -317,21 +349,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
                         }
                     }
                 }
-                let slices = &slices[..used];
-                let total: usize = slices.iter().map(|slice| slice.len()).sum();
-                if total > STACK_WRITE {
-                    return Pin::new(&mut self.io).poll_write_vectored(cx, slices);
-                }
-                // Small writes (a broadcast's frame, a batch of replies) are copied together
-                // and sent as one buffer: a socket's `send` costs the kernel less than a
-                // `writev` of many slices, which goes through the file layer and its lock.
-                let mut stack = [0u8; STACK_WRITE];
-                let mut end = 0;
-                for slice in slices {
-                    stack[end..end + slice.len()].copy_from_slice(slice);
-                    end += slice.len();
-                }
-                Pin::new(&mut self.io).poll_write(cx, &stack[..end])
+                Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..used])
             })
             .await?;
             if written == 0 {
@@ -427,31 +445,48 @@ mod tests {
 
     #[tokio::test]
     async fn writes_a_batch_whole_framed_and_in_order() {
-        // A small pipe, so writes stop part-way through headers and payloads alike.
-        let (mut client, server) = duplex(61);
-        let mut socket = Socket::new(server, 100, true);
-        let sizes = (0..200usize)
-            .map(|i| i % 7 + 1)
-            .chain([125, 126, 127, 65_535, 65_536, 70_000]);
-        let messages: Vec<Bytes> = sizes.enumerate().map(|(i, n)| Bytes::from(vec![i as u8; n])).collect();
-        let ping = frame::control(opcode::PING, b"p");
-        // What a frame built whole, header in front, looks like.
-        let mut expected = ping.to_vec();
-        for message in &messages {
-            let mut whole = frame::FrameBuf::new();
-            whole.payload().extend_from_slice(message);
-            expected.extend_from_slice(&whole.finish(opcode::BINARY));
+        // A small pipe, so writes stop part-way through headers and payloads alike; and a
+        // large one, so each write gathers as many messages as fit.
+        for pipe in [61, 1 << 20] {
+            let (mut client, server) = duplex(pipe);
+            let mut socket = Socket::new(server, 100, true);
+            // Small messages, then messages around each header size, and around what one
+            // gathered write holds (a 4-byte header: STACK_WRITE - 4 fits exactly).
+            let sizes = (0..200usize).map(|i| i % 7 + 1).chain([
+                125,
+                126,
+                127,
+                65_535,
+                65_536,
+                70_000,
+                3,
+                STACK_WRITE - 4,
+                STACK_WRITE - 3,
+                STACK_WRITE,
+                5,
+                STACK_WRITE - 100,
+                200,
+            ]);
+            let messages: Vec<Bytes> = sizes.enumerate().map(|(i, n)| Bytes::from(vec![i as u8; n])).collect();
+            let ping = frame::control(opcode::PING, b"p");
+            // What a frame built whole, header in front, looks like.
+            let mut expected = ping.to_vec();
+            for message in &messages {
+                let mut whole = frame::FrameBuf::new();
+                whole.payload().extend_from_slice(message);
+                expected.extend_from_slice(&whole.finish(opcode::BINARY));
+            }
+            let reader = tokio::spawn(async move {
+                let mut got = vec![0; expected.len()];
+                client.read_exact(&mut got).await.unwrap();
+                assert!(got == expected, "the bytes on the wire differ (pipe of {pipe})");
+            });
+            let mut batch = messages;
+            socket.queue_control(frame::control(opcode::PONG, b"old"));
+            socket.queue_control(ping);
+            socket.write(&mut batch).await.unwrap();
+            assert!(batch.is_empty());
+            reader.await.unwrap();
         }
-        let reader = tokio::spawn(async move {
-            let mut got = vec![0; expected.len()];
-            client.read_exact(&mut got).await.unwrap();
-            assert!(got == expected, "the bytes on the wire differ");
-        });
-        let mut batch = messages;
-        socket.queue_control(frame::control(opcode::PONG, b"old"));
-        socket.queue_control(ping);
-        socket.write(&mut batch).await.unwrap();
-        assert!(batch.is_empty());
-        reader.await.unwrap();
     }
 }
