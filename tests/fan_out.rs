@@ -147,7 +147,7 @@ async fn frames_stay_whole_and_in_order_when_a_client_stops_reading_and_starts_a
 async fn concurrent_broadcasts_reach_every_client_in_each_senders_order() {
     // Four senders broadcast at once from two threads; every client reads as they go, so most
     // frames are written directly and some meet a busy socket and queue.
-    broadcasts(50, 4, 300, Duration::ZERO).await;
+    fan_outs(To::All, 50, 4, 300, Duration::ZERO).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,23 +155,45 @@ async fn large_broadcasts_split_over_two_threads_keep_each_senders_order() {
     // Over 256 recipients a broadcast is split: half written by a helper thread, half by the
     // sender (`src/hub/split.rs`); one that follows another within 2 ms queues. Paced senders
     // get both, interleaved.
-    broadcasts(300, 3, 40, Duration::from_millis(3)).await;
+    fan_outs(To::All, 300, 3, 40, Duration::from_millis(3)).await;
 }
 
-/// `clients` read while `senders` each broadcast `frames` numbered frames, pausing `pause`
-/// between them; every client must get every frame, in each sender's order.
-async fn broadcasts(clients: usize, senders: u32, frames: u32, pause: Duration) {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_sends_to_a_room_split_the_same_way() {
+    fan_outs(To::Room, 300, 3, 30, Duration::from_millis(3)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_sends_to_listed_clients_split_the_same_way() {
+    fan_outs(To::Listed, 300, 3, 30, Duration::from_millis(3)).await;
+}
+
+/// Who a fan-out goes to: everyone, a room everyone joined, or everyone's id listed.
+#[derive(Debug, Clone, Copy)]
+enum To {
+    All,
+    Room,
+    Listed,
+}
+
+/// `clients` read while `senders` each send `frames` numbered frames `to` all of them,
+/// pausing `pause` between them; every client must get every frame, in each sender's order.
+async fn fan_outs(to: To, clients: usize, senders: u32, frames: u32, pause: Duration) {
     let (addr, handle) = start(server()).await;
     let url = format!("ws://{addr}/");
     let mut connected = Vec::new();
+    let mut ids = Vec::new();
     for _ in 0..clients {
         let mut client = Client::connect(&url).await;
-        client.ok("ping", Value::Null).await;
+        let id: ClientId = serde_json::from_value(client.ok("me", Value::Null).await).unwrap();
+        assert!(handle.rooms(&id).join("everyone").unwrap());
+        ids.push(id);
         connected.push(client);
     }
+    let ids = std::sync::Arc::new(ids);
     let senders: Vec<_> = (0..senders)
         .map(|s| {
-            let handle = handle.clone();
+            let (handle, ids) = (handle.clone(), ids.clone());
             tokio::spawn(async move {
                 for n in 0..frames {
                     let out = Out::Numbered {
@@ -179,7 +201,13 @@ async fn broadcasts(clients: usize, senders: u32, frames: u32, pause: Duration) 
                         n,
                         data: "y".repeat(n as usize % 300),
                     };
-                    assert_eq!(handle.emit(out).broadcast().unwrap().delivered, clients);
+                    let emit = handle.emit(out);
+                    let delivery = match to {
+                        To::All => emit.broadcast(),
+                        To::Room => emit.to_room("everyone"),
+                        To::Listed => emit.to(ids.as_slice()),
+                    };
+                    assert_eq!(delivery.unwrap().delivered, clients);
                     if !pause.is_zero() {
                         tokio::time::sleep(pause).await;
                     } else if n % 10 == 0 {

@@ -329,82 +329,77 @@ impl Hub {
         mut missing: Option<&mut Vec<Box<str>>>,
     ) -> Delivery {
         let registry = self.registry.read();
-        // A large fan-out goes through the recipients' queues (`pacing.rs`).
-        let _fan_out = pacing::FanOut::start(match target {
+        // A large fan-out is split over two threads or queued (`split.rs`, `pacing.rs`).
+        let size = match target {
             Target::All => registry.clients.len(),
             Target::Clients(ids) => ids.len(),
             Target::Rooms(rooms) => rooms
                 .iter()
                 .map(|room| registry.rooms.get(&**room).map_or(0, HashMap::len))
                 .sum(),
-        });
+        };
+        let _fan_out = pacing::FanOut::start(size);
         let mut delivery = Delivery::default();
         let skip = |id: &str| except.iter().any(|e| &**e == id);
         match target {
-            // A large fan-out to clients written to directly goes out from two threads.
-            Target::All
-                if registry.clients.len() > split::LEAST
-                    && registry
-                        .clients
-                        .values()
-                        .next()
-                        .is_some_and(|slot| slot.to.outbox.is_direct())
-                    && split::due() =>
-            {
-                let size = registry.clients.len();
-                let _share = pacing::FanOut::share(size);
-                let mut recipients = registry.clients.iter().filter(|(id, _)| !skip(id.as_str()));
-                let helper = recipients
-                    .by_ref()
-                    .take(size / 2)
-                    .filter_map(|(_, slot)| Some((slot.to.outbox.clone(), frame.get(slot.to.codec)?.clone())))
-                    .collect();
-                let helper = split::Share::start(helper, mid, size);
-                for (_, slot) in recipients {
-                    slot.to.push(frame, mid, &mut delivery);
-                }
-                helper.finish(&mut delivery);
-            }
             Target::All => {
-                for (id, slot) in &registry.clients {
-                    if !skip(id.as_str()) {
-                        slot.to.push(frame, mid, &mut delivery);
-                    }
-                }
+                let recipients = registry.clients.iter().filter(|(id, _)| !skip(id.as_str()));
+                push_all(recipients.map(|(_, slot)| &slot.to), size, frame, mid, &mut delivery);
             }
             Target::Clients(ids) => {
                 let mut seen = HashSet::with_capacity(ids.len());
-                for id in ids {
-                    if skip(id) || !seen.insert(&**id) {
-                        continue;
-                    }
-                    match registry.clients.get(&**id) {
-                        Some(slot) => {
-                            slot.to.push(frame, mid, &mut delivery);
-                            if slot.forward {
-                                missing.iter_mut().for_each(|missing| missing.push(id.clone()));
-                            }
+                let recipients = ids
+                    .iter()
+                    .filter(|id| !skip(id) && seen.insert(&***id))
+                    .filter_map(|id| {
+                        let slot = registry.clients.get(&**id);
+                        if slot.is_none_or(|slot| slot.forward) {
+                            missing.iter_mut().for_each(|missing| missing.push(id.clone()));
                         }
-                        None => missing.iter_mut().for_each(|missing| missing.push(id.clone())),
-                    }
-                }
+                        slot.map(|slot| &slot.to)
+                    });
+                push_all(recipients, size, frame, mid, &mut delivery);
             }
             Target::Rooms(rooms) => {
                 let mut seen = HashSet::new();
-                for room in rooms {
-                    let Some(members) = registry.rooms.get(&**room) else {
-                        continue;
-                    };
-                    for (id, member) in members {
-                        if skip(id.as_str()) || (rooms.len() > 1 && !seen.insert(id)) {
-                            continue;
-                        }
-                        member.push(frame, mid, &mut delivery);
-                    }
-                }
+                let recipients = rooms
+                    .iter()
+                    .filter_map(|room| registry.rooms.get(&**room))
+                    .flatten()
+                    .filter(|(id, _)| !skip(id.as_str()) && (rooms.len() == 1 || seen.insert(*id)));
+                push_all(recipients.map(|(_, member)| member), size, frame, mid, &mut delivery);
             }
         }
         delivery
+    }
+}
+
+/// Pushes `frame` to each of `recipients` (about `size` of them). A large fan-out to clients
+/// written to directly goes out from two threads (`split.rs`).
+fn push_all<'a>(
+    recipients: impl Iterator<Item = &'a Recipient>,
+    size: usize,
+    frame: &Encoded<'_>,
+    mid: MessageId,
+    delivery: &mut Delivery,
+) {
+    let mut recipients = recipients.peekable();
+    if size > split::LEAST && recipients.peek().is_some_and(|recipient| recipient.outbox.is_direct()) && split::due() {
+        let _share = pacing::FanOut::share(size);
+        let helper = recipients
+            .by_ref()
+            .take(size / 2)
+            .filter_map(|recipient| Some((recipient.outbox.clone(), frame.get(recipient.codec)?.clone())))
+            .collect();
+        let helper = split::Share::start(helper, mid, size);
+        for recipient in recipients {
+            recipient.push(frame, mid, delivery);
+        }
+        helper.finish(delivery);
+    } else {
+        for recipient in recipients {
+            recipient.push(frame, mid, delivery);
+        }
     }
 }
 
