@@ -38,7 +38,7 @@
 //! # }
 //! ```
 
-use crate::connection::{Refused, reserve};
+use crate::connection::{Opening, Refused, Start, reserve};
 use crate::transport::direct::Stream;
 use crate::transport::frame::{self, opcode};
 use crate::{Outgoing, Reject, Route, Server};
@@ -75,7 +75,13 @@ where
             .map_err(Refused::into_reject)?;
         let id = admitted.conn.id.clone();
         let (client, server) = tokio::io::duplex(64 * 1024);
-        tokio::spawn(admitted.serve(self.shared.clone(), Stream::Memory(server), None));
+        let start = Start {
+            admitted,
+            shared: self.shared.clone(),
+            opening: Opening::Open(Stream::Memory(server)),
+            compression: None,
+        };
+        tokio::spawn(Box::new(start).run());
         Ok(TestClient {
             io: client,
             buf: BytesMut::new(),

@@ -10,7 +10,7 @@ mod shared;
 mod upgrade;
 
 #[cfg(feature = "testing")]
-pub(crate) use admit::{Refused, reserve};
+pub(crate) use admit::{Opening, Refused, Start, reserve};
 pub(crate) use resume::{ContextCodec, Peer, Sessions};
 pub(crate) use shared::{Route, Shared};
 pub(crate) use upgrade::upgrade;

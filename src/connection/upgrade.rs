@@ -2,10 +2,9 @@
 //! headers, `on_connect`, and refusals (as JSON, counted and logged once) before any upgrade.
 
 use super::Shared;
-use super::admit::{Admitted, reserve};
+use super::admit::{Admitted, Opening, Start, reserve};
 use super::resume;
 use crate::metrics::{self, Refusal};
-use crate::transport::direct::Stream;
 use crate::transport::handshake;
 use crate::{Outgoing, validate};
 use axum::body::Body;
@@ -74,16 +73,13 @@ where
             return refuse(reason, status, &json!({ "error": reject.message }));
         }
     };
-    let upgrading = hyper::upgrade::on(&mut request);
-    tokio::spawn(async move {
-        match upgrading.await {
-            Ok(upgraded) => admitted.serve(shared, Stream::new(upgraded), compression).await,
-            Err(error) => {
-                tracing::debug!(%error, client_id = %admitted.conn.id, "upgrade failed");
-                admitted.abandon(shared).await;
-            }
-        }
-    });
+    let start = Start {
+        admitted,
+        shared,
+        opening: Opening::Upgrade(hyper::upgrade::on(&mut request)),
+        compression,
+    };
+    tokio::spawn(Box::new(start).run());
     handshake::switching(&accepted)
 }
 
