@@ -305,9 +305,9 @@ pub(super) async fn write_first<IO: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Writes the socket's queued control frame, if any, and a batch of messages with a deadline
-/// (emptying the batch; its memory goes once the outbox is found empty). With `direct` (the outbox of a socket senders write to),
-/// senders hold off until the connection next finds its outbox empty, and the rest of a frame
-/// one of them began goes first.
+/// (emptying the batch; its memory goes once the outbox is found empty). With `direct` (the
+/// outbox of a socket senders write to), senders hold off until the connection next finds its
+/// outbox empty, and the rest of a frame one of them began goes first.
 async fn write<IO: AsyncRead + AsyncWrite + Unpin>(
     socket: &mut Socket<IO>,
     batch: &mut Vec<Outbound>,
