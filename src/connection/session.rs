@@ -345,30 +345,3 @@ fn classify(error: ReadError) -> End {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{ClientId, NoHeaders, NoOutgoing, Zocket};
-
-    /// An idle connection costs its task, and the task is the size of this future: it must stay
-    /// small for thousands of idle clients to be cheap.
-    #[test]
-    fn a_connection_task_is_small() {
-        let zo = Zocket::<NoHeaders, NoOutgoing>::new();
-        let router = zo.router();
-        let server = zo.server(router);
-        let (_client, io) = tokio::io::duplex(64);
-        let conn = Arc::new(Conn {
-            id: ClientId::from("c"),
-            ctx: (),
-        });
-        let outbox = Arc::new(Outbox::new(8, 1024));
-        let socket = Box::new(Socket::new(io, 1024, false));
-        assert!(std::mem::size_of_val(&*socket) <= 256, "the socket holds no buffer");
-        let task = run(socket, Codec::Json, server.shared.clone(), conn, outbox);
-        let size = std::mem::size_of_val(&task);
-        // 960 since `run` returns the session's future itself (not an `async fn` around it).
-        assert!(size <= 976, "the connection future is {size} bytes");
-    }
-}

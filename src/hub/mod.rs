@@ -94,12 +94,18 @@ struct Recipient {
 
 impl Recipient {
     fn push(&self, message: &Encoded<'_>, id: MessageId, delivery: &mut Delivery) {
-        let Some(frame) = message.get(self.codec) else {
-            return;
-        };
-        match self.outbox.push(frame, id) {
-            Pushed::Queued => delivery.delivered += 1,
-            Pushed::Full => delivery.dropped += 1,
+        if let Some(frame) = message.get(self.codec) {
+            delivery.count(self.outbox.push(frame, id));
+        }
+    }
+}
+
+impl Delivery {
+    /// Counts one push.
+    pub(crate) fn count(&mut self, pushed: Pushed) {
+        match pushed {
+            Pushed::Queued => self.delivered += 1,
+            Pushed::Full => self.dropped += 1,
             // The connection is closing; it is about to leave the hub.
             Pushed::Closed => {}
         }

@@ -13,7 +13,7 @@
 //! `send` for many frames, where direct writes make one each). Under a load the server cannot
 //! keep up with, fan-outs follow each other without a pause, so they all queue.
 
-use super::outbox::{Outbox, Pushed};
+use super::outbox::Outbox;
 use super::{Delivery, Message, pacing};
 use crate::cluster::MessageId;
 use parking_lot::Mutex;
@@ -113,11 +113,7 @@ impl Share {
         let recipients = std::mem::take(&mut *self.recipients.lock());
         let mut delivery = Delivery::default();
         for (outbox, frame) in &recipients {
-            match outbox.push(frame, self.id) {
-                Pushed::Queued => delivery.delivered += 1,
-                Pushed::Full => delivery.dropped += 1,
-                Pushed::Closed => {}
-            }
+            delivery.count(outbox.push(frame, self.id));
         }
         *self.delivery.lock() = delivery;
     }

@@ -41,6 +41,22 @@ pub(crate) fn footprint(len: usize) -> usize {
 /// take up to twice as many).
 const IOV: usize = 64;
 
+/// The non-empty parts of a frame (`head`, then the pieces of `message`) after its first
+/// `skip` bytes, already written.
+fn unsent<'a, M: Pieces>(head: &'a [u8], message: &'a M, mut skip: usize) -> impl Iterator<Item = &'a [u8]> {
+    let [a, b, c] = message.pieces();
+    [head, a, b, c].into_iter().filter_map(move |piece| {
+        if skip >= piece.len() {
+            skip -= piece.len();
+            None
+        } else {
+            let rest = &piece[skip..];
+            skip = 0;
+            Some(rest)
+        }
+    })
+}
+
 /// A message to write, in up to three pieces written back to back as one frame's payload:
 /// a shared message with a few bytes changed at its ends (a sequence number added) is
 /// written without copying it.
@@ -290,6 +306,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
         while first < messages.len() {
             // Buffers live on the stack of each poll, not in the connection's task.
             let written = std::future::poll_fn(|cx| {
+                // The header of `messages[first + i]`, and its length.
+                let head = |i: usize, message: &M| {
+                    let compressed = deflate.is_some_and(|deflate| deflate.is_compressed(first + i));
+                    let rsv1 = if compressed { frame::RSV1 } else { 0 };
+                    let mut head = [0u8; frame::MAX_HEADER];
+                    let len = frame::header(&mut head, opcode | rsv1, message.len());
+                    (head, len)
+                };
                 // Messages are framed and copied together, as many as fit, and go out in one
                 // `send`: a socket's `send` of one buffer costs the kernel far less than a
                 // `writev` of two slices per message (the file layer, and a check and a copy
@@ -297,22 +321,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
                 let mut stack = [MaybeUninit::<u8>::uninit(); STACK_WRITE];
                 let mut gathered = ReadBuf::uninit(&mut stack);
                 for (i, message) in messages[first..].iter().enumerate() {
-                    let compressed = deflate.is_some_and(|deflate| deflate.is_compressed(first + i));
-                    let rsv1 = if compressed { frame::RSV1 } else { 0 };
-                    let mut head = [0u8; frame::MAX_HEADER];
-                    let len = frame::header(&mut head, opcode | rsv1, message.len());
-                    let mut skip = if i == 0 { sent } else { 0 };
+                    let (head, len) = head(i, message);
+                    let skip = if i == 0 { sent } else { 0 };
                     if len + message.len() - skip > gathered.remaining() {
                         break;
                     }
-                    let [a, b, c] = message.pieces();
-                    for piece in [&head[..len], a, b, c] {
-                        if skip >= piece.len() {
-                            skip -= piece.len();
-                        } else {
-                            gathered.put_slice(&piece[skip..]);
-                            skip = 0;
-                        }
+                    for piece in unsent(&head[..len], message, skip) {
+                        gathered.put_slice(piece);
                     }
                 }
                 if !gathered.filled().is_empty() {
@@ -320,33 +335,18 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
                 }
                 // The next message is larger than the buffer: it goes out as slices (its header
                 // and its pieces), with those after it.
-                let mut heads = [[0u8; frame::MAX_HEADER]; IOV / 2];
                 let count = (messages.len() - first).min(IOV / 2);
-                let mut lens = [0usize; IOV / 2];
-                for (i, ((head, len), message)) in heads
-                    .iter_mut()
-                    .zip(&mut lens)
-                    .zip(&messages[first..first + count])
-                    .enumerate()
-                {
-                    let compressed = deflate.is_some_and(|deflate| deflate.is_compressed(first + i));
-                    let rsv1 = if compressed { frame::RSV1 } else { 0 };
-                    *len = frame::header(head, opcode | rsv1, message.len());
+                let mut heads = [([0u8; frame::MAX_HEADER], 0); IOV / 2];
+                for (i, (head_of, message)) in heads.iter_mut().zip(&messages[first..first + count]).enumerate() {
+                    *head_of = head(i, message);
                 }
                 // A header and up to three pieces per message.
                 let mut slices = [IoSlice::new(&[]); 2 * IOV];
                 let mut used = 0;
-                for (i, message) in messages[first..first + count].iter().enumerate() {
-                    let mut skip = if i == 0 { sent } else { 0 };
-                    let [a, b, c] = message.pieces();
-                    for piece in [&heads[i][..lens[i]], a, b, c] {
-                        if skip >= piece.len() {
-                            skip -= piece.len();
-                        } else {
-                            slices[used] = IoSlice::new(&piece[skip..]);
-                            used += 1;
-                            skip = 0;
-                        }
+                for (i, ((head, len), message)) in heads.iter().zip(&messages[first..first + count]).enumerate() {
+                    for piece in unsent(&head[..*len], message, if i == 0 { sent } else { 0 }) {
+                        slices[used] = IoSlice::new(piece);
+                        used += 1;
                     }
                 }
                 Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..used])
