@@ -1,8 +1,9 @@
 //! [`Call`]: one incoming message on its way to a handler.
 
 use crate::hub::Hub;
-use crate::{ClientId, Rooms, Sender};
+use crate::{CallError, ClientId, Issue, PathSegment, Rooms, Sender};
 use bytes::Bytes;
+use std::borrow::Cow;
 use std::{fmt, marker::PhantomData, sync::Arc};
 use zocket_protocol::Codec;
 
@@ -28,7 +29,7 @@ pub struct Call<O, C = (), S = ()> {
     pub(crate) conn: Arc<Conn<C>>,
     pub(crate) app: Arc<App<S>>,
     pub(crate) route: Arc<str>,
-    /// The payload as JSON, whatever the connection's codec.
+    /// The payload as the client sent it, in the connection's codec.
     pub(crate) payload: Option<Bytes>,
     pub(crate) expects_reply: bool,
     pub(crate) codec: Codec,
@@ -76,8 +77,20 @@ impl<O, C, S> Call<O, C, S> {
         self.codec
     }
 
-    /// The raw payload as JSON bytes (a MessagePack connection's payload is converted), if the
-    /// message had a non-null payload. Only [`FromInput`](crate::FromInput) extractors see it.
+    /// The payload as JSON bytes (a MessagePack payload is converted), if the message had a
+    /// non-null payload; one that has no JSON form (a map with non-string keys, say) is invalid
+    /// input. Only [`FromInput`](crate::FromInput) extractors see it.
+    pub(crate) fn json_payload(&self) -> Result<Option<Cow<'_, [u8]>>, CallError> {
+        let Some(raw) = self.payload.as_deref() else {
+            return Ok(None);
+        };
+        self.codec.payload_to_json(raw).map(Some).map_err(|error| {
+            let issue = Issue::new(Vec::<PathSegment>::new(), error.to_string());
+            CallError::invalid_input(vec![issue])
+        })
+    }
+
+    /// The payload as the client sent it, in the connection's codec.
     pub(crate) fn payload(&self) -> Option<&[u8]> {
         self.payload.as_deref()
     }

@@ -95,3 +95,70 @@ async fn json_stays_the_default_and_can_be_asked_for() {
         r#"{"type":"__rpc_res","payload":"Hello, J!","rpcId":"1"}"#
     );
 }
+
+/// A MessagePack string, as the test builds frames by hand.
+fn packed_str(text: &str) -> Vec<u8> {
+    let mut out = vec![0xd9, text.len() as u8];
+    out.extend_from_slice(text.as_bytes());
+    out
+}
+
+#[tokio::test]
+async fn msgpack_payloads_are_read_as_their_json_form_would_be() {
+    let (addr, _handle) = support::start(conformance::app()).await;
+    let (mut packed, _) = connect(&format!("ws://{addr}/?token=pack"), "zocket.v1.msgpack").await;
+    let mut plain = support::Client::connect(&format!("ws://{addr}/?token=plain")).await;
+    let pack = |value: &serde_json::Value| rmp_serde::to_vec_named(value).unwrap();
+    // (route, MessagePack payload, the JSON form a JSON client sends)
+    let cases: Vec<(&str, Vec<u8>, serde_json::Value)> = vec![
+        ("math.add", pack(&json!({"a": 2, "b": 3.5})), json!({"a": 2, "b": 3.5})),
+        // A struct is an object, never an array, in both codecs.
+        ("math.add", pack(&json!([2, 3])), json!([2, 3])),
+        // Fields named as the client spelled them, every failing rule.
+        (
+            "slow.echo",
+            pack(&json!({"text": 7, "delayMs": 6000})),
+            json!({"text": 7, "delayMs": 6000}),
+        ),
+        (
+            "slow.echo",
+            pack(&json!({"text": "x", "delayMs": 6000})),
+            json!({"text": "x", "delayMs": 6000}),
+        ),
+        // Integer keys are not field names (serde would take them for field indexes).
+        ("math.add", vec![0x82, 0x00, 0x02, 0x01, 0x03], json!({"0": 2, "1": 3})),
+        // Binary is not a number.
+        (
+            "math.add",
+            [vec![0x82], packed_str("a"), vec![0xc4, 1, 2], packed_str("b"), vec![1]].concat(),
+            json!({"a": [2], "b": 1}),
+        ),
+        (
+            "greet",
+            pack(&json!({"name": "Pat", "extra": [1, {"x": null}]})),
+            json!({"name": "Pat", "extra": [1, {"x": null}]}),
+        ),
+    ];
+    for (n, (route, payload, json_form)) in cases.into_iter().enumerate() {
+        let id = format!("p{n}");
+        let frame = [
+            vec![0x83],
+            packed_str("type"),
+            packed_str(route),
+            packed_str("payload"),
+            payload,
+            packed_str("rpcId"),
+            packed_str(&id),
+        ]
+        .concat();
+        packed.send(Message::Binary(frame.into())).await.unwrap();
+        let from_packed = next(&mut packed).await;
+        let from_plain = plain.call(route, json_form.clone()).await;
+        assert_eq!(from_packed["rpcId"], id.as_str());
+        assert_eq!(
+            (&from_packed["type"], &from_packed["payload"]),
+            (&from_plain["type"], &from_plain["payload"]),
+            "case {n}: {route} {json_form}"
+        );
+    }
+}

@@ -11,7 +11,6 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 use std::{marker::PhantomData, panic::AssertUnwindSafe, sync::Arc};
@@ -139,30 +138,16 @@ where
                         CallError::invalid_input(vec![issue]),
                     )
                 }
-                Some(route) => match msg.payload.map(|raw| codec.payload_to_json(raw)).transpose() {
-                    Err(error) => {
-                        let issue = Issue::new(Vec::<PathSegment>::new(), error.to_string());
-                        refuse(
-                            codec,
-                            msg.rpc_id,
-                            Some(&msg.route),
-                            Some(&route.metrics),
-                            CallError::invalid_input(vec![issue]),
-                        )
-                    }
-                    Ok(payload) => {
-                        let payload = payload.map(|json| match json {
-                            Cow::Borrowed(raw) => frame.slice_ref(raw),
-                            Cow::Owned(json) => Bytes::from(json),
-                        });
-                        let rpc_id = msg.rpc_id.map(|raw| frame.slice_ref(raw));
-                        // The payload is a slice of the frame: the call keeps its whole
-                        // allocation alive, which is what counts.
-                        let held = transport::footprint(frame.len());
-                        self.held += held;
-                        self.start(route, payload, rpc_id, held)
-                    }
-                },
+                Some(route) => {
+                    // The payload and the rpcId are slices of the frame: the call keeps its
+                    // whole allocation alive, which is what counts. The payload stays in the
+                    // client's codec until an extractor reads it.
+                    let payload = msg.payload.map(|raw| frame.slice_ref(raw));
+                    let rpc_id = msg.rpc_id.map(|raw| frame.slice_ref(raw));
+                    let held = transport::footprint(frame.len());
+                    self.held += held;
+                    self.start(route, payload, rpc_id, held)
+                }
             },
         };
         self.run(pending);

@@ -5,6 +5,8 @@ use crate::{Call, CallError, FromInput, validate};
 use garde::Validate;
 use serde::de::DeserializeOwned;
 use ts_rs::TS;
+#[cfg(feature = "msgpack")]
+use zocket_protocol::Codec;
 
 /// The payload, deserialized into `T` and checked against its `garde` rules.
 ///
@@ -45,5 +47,20 @@ where
 
     async fn from_input(_call: &Call<O, C, S>, payload: Option<&[u8]>) -> Result<Self, CallError> {
         validate::payload(payload).map(Input).map_err(CallError::invalid_input)
+    }
+
+    /// A MessagePack payload that fits `T` and passes its rules is read without converting it
+    /// to JSON first; any other takes the JSON path, which names every failing field.
+    async fn from_payload(call: &Call<O, C, S>) -> Result<Self, CallError> {
+        #[cfg(feature = "msgpack")]
+        if call.codec() == Codec::MsgPack {
+            if let Some(value) = call.payload().and_then(validate::msgpack_payload::<T>) {
+                return Ok(Input(value));
+            }
+        }
+        let payload = call.json_payload()?;
+        validate::payload(payload.as_deref())
+            .map(Input)
+            .map_err(CallError::invalid_input)
     }
 }

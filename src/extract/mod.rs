@@ -100,6 +100,20 @@ pub trait FromInput<O, C, S, M = crate::__private::ViaInput>: Sized + Send {
     /// `null`), or refuses the call with an error the client receives.
     fn from_input(call: &Call<O, C, S>, payload: Option<&[u8]>)
     -> impl Future<Output = Result<Self, CallError>> + Send;
+
+    /// What a handler calls: [`from_input`](Self::from_input) with the payload as JSON (a
+    /// MessagePack payload converted first). [`Input`] reads MessagePack without converting.
+    #[doc(hidden)]
+    fn from_payload(call: &Call<O, C, S>) -> impl Future<Output = Result<Self, CallError>> + Send
+    where
+        C: Send + Sync,
+        S: Send + Sync,
+    {
+        async move {
+            let payload = call.json_payload()?;
+            Self::from_input(call, payload.as_deref()).await
+        }
+    }
 }
 
 impl<O, C, S, T> FromInput<O, C, S, crate::__private::ViaCall> for T

@@ -92,7 +92,7 @@ macro_rules! impl_handler {
             fn call(self, call: Call<O, C, S>) -> impl Future<Output = Result<Reply, CallError>> + Send {
                 async move {
                     $(let $ty = $ty::from_call(&call).await?;)*
-                    let $last = $last::from_input(&call, call.payload()).await?;
+                    let $last = $last::from_payload(&call).await?;
                     self($($ty,)* $last).await.into_reply().map(Reply::new)
                 }
             }

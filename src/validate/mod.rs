@@ -24,6 +24,23 @@ where
     parse_payload(raw).map_err(capped)
 }
 
+/// Deserializes and validates a MessagePack payload straight into `T`, as [`payload`] would
+/// its JSON form: `None` unless the payload reads the same as its JSON form (no binary, no
+/// non-string keys, ...), fits `T` and passes its rules. Otherwise [`payload`] of the JSON
+/// form gives the answer (its issues name fields as the client spelled them).
+#[cfg(feature = "msgpack")]
+pub(crate) fn msgpack_payload<T>(raw: &[u8]) -> Option<T>
+where
+    T: DeserializeOwned + Validate,
+    T::Context: Default,
+{
+    if !zocket_protocol::msgpack::is_plain(raw) {
+        return None;
+    }
+    let value = strict::from_msgpack::<T>(raw)?;
+    value.validate_with(&T::Context::default()).is_ok().then_some(value)
+}
+
 /// Keeps an error reply small whatever the payload: at most [`MAX_ISSUES`] issues.
 fn capped(mut issues: Vec<Issue>) -> Vec<Issue> {
     if issues.len() > MAX_ISSUES {

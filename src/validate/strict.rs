@@ -15,6 +15,14 @@ pub(crate) fn from_slice<T: DeserializeOwned>(raw: &[u8]) -> serde_json::Result<
     Ok(value)
 }
 
+/// A MessagePack payload read as [`from_slice`] reads JSON (structs must be maps); `None` if
+/// it does not fit `T`.
+#[cfg(feature = "msgpack")]
+pub(crate) fn from_msgpack<T: DeserializeOwned>(raw: &[u8]) -> Option<T> {
+    let mut msgpack = rmp_serde::Deserializer::from_read_ref(raw);
+    T::deserialize(Strict(&mut msgpack)).ok()
+}
+
 /// A deserializer whose structs are maps.
 struct Strict<D>(D);
 
@@ -26,6 +34,10 @@ struct Seed<S>(S);
 
 /// A seed for a struct variant's content: a map.
 struct StructContent<V>(V);
+
+/// A struct's visitor that takes a map and nothing else: serde_json's `deserialize_map`
+/// refuses an array itself, MessagePack's hands over whatever it finds.
+struct Struct<V>(V);
 
 macro_rules! forward_deserialize {
     ($($method:ident($($arg:ident: $ty:ty),*)),* $(,)?) => {$(
@@ -56,11 +68,13 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<D> {
         _fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, D::Error> {
-        self.0.deserialize_map(Wrap(visitor))
+        self.0.deserialize_map(Struct(visitor))
     }
 
+    /// Always: a MessagePack payload is read as its JSON form would be (an address or a time
+    /// as a string, say), so both codecs accept the same values.
     fn is_human_readable(&self) -> bool {
-        self.0.is_human_readable()
+        true
     }
 }
 
@@ -189,7 +203,19 @@ impl<'de, V: Visitor<'de>> DeserializeSeed<'de> for StructContent<V> {
     type Value = V::Value;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<V::Value, D::Error> {
-        deserializer.deserialize_map(Wrap(self.0))
+        deserializer.deserialize_map(Struct(self.0))
+    }
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for Struct<V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.expecting(f)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
+        self.0.visit_map(Wrap(map))
     }
 }
 
@@ -245,5 +271,35 @@ mod tests {
         assert!(from_slice::<Shape>(br#"{"Rect":[1,2]}"#).is_err());
         assert!(from_slice::<BTreeMap<String, Point>>(br#"{"a":[1,2]}"#).is_err());
         assert!(from_slice::<Point>(br#"{"x":1,"y":2} trailing"#).is_err());
+    }
+
+    #[cfg(feature = "msgpack")]
+    #[test]
+    fn reads_msgpack_as_it_reads_json() {
+        use super::from_msgpack;
+        let pack =
+            |json: &str| rmp_serde::to_vec_named(&serde_json::from_str::<serde_json::Value>(json).unwrap()).unwrap();
+        let raw = r#"{"point":{"x":1,"y":2},"points":[{"x":3,"y":4}],"maybe":null,
+            "shapes":["Dot",{"Circle":5},{"Pair":[1,2]},{"Rect":{"w":6,"h":7}}],
+            "by_name":{"a":{"x":0,"y":0}},"tuple":[9,"nine"]}"#;
+        assert_eq!(
+            from_msgpack::<All>(&pack(raw)),
+            Some(from_slice(raw.as_bytes()).unwrap())
+        );
+        for array_for_a_struct in [
+            "[1,2]",
+            r#"[{"x":1,"y":2},[3,4]]"#,
+            r#"{"Rect":[1,2]}"#,
+            r#"{"a":[1,2]}"#,
+        ] {
+            let packed = pack(array_for_a_struct);
+            assert!(from_msgpack::<Point>(&packed).is_none());
+            assert!(from_msgpack::<Vec<Point>>(&packed).is_none());
+            assert!(from_msgpack::<Shape>(&packed).is_none());
+            assert!(from_msgpack::<BTreeMap<String, Point>>(&packed).is_none());
+        }
+        // Human-readable forms, as in JSON.
+        let at: std::net::IpAddr = from_msgpack(&pack(r#""127.0.0.1""#)).unwrap();
+        assert_eq!(at, std::net::IpAddr::from([127, 0, 0, 1]));
     }
 }

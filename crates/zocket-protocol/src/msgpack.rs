@@ -127,6 +127,66 @@ fn str_at(value: &[u8]) -> Option<&str> {
     std::str::from_utf8(body).ok()
 }
 
+/// Whether `value` (one whole MessagePack value) reads the same as its JSON form: only nil,
+/// booleans, integers, finite floats, UTF-8 strings, arrays, and maps with string keys. A
+/// server may then read such a payload straight into a type instead of through [`to_json`].
+///
+/// ```
+/// use zocket_protocol::msgpack;
+///
+/// let plain = rmp_serde::to_vec_named(&serde_json::json!({"a": [1, 2.5, "x", null]})).unwrap();
+/// assert!(msgpack::is_plain(&plain));
+/// assert!(!msgpack::is_plain(&[0x81, 0x01, 0x02])); // {1: 2}: an integer key
+/// assert!(!msgpack::is_plain(&[0xc4, 0x01, 0x00])); // binary
+/// ```
+pub fn is_plain(value: &[u8]) -> bool {
+    plain_end(value, 0, 0) == Some(value.len())
+}
+
+/// Where the plain value starting at `at` ends (see [`is_plain`]); `None` if it is not plain,
+/// is cut short or is too deep.
+fn plain_end(b: &[u8], at: usize, depth: u32) -> Option<usize> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let marker = *b.get(at)?;
+    let i = at + 1;
+    // (bytes after the marker before the first item, items, whether a map)
+    let (head, items, is_map) = match marker {
+        0x80..=0x8f => (0, (marker & 0x0f) as usize, true),
+        0x90..=0x9f => (0, (marker & 0x0f) as usize, false),
+        0xdc => (2, be(b, i, 2)?, false),
+        0xdd => (4, be(b, i, 4)?, false),
+        0xde => (2, be(b, i, 2)?, true),
+        0xdf => (4, be(b, i, 4)?, true),
+        0xa0..=0xbf | 0xd9 | 0xda | 0xdb => {
+            let end = value_end(b, at, depth)?;
+            return str_at(&b[at..end]).map(|_| end);
+        }
+        0xca => {
+            let bits = u32::from_be_bytes(b.get(i..i + 4)?.try_into().ok()?);
+            return f32::from_bits(bits).is_finite().then_some(i + 4);
+        }
+        0xcb => {
+            let bits = u64::from_be_bytes(b.get(i..i + 8)?.try_into().ok()?);
+            return f64::from_bits(bits).is_finite().then_some(i + 8);
+        }
+        0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 | 0xcc..=0xd3 => return value_end(b, at, depth),
+        // Binary, extensions, and the unused marker.
+        _ => return None,
+    };
+    let mut end = i + head;
+    for _ in 0..items {
+        if is_map {
+            let key_end = value_end(b, end, depth + 1)?;
+            str_at(&b[end..key_end])?;
+            end = key_end;
+        }
+        end = plain_end(b, end, depth + 1)?;
+    }
+    Some(end)
+}
+
 /// A big-endian unsigned integer of `n` bytes at `at`.
 fn be(b: &[u8], at: usize, n: usize) -> Option<usize> {
     let bytes = b.get(at..at + n)?;
@@ -235,6 +295,30 @@ mod tests {
         ] {
             assert!(decode(&frame).unwrap_err().rpc_id.is_none(), "{frame:?}");
         }
+    }
+
+    #[test]
+    fn plain_values_are_those_with_a_faithful_json_form() {
+        let plain = json!({"a": [1, -2, 2.5, "x", null, true], "b": {"c": {}}, "d": []});
+        assert!(is_plain(&pack(&plain)));
+        for (bytes, why) in [
+            (vec![0x81, 0x01, 0x02], "an integer key"),
+            (vec![0x91, 0xc4, 0x01, 0x00], "binary in an array"),
+            (vec![0xd4, 0x01, 0x00], "an extension"),
+            (vec![0xa2, 0xff, 0xfe], "a string that is not UTF-8"),
+            (vec![0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0], "NaN"),
+            (vec![0xca, 0x7f, 0x80, 0, 0], "an infinite f32"),
+            (vec![0x92, 0x01], "an array cut short"),
+            (vec![0x81, 0xa1, b'a'], "a map missing its value"),
+            (vec![0xc1], "the unused marker"),
+        ] {
+            assert!(!is_plain(&bytes), "{why}");
+        }
+        // One value, whole: nothing may follow it.
+        assert!(!is_plain(&[0x01, 0x02]));
+        let mut deep = vec![0x91; MAX_DEPTH as usize + 2];
+        deep.push(0xc0);
+        assert!(!is_plain(&deep));
     }
 
     #[test]
