@@ -6,6 +6,9 @@
 use axum::http;
 #[allow(clippy::single_component_path_imports)]
 use miniz_oxide;
+#[cfg(feature = "msgpack")]
+#[allow(clippy::single_component_path_imports)]
+use rmp_serde;
 use tokio_tungstenite::tungstenite;
 
 #[path = "../fuzz/src/frames.rs"]

@@ -4,11 +4,13 @@
 //! `cargo test` (`tests/fuzz_regressions.rs` includes these files), with no nightly or
 //! libFuzzer.
 //!
-//! The files name their outside crates through `crate::` (`crate::http`, `crate::tungstenite`, `crate::miniz_oxide`)
+//! The files name their outside crates through `crate::` (`crate::http`, `crate::tungstenite`, `crate::miniz_oxide`,
+//! `crate::rmp_serde`)
 //! so that each includer provides them: this crate re-exports its own, the test its own.
 
 pub use ::http;
 pub use ::miniz_oxide;
+pub use ::rmp_serde;
 pub use ::tungstenite;
 
 pub mod frames;

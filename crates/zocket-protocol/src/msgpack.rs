@@ -19,6 +19,10 @@ use std::borrow::Cow;
 /// How deeply arrays and maps may nest in a frame.
 const MAX_DEPTH: u32 = 128;
 
+/// How many arrays and maps a plain value may hold inside one another: what serde_json reads
+/// of its JSON form (it refuses deeper nesting).
+const JSON_NESTING: u32 = 127;
+
 const NOT_A_MAP: &str = "a message must be a MessagePack map with a string \"type\"";
 
 /// Reads one client frame: a map whose `type` is a string, `rpcId` (if any) a string.
@@ -128,7 +132,12 @@ fn str_at(value: &[u8]) -> Option<&str> {
 }
 
 /// Whether `value` (one whole MessagePack value) reads the same as its JSON form: only nil,
-/// booleans, integers, finite floats, UTF-8 strings, arrays, and maps with string keys. A
+/// booleans, integers, finite 64-bit floats, UTF-8 strings, arrays, and maps with string keys,
+/// nested no deeper than serde_json reads JSON (127 arrays and maps).
+/// (A 32-bit float's JSON form is its shortest decimal, 0.1 for the float nearest 0.1, which
+/// reads as a different 64-bit float than the value itself. A 64-bit float read from its JSON
+/// form may differ in its last bits, serde_json's parsing being fast rather than exact; read
+/// directly, it is the float sent.) A
 /// server may then read such a payload straight into a type instead of through [`to_json`].
 ///
 /// ```
@@ -140,51 +149,75 @@ fn str_at(value: &[u8]) -> Option<&str> {
 /// assert!(!msgpack::is_plain(&[0xc4, 0x01, 0x00])); // binary
 /// ```
 pub fn is_plain(value: &[u8]) -> bool {
-    plain_end(value, 0, 0) == Some(value.len())
+    let mut at = 0;
+    plain(value, &mut at, 0).is_some() && at == value.len()
 }
 
-/// Where the plain value starting at `at` ends (see [`is_plain`]); `None` if it is not plain,
-/// is cut short or is too deep.
-fn plain_end(b: &[u8], at: usize, depth: u32) -> Option<usize> {
-    if depth > MAX_DEPTH {
-        return None;
-    }
-    let marker = *b.get(at)?;
-    let i = at + 1;
-    // (bytes after the marker before the first item, items, whether a map)
-    let (head, items, is_map) = match marker {
-        0x80..=0x8f => (0, (marker & 0x0f) as usize, true),
-        0x90..=0x9f => (0, (marker & 0x0f) as usize, false),
-        0xdc => (2, be(b, i, 2)?, false),
-        0xdd => (4, be(b, i, 4)?, false),
-        0xde => (2, be(b, i, 2)?, true),
-        0xdf => (4, be(b, i, 4)?, true),
-        0xa0..=0xbf | 0xd9 | 0xda | 0xdb => {
-            let end = value_end(b, at, depth)?;
-            return str_at(&b[at..end]).map(|_| end);
-        }
-        0xca => {
-            let bits = u32::from_be_bytes(b.get(i..i + 4)?.try_into().ok()?);
-            return f32::from_bits(bits).is_finite().then_some(i + 4);
-        }
+/// Reads the plain value at `at` (see [`is_plain`]) and moves `at` past it; `None` if it is
+/// not plain, is cut short or is too deep. One pass, no second look at what it skips.
+fn plain(b: &[u8], at: &mut usize, depth: u32) -> Option<()> {
+    let marker = *b.get(*at)?;
+    *at += 1;
+    let (items, is_map) = match marker {
+        0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => return Some(()),
+        0xcc | 0xd0 => return skip(b, at, 1),
+        0xcd | 0xd1 => return skip(b, at, 2),
+        0xce | 0xd2 => return skip(b, at, 4),
+        0xcf | 0xd3 => return skip(b, at, 8),
         0xcb => {
-            let bits = u64::from_be_bytes(b.get(i..i + 8)?.try_into().ok()?);
-            return f64::from_bits(bits).is_finite().then_some(i + 8);
+            let bits = u64::from_be_bytes(b.get(*at..*at + 8)?.try_into().ok()?);
+            *at += 8;
+            return f64::from_bits(bits).is_finite().then_some(());
         }
-        0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 | 0xcc..=0xd3 => return value_end(b, at, depth),
-        // Binary, extensions, and the unused marker.
+        0xa0..=0xbf | 0xd9 | 0xda | 0xdb => return plain_str(b, at, marker),
+        0x90..=0x9f => ((marker & 0x0f) as usize, false),
+        0x80..=0x8f => ((marker & 0x0f) as usize, true),
+        0xdc | 0xde => (length(b, at, 2)?, marker == 0xde),
+        0xdd | 0xdf => (length(b, at, 4)?, marker == 0xdf),
+        // Binary, extensions, 32-bit floats, and the unused marker.
         _ => return None,
     };
-    let mut end = i + head;
+    if depth >= JSON_NESTING {
+        return None;
+    }
     for _ in 0..items {
         if is_map {
-            let key_end = value_end(b, end, depth + 1)?;
-            str_at(&b[end..key_end])?;
-            end = key_end;
+            // Each key a string.
+            let key = *b.get(*at)?;
+            *at += 1;
+            plain_str(b, at, key)?;
         }
-        end = plain_end(b, end, depth + 1)?;
+        plain(b, at, depth + 1)?;
     }
-    Some(end)
+    Some(())
+}
+
+/// Reads a string's body after its `marker` (any other marker is `None`): valid UTF-8.
+fn plain_str(b: &[u8], at: &mut usize, marker: u8) -> Option<()> {
+    let len = match marker {
+        0xa0..=0xbf => (marker & 0x1f) as usize,
+        0xd9 => length(b, at, 1)?,
+        0xda => length(b, at, 2)?,
+        0xdb => length(b, at, 4)?,
+        _ => return None,
+    };
+    let body = b.get(*at..at.checked_add(len)?)?;
+    *at += len;
+    (body.is_ascii() || std::str::from_utf8(body).is_ok()).then_some(())
+}
+
+/// Skips `n` bytes, if there are that many.
+fn skip(b: &[u8], at: &mut usize, n: usize) -> Option<()> {
+    let end = at.checked_add(n).filter(|&end| end <= b.len())?;
+    *at = end;
+    Some(())
+}
+
+/// Reads a big-endian length of `n` bytes.
+fn length(b: &[u8], at: &mut usize, n: usize) -> Option<usize> {
+    let len = be(b, *at, n)?;
+    *at += n;
+    Some(len)
 }
 
 /// A big-endian unsigned integer of `n` bytes at `at`.
@@ -307,7 +340,7 @@ mod tests {
             (vec![0xd4, 0x01, 0x00], "an extension"),
             (vec![0xa2, 0xff, 0xfe], "a string that is not UTF-8"),
             (vec![0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0], "NaN"),
-            (vec![0xca, 0x7f, 0x80, 0, 0], "an infinite f32"),
+            (vec![0xca, 0x3d, 0xcc, 0xcc, 0xcd], "a 32-bit float (0.1)"),
             (vec![0x92, 0x01], "an array cut short"),
             (vec![0x81, 0xa1, b'a'], "a map missing its value"),
             (vec![0xc1], "the unused marker"),
@@ -316,9 +349,15 @@ mod tests {
         }
         // One value, whole: nothing may follow it.
         assert!(!is_plain(&[0x01, 0x02]));
-        let mut deep = vec![0x91; MAX_DEPTH as usize + 2];
-        deep.push(0xc0);
-        assert!(!is_plain(&deep));
+        // As deep as serde_json reads the JSON form, and no deeper.
+        for nesting in [JSON_NESTING as usize, JSON_NESTING as usize + 1] {
+            let mut deep = vec![0x91; nesting];
+            deep.push(0xc0);
+            let json = to_json(&deep).unwrap();
+            let reads = serde_json::from_slice::<serde_json::Value>(&json).is_ok();
+            assert_eq!(is_plain(&deep), reads, "{nesting} arrays");
+            assert_eq!(reads, nesting == JSON_NESTING as usize);
+        }
     }
 
     #[test]
