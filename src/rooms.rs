@@ -52,6 +52,29 @@ impl Rooms {
     pub fn client_id(&self) -> &ClientId {
         &self.id
     }
+
+    /// Resolves once every room with members on this node hears every node: in a cluster, once
+    /// the backplane has subscribed to their channels (at most 2 s; at once while it is down,
+    /// see `docs/redis.md`); without a cluster, at once.
+    ///
+    /// A handler's reply already waits for the rooms its call opened. After joins made outside
+    /// a call ([`Handle::rooms`](crate::Handle::rooms)), await this before counting on what other
+    /// nodes send those rooms to reach the client.
+    ///
+    /// ```
+    /// # async fn run(handle: zocket::Handle<()>, client: zocket::ClientId) -> Result<(), zocket::CallError> {
+    /// let rooms = handle.rooms(&client);
+    /// rooms.join("lobby")?;
+    /// rooms.heard().await;
+    /// // Every node's sends to "lobby" now reach the client.
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn heard(&self) {
+        if let Some(node) = self.hub.node() {
+            node.subscribed().await;
+        }
+    }
 }
 
 impl fmt::Debug for Rooms {

@@ -206,6 +206,48 @@ async fn a_room_joined_hears_other_nodes_as_soon_as_the_join_is_answered() {
     reader.silent(QUIET).await;
 }
 
+#[tokio::test]
+async fn a_room_joined_outside_a_call_hears_other_nodes_once_heard() {
+    let redis = Redis::start();
+    // Node A's link to Redis holds each command 50 ms: its SUBSCRIBE arrives well after B's
+    // send unless the join waits for it.
+    let slow = slow_link(redis.port(), Duration::from_millis(50)).await;
+    let (a, a_handle) = start(conformance::app_with(|zo| {
+        zo.backplane(RedisBackplane::new(&format!("redis://{slow}")).unwrap())
+    }))
+    .await;
+    let (_b, b) = start(conformance::app_with(|zo| {
+        zo.backplane(RedisBackplane::new(&redis.url()).unwrap())
+    }))
+    .await;
+    redis.await_subscribers("zocket:all", 2).await;
+    redis.await_up(|| b.cluster().is_up()).await;
+    redis.await_up(|| a_handle.cluster().is_up()).await;
+    let mut reader = Client::connect(&format!("ws://{a}/?token=reader")).await;
+    let id: ClientId = reader.ok("whoami", Value::Null).await["clientId"]
+        .as_str()
+        .unwrap()
+        .into();
+    for i in 0..3 {
+        let room = format!("pushed-{i}");
+        let rooms = a_handle.rooms(&id);
+        assert_eq!(rooms.join(&room), Ok(true));
+        rooms.heard().await;
+        let message = Out::RoomMessage {
+            room: room.clone(),
+            text: format!("m{i}"),
+            from: "b".into(),
+        };
+        b.emit(message).to_room(&room).unwrap();
+        assert_eq!(
+            reader.event("room.message").await,
+            json!({"room": room, "text": format!("m{i}"), "from": "b"}),
+            "the message node B sent to room {i} once A's join was heard"
+        );
+    }
+    reader.silent(QUIET).await;
+}
+
 /// A TCP link on 127.0.0.1 to `port` that holds each chunk a client sends for `delay`.
 async fn slow_link(port: u16, delay: Duration) -> std::net::SocketAddr {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
