@@ -171,46 +171,34 @@ async fn every_send_reaches_every_node_exactly_once() {
 
 /// The reply to a join that opened a room on its node leaves only once the node is subscribed
 /// to the room's channel: a message another node sends the moment the join is answered
-/// reaches the new member. Node A talks to Redis through a link that delays what it sends by
-/// 50 ms, so without that wait every such message would be published before A subscribed.
+/// reaches the new member.
 #[tokio::test]
 async fn a_room_joined_hears_other_nodes_as_soon_as_the_join_is_answered() {
-    let redis = Redis::start();
-    let slow = slow_link(redis.port(), Duration::from_millis(50)).await;
-    let (a, _a) = start(conformance::app_with(|zo| {
-        zo.backplane(RedisBackplane::new(&format!("redis://{slow}")).unwrap())
-    }))
-    .await;
-    let (_b, b) = start(conformance::app_with(|zo| {
-        zo.backplane(RedisBackplane::new(&redis.url()).unwrap())
-    }))
-    .await;
-    redis.await_subscribers("zocket:all", 2).await;
-    redis.await_up(|| b.cluster().is_up()).await;
-    let mut reader = Client::connect(&format!("ws://{a}/?token=reader")).await;
-    for i in 0..5 {
-        let room = format!("fresh-{i}");
-        reader.ok("rooms.join", json!({ "room": room })).await;
-        let message = Out::RoomMessage {
-            room: room.clone(),
-            text: format!("m{i}"),
-            from: "b".into(),
-        };
-        b.emit(message).to_room(&room).unwrap();
-        assert_eq!(
-            reader.event("room.message").await,
-            json!({"room": room, "text": format!("m{i}"), "from": "b"}),
-            "the message node B sent to room {i} as soon as the join was answered"
-        );
-    }
-    reader.silent(QUIET).await;
+    joined_rooms_hear_other_nodes(Join::ByCall).await;
 }
 
+/// A join made outside a call (`Handle::rooms`) reaches the same point once `Rooms::heard`
+/// resolves.
 #[tokio::test]
 async fn a_room_joined_outside_a_call_hears_other_nodes_once_heard() {
+    joined_rooms_hear_other_nodes(Join::ByHandle).await;
+}
+
+/// How the reader joins in [`joined_rooms_hear_other_nodes`].
+#[derive(Clone, Copy)]
+enum Join {
+    /// It calls `rooms.join` and waits for the reply.
+    ByCall,
+    /// The server joins it through its handle and awaits `Rooms::heard`.
+    ByHandle,
+}
+
+/// A reader on node A joins fresh rooms one after another; node B sends to each room as soon
+/// as the join is done, and the reader gets every message. Node A talks to Redis through a link
+/// that delays what it sends by 50 ms, so without a wait for A's SUBSCRIBE every such message
+/// would be published before A subscribed.
+async fn joined_rooms_hear_other_nodes(join: Join) {
     let redis = Redis::start();
-    // Node A's link to Redis holds each command 50 ms: its SUBSCRIBE arrives well after B's
-    // send unless the join waits for it.
     let slow = slow_link(redis.port(), Duration::from_millis(50)).await;
     let (a, a_handle) = start(conformance::app_with(|zo| {
         zo.backplane(RedisBackplane::new(&format!("redis://{slow}")).unwrap())
@@ -228,11 +216,18 @@ async fn a_room_joined_outside_a_call_hears_other_nodes_once_heard() {
         .as_str()
         .unwrap()
         .into();
-    for i in 0..3 {
-        let room = format!("pushed-{i}");
-        let rooms = a_handle.rooms(&id);
-        assert_eq!(rooms.join(&room), Ok(true));
-        rooms.heard().await;
+    for i in 0..4 {
+        let room = format!("fresh-{i}");
+        match join {
+            Join::ByCall => {
+                reader.ok("rooms.join", json!({ "room": room })).await;
+            }
+            Join::ByHandle => {
+                let rooms = a_handle.rooms(&id);
+                assert_eq!(rooms.join(&room), Ok(true));
+                rooms.heard().await;
+            }
+        }
         let message = Out::RoomMessage {
             room: room.clone(),
             text: format!("m{i}"),
@@ -242,7 +237,7 @@ async fn a_room_joined_outside_a_call_hears_other_nodes_once_heard() {
         assert_eq!(
             reader.event("room.message").await,
             json!({"room": room, "text": format!("m{i}"), "from": "b"}),
-            "the message node B sent to room {i} once A's join was heard"
+            "the message node B sent to room {i} as soon as the join was done"
         );
     }
     reader.silent(QUIET).await;
