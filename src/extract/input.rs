@@ -59,8 +59,6 @@ where
             }
         }
         let payload = call.json_payload()?;
-        validate::payload(payload.as_deref())
-            .map(Input)
-            .map_err(CallError::invalid_input)
+        Self::from_input(call, payload.as_deref()).await
     }
 }

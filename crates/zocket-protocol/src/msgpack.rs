@@ -120,15 +120,29 @@ fn map_len(b: &[u8], at: usize) -> Option<(usize, usize)> {
 
 /// The string a whole encoded value holds, if it is one (valid UTF-8).
 fn str_at(value: &[u8]) -> Option<&str> {
-    let (&marker, rest) = value.split_first()?;
-    let body = match marker {
-        0xa0..=0xbf => rest,
-        0xd9 => rest.get(1..)?,
-        0xda => rest.get(2..)?,
-        0xdb => rest.get(4..)?,
+    let mut at = 0;
+    let body = str_body(value, &mut at)?;
+    if at != value.len() {
+        return None;
+    }
+    std::str::from_utf8(body).ok()
+}
+
+/// The bytes of the string whose marker is at `at` (`None` if it is no string or is cut
+/// short), moving `at` past it. Not checked for UTF-8.
+fn str_body<'a>(b: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {
+    let marker = *b.get(*at)?;
+    *at += 1;
+    let len = match marker {
+        0xa0..=0xbf => (marker & 0x1f) as usize,
+        0xd9 => length(b, at, 1)?,
+        0xda => length(b, at, 2)?,
+        0xdb => length(b, at, 4)?,
         _ => return None,
     };
-    std::str::from_utf8(body).ok()
+    let body = b.get(*at..at.checked_add(len)?)?;
+    *at += len;
+    Some(body)
 }
 
 /// Whether `value` (one whole MessagePack value) reads the same as its JSON form: only nil,
@@ -137,8 +151,9 @@ fn str_at(value: &[u8]) -> Option<&str> {
 /// (A 32-bit float's JSON form is its shortest decimal, 0.1 for the float nearest 0.1, which
 /// reads as a different 64-bit float than the value itself. A 64-bit float read from its JSON
 /// form may differ in its last bits, serde_json's parsing being fast rather than exact; read
-/// directly, it is the float sent.) A
-/// server may then read such a payload straight into a type instead of through [`to_json`].
+/// directly, it is the float sent.)
+///
+/// A server may then read such a payload straight into a type instead of through [`to_json`].
 ///
 /// ```
 /// use zocket_protocol::msgpack;
@@ -157,6 +172,9 @@ pub fn is_plain(value: &[u8]) -> bool {
 /// not plain, is cut short or is too deep. One pass, no second look at what it skips.
 fn plain(b: &[u8], at: &mut usize, depth: u32) -> Option<()> {
     let marker = *b.get(*at)?;
+    if matches!(marker, 0xa0..=0xbf | 0xd9..=0xdb) {
+        return plain_str(b, at);
+    }
     *at += 1;
     let (items, is_map) = match marker {
         0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => return Some(()),
@@ -169,7 +187,6 @@ fn plain(b: &[u8], at: &mut usize, depth: u32) -> Option<()> {
             *at += 8;
             return f64::from_bits(bits).is_finite().then_some(());
         }
-        0xa0..=0xbf | 0xd9 | 0xda | 0xdb => return plain_str(b, at, marker),
         0x90..=0x9f => ((marker & 0x0f) as usize, false),
         0x80..=0x8f => ((marker & 0x0f) as usize, true),
         0xdc | 0xde => (length(b, at, 2)?, marker == 0xde),
@@ -183,26 +200,16 @@ fn plain(b: &[u8], at: &mut usize, depth: u32) -> Option<()> {
     for _ in 0..items {
         if is_map {
             // Each key a string.
-            let key = *b.get(*at)?;
-            *at += 1;
-            plain_str(b, at, key)?;
+            plain_str(b, at)?;
         }
         plain(b, at, depth + 1)?;
     }
     Some(())
 }
 
-/// Reads a string's body after its `marker` (any other marker is `None`): valid UTF-8.
-fn plain_str(b: &[u8], at: &mut usize, marker: u8) -> Option<()> {
-    let len = match marker {
-        0xa0..=0xbf => (marker & 0x1f) as usize,
-        0xd9 => length(b, at, 1)?,
-        0xda => length(b, at, 2)?,
-        0xdb => length(b, at, 4)?,
-        _ => return None,
-    };
-    let body = b.get(*at..at.checked_add(len)?)?;
-    *at += len;
+/// Reads the string at `at` (see [`str_body`]): valid UTF-8.
+fn plain_str(b: &[u8], at: &mut usize) -> Option<()> {
+    let body = str_body(b, at)?;
     (body.is_ascii() || std::str::from_utf8(body).is_ok()).then_some(())
 }
 
