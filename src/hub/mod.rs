@@ -5,12 +5,14 @@
 //! non-blocking pushes into each client's bounded queue, never across an await.
 
 mod cluster;
+mod encode;
 mod outbox;
 mod pacing;
 mod questions;
 mod sequence;
 mod split;
 
+pub(crate) use encode::encode;
 pub(crate) use outbox::{Outbox, Pushed, Snapshot, Taken};
 pub use questions::{Cluster, Location};
 pub(crate) use sequence::Outbound;
@@ -28,17 +30,6 @@ use zocket_protocol::{Codec, EncodeError};
 /// One message encoded for one codec (no WebSocket framing: the connection adds that as it
 /// writes), shared by every recipient that speaks the codec.
 pub(crate) type Message = Bytes;
-
-/// Encodes one message with `write`.
-pub(crate) fn encode(write: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>) -> Result<Message, EncodeError> {
-    let mut out = Vec::with_capacity(128);
-    write(&mut out)?;
-    // Queues count a message at its length: give back what the buffer's doubling left unused.
-    if out.capacity() - out.len() > out.len() / 8 + 1024 {
-        out.shrink_to_fit();
-    }
-    Ok(Bytes::from(out))
-}
 
 /// One message, encoded on first use for each codec its recipients speak; every recipient of
 /// a codec shares that one encoding.
