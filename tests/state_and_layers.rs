@@ -161,3 +161,40 @@ fn call_error_is_a_std_error_with_its_cause() {
     assert_eq!(CallError::forbidden("no").code(), ErrorCode::Forbidden);
     assert!(std::error::Error::source(&CallError::forbidden("no")).is_none());
 }
+
+/// A layer that panics while making its future (`early`), or inside it (`late`).
+fn panicking_layer(
+    call: Call<NoOutgoing>,
+    next: Next<NoOutgoing>,
+) -> impl std::future::Future<Output = Result<Reply, CallError>> + Send {
+    if call.route() == "early" {
+        panic!("the layer panics before its future");
+    }
+    async move {
+        if call.route() == "late" {
+            panic!("the layer panics in its future");
+        }
+        next.run(call).await
+    }
+}
+
+#[tokio::test]
+async fn a_layer_that_panics_answers_internal_and_the_connection_goes_on() {
+    async fn ok() -> &'static str {
+        "ok"
+    }
+    let zo = Zocket::<NoHeaders, NoOutgoing>::new();
+    let router = zo
+        .router()
+        .route("early", ok)
+        .route("late", ok)
+        .route("ok", ok)
+        .layer(panicking_layer);
+    let server = zo.server(router);
+    let mut c = server.test_client(NoHeaders {}).await.unwrap();
+    for route in ["early", "late", "early"] {
+        let error = c.call_route(route, Value::Null).await.unwrap_err();
+        assert_eq!(error.code, ErrorCode::Internal, "{route}");
+    }
+    assert_eq!(c.call_route("ok", Value::Null).await.unwrap(), "ok");
+}

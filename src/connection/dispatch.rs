@@ -1,27 +1,21 @@
 //! From a frame to a running call: decode, rate-limit, route, check the payload, and run the
 //! handler with panics caught. Every path ends in a reply frame or nothing, never a silent drop.
 
+use super::pending::{Done, Pending, Start, error_frame};
 use super::rate::{RateGuard, Verdict};
 use super::{Route, Shared};
 use crate::call::Conn;
-use crate::hub::{self, Message};
+use crate::hub::Message;
 use crate::metrics::{self, RouteMetrics};
-use crate::{Call, CallError, ErrorCode, Issue, PathSegment, Reply, transport};
+use crate::{Call, CallError, ErrorCode, Issue, PathSegment, transport};
 use bytes::Bytes;
-use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
-use std::{marker::PhantomData, panic::AssertUnwindSafe, sync::Arc};
-use tracing::Instrument;
+use std::{marker::PhantomData, sync::Arc};
 use zocket_protocol::Codec;
-
-/// A call in flight: resolves to the frame to send back, if any, and the bytes it held.
-type Pending = BoxFuture<'static, Done>;
-
-/// A finished call: the frame to send back, if any, and the bytes it held.
-type Done = (Option<Message>, usize);
 
 pub(super) struct Dispatcher<'a, H, O, C, S> {
     shared: &'a Shared<H, O, C, S>,
@@ -158,7 +152,7 @@ where
     /// the connection's waker.
     fn run(&mut self, mut pending: Pending) {
         let mut cx = Context::from_waker(Waker::noop());
-        match pending.as_mut().poll(&mut cx) {
+        match Pin::new(&mut pending).poll(&mut cx) {
             // The inline slot only while the queue is empty, so replies keep their order.
             Poll::Ready(done) if self.first_done.is_none() && self.done.is_empty() => self.first_done = Some(done),
             Poll::Ready(done) => self.done.push_back(done),
@@ -177,58 +171,16 @@ where
             codec,
             _out: PhantomData,
         };
-        let run = route.endpoint.run.clone();
-        let name = route.name.clone();
-        let counters = route.metrics.clone();
-        let span = tracing::debug_span!("call", route = %name, rpc = rpc_id.is_some());
-        // In a cluster, a reply to a call that opened a room waits until the room's channel is
-        // subscribed: the client may count on the room's traffic from every node once answered.
-        let node = self.shared.app.hub.node().filter(|_| rpc_id.is_some()).cloned();
-        Box::pin(
-            async move {
-                let opened = node.as_ref().map(|node| node.rooms_opened());
-                let outcome = AssertUnwindSafe(async move { run(call).await }).catch_unwind().await;
-                if let (Some(node), Some(opened)) = (node, opened) {
-                    if node.rooms_opened() != opened {
-                        node.subscribed().await;
-                    }
-                }
-                let outcome = outcome.unwrap_or_else(|_| {
-                    tracing::error!("handler panicked");
-                    Err(CallError::internal())
-                });
-                match &outcome {
-                    Ok(_) => counters.ok(),
-                    Err(error) => counters.failed(error.code()),
-                }
-                (answer(codec, rpc_id.as_deref(), &name, outcome), held)
-            }
-            .instrument(span),
-        )
+        let start = Start {
+            codec,
+            rpc_id,
+            route: route.name.clone(),
+            counters: route.metrics.clone(),
+            held,
+            node: self.shared.app.hub.node().cloned(),
+        };
+        Pending::run(start, || (route.endpoint.run)(call))
     }
-}
-
-/// The frame a finished call sends back: its encoded reply when the client waits for one,
-/// or its error. Internal causes are logged here, where the error becomes a frame.
-fn answer(codec: Codec, rpc_id: Option<&[u8]>, route: &str, outcome: Result<Reply, CallError>) -> Option<Message> {
-    let error = match outcome {
-        Ok(reply) => {
-            let id = rpc_id?;
-            match hub::encode(|out| reply.write(codec, out, id)) {
-                Ok(message) => return Some(message),
-                Err(error) => {
-                    tracing::error!(%error, "reply does not serialize");
-                    CallError::internal()
-                }
-            }
-        }
-        Err(error) => error,
-    };
-    match std::error::Error::source(&error) {
-        Some(cause) => tracing::error!(code = %error.code(), error = %cause, "call failed"),
-        None => tracing::debug!(code = %error.code(), "call failed"),
-    }
-    Some(error_frame(codec, rpc_id, Some(route), error))
 }
 
 /// A call refused before any handler ran; counted under its route if the router has it.
@@ -241,17 +193,5 @@ fn refuse(
 ) -> Pending {
     metrics::call_failed(known, error.code());
     let frame = error_frame(codec, rpc_id, route, error);
-    Box::pin(std::future::ready((Some(frame), 0)))
-}
-
-/// `__rpc_err` when the client waits for a reply, `__error` (naming the route) when not.
-fn error_frame(codec: Codec, rpc_id: Option<&[u8]>, route: Option<&str>, error: CallError) -> Message {
-    let encoded = hub::encode(|out| {
-        match rpc_id {
-            Some(id) => codec.write_rpc_error(out, id, &error.into_payload(None)),
-            None => codec.write_error(out, &error.into_payload(route)),
-        }
-        Ok(())
-    });
-    encoded.expect("an error payload always encodes")
+    Pending::Refused(Some(frame))
 }

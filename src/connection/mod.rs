@@ -3,6 +3,7 @@
 
 mod admit;
 mod dispatch;
+mod pending;
 mod rate;
 mod resume;
 mod session;
