@@ -188,7 +188,10 @@ mod tests {
             spent(t0, end);
             assert_eq!(allowed_now(), Some(end));
             drop(fan_out);
-            assert!(allowed_now().is_some_and(|now| now < end), "the next fan-out reads the clock");
+            assert!(
+                allowed_now().is_some_and(|now| now < end),
+                "the next fan-out reads the clock"
+            );
             let _next = FanOut::start(10);
             assert!(allowed_now().is_some_and(|now| now < end));
         })

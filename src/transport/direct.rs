@@ -85,11 +85,10 @@ impl AsyncRead for SharedTcp {
         }
         loop {
             ready!(this.stream.poll_read_ready(cx))?;
-            match this.stream.try_read(buf.initialize_unfilled()) {
-                Ok(n) => {
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
+            // Into the buffer's unfilled part as it is: `try_read` would take a slice, which
+            // the connection's 4 KiB stack buffer would have to be zeroed for on every read.
+            match this.stream.try_read_buf(buf) {
+                Ok(_) => return Poll::Ready(Ok(())),
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
                 Err(error) => return Poll::Ready(Err(error)),
             }
