@@ -171,13 +171,15 @@ where
             codec,
             _out: PhantomData,
         };
+        // In a cluster, a reply waits for the rooms its call opened (`pending.rs`).
+        let node = self.shared.app.hub.node().filter(|_| rpc_id.is_some()).cloned();
         let start = Start {
             codec,
             rpc_id,
             route: route.name.clone(),
             counters: route.metrics.clone(),
             held,
-            node: self.shared.app.hub.node().cloned(),
+            node,
         };
         Pending::run(start, || (route.endpoint.run)(call))
     }

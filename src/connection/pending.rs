@@ -65,6 +65,7 @@ pub(super) struct Start {
     pub(super) route: Arc<str>,
     pub(super) counters: Arc<RouteMetrics>,
     pub(super) held: usize,
+    /// In a cluster, for a call that waits for its reply: the node.
     pub(super) node: Option<Arc<Node>>,
 }
 
@@ -72,7 +73,7 @@ impl Pending {
     /// Starts a call: `handler` makes its future (in the call's span, panics caught).
     pub(super) fn run(start: Start, handler: impl FnOnce() -> BoxReply) -> Self {
         let span = tracing::debug_span!("call", route = %start.route, rpc = start.rpc_id.is_some());
-        let node = start.node.filter(|_| start.rpc_id.is_some()).map(|node| {
+        let node = start.node.map(|node| {
             let opened = node.rooms_opened();
             (node, opened)
         });

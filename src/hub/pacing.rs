@@ -71,19 +71,20 @@ pub(crate) struct FanOut {
 impl FanOut {
     /// A delivery to about `recipients` clients.
     pub(crate) fn start(recipients: usize) -> Self {
-        LAST.set(None);
-        Self {
-            was_large: LARGE.replace(recipients > MAX_DIRECT),
-            size: SIZE.replace(recipients),
-        }
+        Self::enter(recipients > MAX_DIRECT, recipients)
     }
 
     /// A share of a split fan-out to `recipients` (`split.rs`), written directly whatever its
     /// size.
     pub(crate) fn share(recipients: usize) -> Self {
+        Self::enter(false, recipients)
+    }
+
+    /// A fan-out to `recipients`, queued if `large`; it reads the clock afresh.
+    fn enter(large: bool, recipients: usize) -> Self {
         LAST.set(None);
         Self {
-            was_large: LARGE.replace(false),
+            was_large: LARGE.replace(large),
             size: SIZE.replace(recipients),
         }
     }
