@@ -22,6 +22,8 @@ const QUEUE: usize = 16 * 1024;
 const BATCH: usize = 256;
 /// Messages received but not yet handled; past this the oldest are lost (and logged).
 const RECEIVED: usize = 16 * 1024;
+/// The publisher's event channels (errors, reconnects): it receives no messages.
+const EVENTS: usize = 32;
 
 /// A [`Backplane`] over Redis publish/subscribe (any Redis 6 or later, or Valkey).
 ///
@@ -105,12 +107,16 @@ impl RedisBackplane {
                 ..TcpConfig::default()
             };
         });
+        // Every client has nine event channels of this capacity, allocated and written up front
+        // (tokio's broadcast): only the subscriber's messages need room, so the publisher keeps
+        // the default (16 Ki slots in all eighteen held 17 MB of every node's memory).
         builder.with_performance_config(|p| {
             p.default_command_timeout = Duration::from_secs(5);
-            p.broadcast_channel_capacity = RECEIVED;
+            p.broadcast_channel_capacity = EVENTS;
         });
         let failed = |e: fred::error::Error| BackplaneError::new(format!("cannot set up the Redis client: {e}"));
         let publisher = builder.build().map_err(failed)?;
+        builder.with_performance_config(|p| p.broadcast_channel_capacity = RECEIVED);
         let subscriber = builder.build_subscriber_client().map_err(failed)?;
         let (queue, queued) = mpsc::channel(QUEUE);
         Ok(Self {
@@ -439,5 +445,19 @@ async fn receive(shared: Arc<Shared>, mut messages: broadcast::Receiver<fred::ty
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_subscriber_keeps_room_for_received_messages() {
+        // Built without connecting: nothing listens on port 1.
+        let backplane = RedisBackplane::new("redis://127.0.0.1:1").unwrap();
+        let capacity = |config: fred::types::config::PerformanceConfig| config.broadcast_channel_capacity;
+        assert_eq!(capacity(backplane.shared.subscriber.perf_config()), RECEIVED);
+        assert_eq!(capacity(backplane.shared.publisher.perf_config()), EVENTS);
     }
 }
