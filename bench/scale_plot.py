@@ -1,5 +1,6 @@
 """Plots bench/results/scale.jsonl: server memory per idle connection and the time one broadcast
-takes to reach the last connection, against the number of connections, one line per server."""
+takes to reach the last connection, against the number of connections, one line per server (the
+counts past one process's open-files limit come from several nodes on one Redis: their own line)."""
 import json
 import sys
 
@@ -21,7 +22,9 @@ def main(raw, png):
     mem.set(title="Server memory per idle connection", xlabel="connections", ylabel="KiB (RSS delta / connections)")
     fan.set(title="One broadcast to all: last delivery", xlabel="connections", ylabel="ms after the send")
     for ax in (mem, fan):
-        ax.grid(alpha=0.3)
+        # 1 000 to 100 000: a log scale keeps the small counts readable.
+        ax.set_xscale("log")
+        ax.grid(alpha=0.3, which="both")
         ax.set_ylim(bottom=0)
         ax.legend()
     fig.tight_layout()

@@ -28,6 +28,13 @@ OPTIONS (defaults per scenario: rpc / broadcast / rooms / idle)
   --settle SECS          idle: wait after the last connection before reading RSS (2)
   --fanout               idle: then one shout from the first connection to all of them; reports
                          the time until the last delivery and the server CPU it took
+  --listen               idle: instead, wait (up to --drain SECS) for one shout sent to all by
+                         another process (another zocket-bench's --fanout, to other nodes of one
+                         app): past one process's open-files limit; delays on the wall clock
+  --delays FILE          idle --fanout/--listen: write each delivery's delay (ms), one per line
+  --hold SECS            idle --fanout/--listen: keep the connections open this long after the
+                         last delivery before closing them (0), so that several processes close
+                         theirs only once every one has heard the shout
   --sources N            bind connections to 127.0.0.1 .. 127.0.0.N in turn, each with its own
                          ephemeral port range (for more than ~28 000 connections); loopback URLs
                          only (1: the system picks)
@@ -84,6 +91,12 @@ pub(crate) struct Args {
     pub(crate) pipelined: bool,
     /// idle: one broadcast to all after the memory reading (`--fanout`).
     pub(crate) fanout: bool,
+    /// idle: wait for a shout another process sends (`--listen`).
+    pub(crate) listen: bool,
+    /// idle: where to write each delivery's delay (`--delays`).
+    pub(crate) delays: Option<String>,
+    /// idle: seconds to keep the connections after the shout was heard (`--hold`).
+    pub(crate) hold: f64,
     /// Loopback source addresses to spread connections over (`--sources`).
     pub(crate) sources: usize,
     pub(crate) duration: f64,
@@ -116,6 +129,9 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
     let mut pid = None;
     let mut pipelined = false;
     let mut fanout = false;
+    let mut listen = false;
+    let mut delays = None;
+    let mut hold = None;
     let mut sources = 1;
     let mut pids = Vec::new();
     let (mut clients, mut in_flight, mut duration, mut warmup, mut rate) = (None, None, None, None, None);
@@ -131,12 +147,13 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
         if flag == "-h" || flag == "--help" {
             return Ok(Command::Help);
         }
-        if flag == "--pipelined" || flag == "--fanout" {
+        if flag == "--pipelined" || flag == "--fanout" || flag == "--listen" {
             if inline.is_some() {
                 return Err(format!("{flag} takes no value"));
             }
             match flag.as_str() {
                 "--pipelined" => pipelined = true,
+                "--listen" => listen = true,
                 _ => fanout = true,
             }
             continue;
@@ -166,6 +183,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
                 }
             }
             "--label" => label = Some(value()?),
+            "--delays" => delays = Some(value()?),
             "--pid" => {
                 let list = value()?;
                 pids = list
@@ -182,6 +200,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
             "--rooms" => rooms = Some(positive(&flag, &value()?)?),
             "--drain" => drain = Some(seconds(&flag, &value()?)?),
             "--settle" => settle = Some(seconds(&flag, &value()?)?),
+            "--hold" => hold = Some(seconds(&flag, &value()?)?),
             "--concurrency" => concurrency = Some(positive(&flag, &value()?)?),
             "--connect-timeout" => connect_timeout = Some(seconds(&flag, &value()?)?),
             "--threads" => threads = Some(positive(&flag, &value()?)?),
@@ -225,6 +244,16 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
     if fanout && scenario != Scenario::Idle {
         return Err("--fanout belongs to the idle scenario".into());
     }
+    if listen && scenario != Scenario::Idle {
+        return Err("--listen belongs to the idle scenario".into());
+    }
+    if listen && fanout {
+        return Err("--listen and --fanout exclude each other (one process sends, others listen)".into());
+    }
+    if (delays.is_some() || hold.is_some()) && !(fanout || listen) {
+        return Err("--delays and --hold need --fanout or --listen".into());
+    }
+    let hold = hold.unwrap_or(0.0);
     if sources > 1 && urls.iter().any(|url| !url.starts_with("ws://127.")) {
         return Err("--sources needs loopback URLs (ws://127.x.x.x)".into());
     }
@@ -238,7 +267,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
     // Setup: waves of `concurrency` connections, each bounded by the connect timeout (and a join).
     let setup = (clients.div_ceil(concurrency) as f64 * 2.0 * connect_timeout).min(300.0);
     let fanout_time = if fanout { 60.0 } else { 0.0 };
-    let deadline = deadline.unwrap_or(setup + warmup + duration + drain + settle + fanout_time + 30.0);
+    let deadline = deadline.unwrap_or(setup + warmup + duration + drain + settle + fanout_time + hold + 30.0);
     Ok(Command::Run(Box::new(Args {
         label: label.unwrap_or_else(|| url.clone()),
         url,
@@ -251,6 +280,9 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
         in_flight: in_flight.unwrap_or(1),
         pipelined,
         fanout,
+        listen,
+        delays,
+        hold,
         sources,
         duration,
         warmup,
@@ -316,6 +348,12 @@ mod tests {
         assert_eq!((i.fanout, i.sources), (false, 1));
         let scale = run("--url ws://127.0.0.1:1/ --scenario idle --clients 100000 --sources 4 --fanout").unwrap();
         assert_eq!((scale.fanout, scale.sources, scale.clients), (true, 4, 100_000));
+        let part = run("--url ws://127.0.0.1:1/ --scenario idle --listen --drain 600 --delays /tmp/d").unwrap();
+        assert_eq!(
+            (part.listen, part.fanout, part.delays.as_deref()),
+            (true, false, Some("/tmp/d"))
+        );
+        assert!(part.deadline > 600.0, "a listener outlives its wait: {}", part.deadline);
         assert!(scale.deadline > i.deadline, "the fan-out gets time of its own");
     }
 
@@ -391,6 +429,16 @@ mod tests {
             run("--url ws://h/ --scenario rpc --pipelined=1")
                 .unwrap_err()
                 .contains("takes no value")
+        );
+        assert!(
+            run("--url ws://h/ --scenario idle --fanout --listen")
+                .unwrap_err()
+                .contains("exclude")
+        );
+        assert!(
+            run("--url ws://h/ --scenario idle --delays /tmp/d")
+                .unwrap_err()
+                .contains("need --fanout or --listen")
         );
         assert!(
             run("--url ws://h/ --scenario rpc --fanout")

@@ -58,6 +58,8 @@ pub(crate) struct FanoutOnce {
     pub(crate) last_ms: f64,
     /// Server CPU from the send until every receiver was done.
     pub(crate) server_cpu_s: Option<f64>,
+    /// Server CPU for closing every connection afterwards (until it stopped using any).
+    pub(crate) close_cpu_s: Option<f64>,
 }
 
 /// CPU and memory readings at the start and end of the measured window.
@@ -234,6 +236,7 @@ pub(crate) fn to_json(args: &Args, out: &Outcome, usage: &Usage) -> Value {
             "p99_ms": r3(f.p99_ms),
             "last_ms": r3(f.last_ms),
             "server_cpu_s": f.server_cpu_s.map(r3),
+            "close_cpu_s": f.close_cpu_s.map(r3),
         })
     });
     let l = &out.latency;

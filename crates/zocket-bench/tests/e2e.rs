@@ -405,6 +405,72 @@ fn idle_fanout_reaches_every_connection_from_several_source_addresses() {
         r["server_peak_rss_kib"].as_u64().unwrap() >= r["server_rss_after_kib"].as_u64().unwrap(),
         "{r}"
     );
+    // The closes are measured apart from the broadcast.
+    assert!(fanout["server_cpu_s"].as_f64().unwrap() >= 0.0, "{r}");
+    assert!(fanout["close_cpu_s"].as_f64().unwrap() >= 0.0, "{r}");
+}
+
+#[test]
+fn a_listener_process_times_a_shout_another_process_sends() {
+    let port = start(Mock::default());
+    let dir = std::env::temp_dir().join(format!("zocket-bench-listen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (stderr_path, delays_path) = (dir.join("listener.err"), dir.join("delays"));
+    let listener = Command::new(env!("CARGO_BIN_EXE_zocket-bench"))
+        .arg("--url")
+        .arg(format!("ws://127.0.0.1:{port}/"))
+        .args(
+            "--scenario idle --clients 30 --settle 0.1 --listen --drain 30 --hold 0.5 --deadline 60 --delays"
+                .split(' '),
+        )
+        .arg(&delays_path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    // The sender shouts only once the listener holds its connections.
+    let began = std::time::Instant::now();
+    while !std::fs::read_to_string(&stderr_path)
+        .unwrap()
+        .contains("idle: listening")
+    {
+        assert!(began.elapsed().as_secs() < 30, "the listener never got ready");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let sent = results(port, "--scenario idle --clients 20 --settle 0.1 --fanout");
+    assert_eq!(sent["fanout"]["delivered"], 20, "{sent}");
+    // Held open after the shout: the sender's process is done before the listener lets go.
+    let heard_at = std::time::Instant::now();
+    let out = listener.wait_with_output().unwrap();
+    assert!(
+        heard_at.elapsed().as_secs_f64() >= 0.25,
+        "the listener did not hold its connections"
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        std::fs::read_to_string(&stderr_path).unwrap()
+    );
+    let heard: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fanout = &heard["fanout"];
+    assert_eq!(
+        (fanout["delivered"].as_u64(), fanout["lost"].as_u64()),
+        (Some(30), Some(0)),
+        "{heard}"
+    );
+    let delays: Vec<f64> = std::fs::read_to_string(&delays_path)
+        .unwrap()
+        .lines()
+        .map(|line| line.parse().unwrap())
+        .collect();
+    assert_eq!(delays.len(), 30);
+    let last = fanout["last_ms"].as_f64().unwrap();
+    // One wall clock for both processes: the shout's own timestamp, not the listener's start.
+    assert!(
+        delays.iter().all(|d| (0.0..=last + 0.001).contains(d)) && last < 10_000.0,
+        "{delays:?} last {last}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
