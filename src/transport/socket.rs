@@ -287,90 +287,102 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
     /// Messages are framed here, on the stack of the poll that writes them: each frame's
     /// header and the shared message bytes (in up to three [`Pieces`]) are copied into one
     /// buffer there, never into the heap; a message too large for it is written in place.
-    pub(crate) async fn write<M: Pieces>(&mut self, messages: &mut Vec<M>) -> io::Result<()> {
-        if let Some(control) = self.control.as_deref() {
-            self.io.write_all(control).await?;
-            self.control = None;
-        }
-        let opcode = self.opcode;
-        // With permessage-deflate, messages of the threshold or more are swapped for their
-        // compressed payload and marked (RSV1) here, in order (a compressor with context
-        // takeover must see them in the order the client will). Without it, nothing changes.
-        if let Some(deflate) = self.deflate.as_deref_mut() {
-            deflate.compress_batch(messages);
-        }
-        let deflate = self.deflate.as_deref();
-        let mut first = 0;
-        // Bytes of `messages[first]`, header included, already written.
-        let mut sent = 0;
-        while first < messages.len() {
-            // Buffers live on the stack of each poll, not in the connection's task.
-            let written = std::future::poll_fn(|cx| {
-                // The header of `messages[first + i]`, and its length.
-                let head = |i: usize, message: &M| {
-                    let compressed = deflate.is_some_and(|deflate| deflate.is_compressed(first + i));
-                    let rsv1 = if compressed { frame::RSV1 } else { 0 };
-                    let mut head = [0u8; frame::MAX_HEADER];
-                    let len = frame::header(&mut head, opcode | rsv1, message.len());
-                    (head, len)
-                };
-                // Messages are framed and copied together, as many as fit, and go out in one
-                // `send`: a socket's `send` of one buffer costs the kernel far less than a
-                // `writev` of two slices per message (the file layer, and a check and a copy
-                // per slice). A batch of 64 broadcast frames is one `send`.
-                let mut stack = [MaybeUninit::<u8>::uninit(); STACK_WRITE];
-                let mut gathered = ReadBuf::uninit(&mut stack);
-                for (i, message) in messages[first..].iter().enumerate() {
-                    let (head, len) = head(i, message);
-                    let skip = if i == 0 { sent } else { 0 };
-                    if len + message.len() - skip > gathered.remaining() {
-                        break;
-                    }
-                    for piece in unsent(&head[..len], message, skip) {
-                        gathered.put_slice(piece);
-                    }
-                }
-                if !gathered.filled().is_empty() {
-                    return Pin::new(&mut self.io).poll_write(cx, gathered.filled());
-                }
-                // The next message is larger than the buffer: it goes out as slices (its header
-                // and its pieces), with those after it.
-                let count = (messages.len() - first).min(IOV / 2);
-                let mut heads = [([0u8; frame::MAX_HEADER], 0); IOV / 2];
-                for (i, (head_of, message)) in heads.iter_mut().zip(&messages[first..first + count]).enumerate() {
-                    *head_of = head(i, message);
-                }
-                // A header and up to three pieces per message.
-                let mut slices = [IoSlice::new(&[]); 2 * IOV];
-                let mut used = 0;
-                for (i, ((head, len), message)) in heads.iter().zip(&messages[first..first + count]).enumerate() {
-                    for piece in unsent(&head[..*len], message, if i == 0 { sent } else { 0 }) {
-                        slices[used] = IoSlice::new(piece);
-                        used += 1;
-                    }
-                }
-                Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..used])
-            })
-            .await?;
-            if written == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
+    ///
+    /// Not an `async fn`, which would keep a second copy of its arguments: every connection's
+    /// task keeps room for this future.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an `async fn` keeps a copy of its arguments in its future"
+    )]
+    pub(crate) fn write<'a, M: Pieces>(
+        &'a mut self,
+        messages: &'a mut Vec<M>,
+    ) -> impl Future<Output = io::Result<()>> + 'a {
+        async move {
+            if let Some(control) = self.control.as_deref() {
+                self.io.write_all(control).await?;
+                self.control = None;
             }
-            let mut left = written;
-            while left > 0 {
-                let len = messages[first].len();
-                let whole = frame::header_len(len) + len - sent;
-                if left >= whole {
-                    left -= whole;
-                    first += 1;
-                    sent = 0;
-                } else {
-                    sent += left;
-                    left = 0;
+            let opcode = self.opcode;
+            // With permessage-deflate, messages of the threshold or more are swapped for their
+            // compressed payload and marked (RSV1) here, in order (a compressor with context
+            // takeover must see them in the order the client will). Without it, nothing changes.
+            if let Some(deflate) = self.deflate.as_deref_mut() {
+                deflate.compress_batch(messages);
+            }
+            let deflate = self.deflate.as_deref();
+            let mut first = 0;
+            // Bytes of `messages[first]`, header included, already written.
+            let mut sent = 0;
+            while first < messages.len() {
+                // Buffers live on the stack of each poll, not in the connection's task.
+                let written = std::future::poll_fn(|cx| {
+                    // The header of `messages[first + i]`, and its length.
+                    let head = |i: usize, message: &M| {
+                        let compressed = deflate.is_some_and(|deflate| deflate.is_compressed(first + i));
+                        let rsv1 = if compressed { frame::RSV1 } else { 0 };
+                        let mut head = [0u8; frame::MAX_HEADER];
+                        let len = frame::header(&mut head, opcode | rsv1, message.len());
+                        (head, len)
+                    };
+                    // Messages are framed and copied together, as many as fit, and go out in one
+                    // `send`: a socket's `send` of one buffer costs the kernel far less than a
+                    // `writev` of two slices per message (the file layer, and a check and a copy
+                    // per slice). A batch of 64 broadcast frames is one `send`.
+                    let mut stack = [MaybeUninit::<u8>::uninit(); STACK_WRITE];
+                    let mut gathered = ReadBuf::uninit(&mut stack);
+                    for (i, message) in messages[first..].iter().enumerate() {
+                        let (head, len) = head(i, message);
+                        let skip = if i == 0 { sent } else { 0 };
+                        if len + message.len() - skip > gathered.remaining() {
+                            break;
+                        }
+                        for piece in unsent(&head[..len], message, skip) {
+                            gathered.put_slice(piece);
+                        }
+                    }
+                    if !gathered.filled().is_empty() {
+                        return Pin::new(&mut self.io).poll_write(cx, gathered.filled());
+                    }
+                    // The next message is larger than the buffer: it goes out as slices (its header
+                    // and its pieces), with those after it.
+                    let count = (messages.len() - first).min(IOV / 2);
+                    let mut heads = [([0u8; frame::MAX_HEADER], 0); IOV / 2];
+                    for (i, (head_of, message)) in heads.iter_mut().zip(&messages[first..first + count]).enumerate() {
+                        *head_of = head(i, message);
+                    }
+                    // A header and up to three pieces per message.
+                    let mut slices = [IoSlice::new(&[]); 2 * IOV];
+                    let mut used = 0;
+                    for (i, ((head, len), message)) in heads.iter().zip(&messages[first..first + count]).enumerate() {
+                        for piece in unsent(&head[..*len], message, if i == 0 { sent } else { 0 }) {
+                            slices[used] = IoSlice::new(piece);
+                            used += 1;
+                        }
+                    }
+                    Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..used])
+                })
+                .await?;
+                if written == 0 {
+                    return Err(io::ErrorKind::WriteZero.into());
+                }
+                let mut left = written;
+                while left > 0 {
+                    let len = messages[first].len();
+                    let whole = frame::header_len(len) + len - sent;
+                    if left >= whole {
+                        left -= whole;
+                        first += 1;
+                        sent = 0;
+                    } else {
+                        sent += left;
+                        left = 0;
+                    }
                 }
             }
+            messages.clear();
+            self.io.flush().await
         }
-        messages.clear();
-        self.io.flush().await
     }
 
     /// Writes one frame and flushes.
