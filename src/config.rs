@@ -120,6 +120,9 @@ impl Config {
 
     /// How many frames may wait to be written to one client. A client that lets its queue
     /// fill up is disconnected with code 1013, never buffered without limit. Default 1024.
+    ///
+    /// The server's feed of broadcasts that queue under load keeps as many (once for all
+    /// clients): a client more broadcasts behind than this is disconnected the same way.
     #[must_use]
     pub fn outbound_queue(mut self, outbound_queue: usize) -> Self {
         self.outbound_queue = outbound_queue;

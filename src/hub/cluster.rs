@@ -11,15 +11,14 @@ use std::sync::{Arc, Weak};
 use zocket_protocol::{Codec, EncodeError};
 
 impl Hub {
-    /// A hub that is one node of a cluster, already joined. Panics outside a tokio runtime,
+    /// `hub` as one node of a cluster, already joined. Panics outside a tokio runtime,
     /// which runs the backplane.
     #[track_caller]
-    pub(crate) fn clustered(max_rooms_per_client: usize, node: Arc<Node>) -> Arc<Self> {
+    pub(crate) fn clustered(mut hub: Hub, node: Arc<Node>) -> Arc<Self> {
         assert!(
             tokio::runtime::Handle::try_current().is_ok(),
             "zocket: a server with a backplane must be built inside a tokio runtime"
         );
-        let mut hub = Self::new(max_rooms_per_client);
         hub.node = Some(node.clone());
         let hub = Arc::new(hub);
         let local: Weak<dyn Local> = Arc::downgrade(&hub) as Weak<dyn Local>;

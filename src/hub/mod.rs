@@ -6,6 +6,7 @@
 
 mod cluster;
 mod encode;
+mod feed;
 mod outbox;
 mod pacing;
 mod questions;
@@ -13,6 +14,7 @@ mod sequence;
 mod split;
 
 pub(crate) use encode::encode;
+pub(crate) use feed::Feed;
 pub(crate) use outbox::{Outbox, Pushed, Snapshot, Taken};
 pub use questions::{Cluster, Location};
 pub(crate) use sequence::Outbound;
@@ -138,7 +140,16 @@ type Members = HashMap<ClientId, Recipient>;
 struct Registry {
     clients: HashMap<ClientId, Slot>,
     rooms: HashMap<Arc<str>, Members>,
+    /// Clients per codec (by index), so a broadcast through the feed encodes what is spoken.
+    speakers: [usize; 2],
 }
+
+/// Every codec, each at its index.
+const CODECS: &[Codec] = &[
+    Codec::Json,
+    #[cfg(feature = "msgpack")]
+    Codec::MsgPack,
+];
 
 /// Where a frame goes.
 #[derive(Debug, Clone, Copy)]
@@ -161,6 +172,8 @@ pub(crate) struct Hub {
     /// Held (shared) by a clustered send from its local delivery until its publication is
     /// queued; taken alone by [`Hub::fence`].
     publishing: RwLock<()>,
+    /// Large broadcasts under load go here once, not into every recipient's queue (`feed.rs`).
+    feed: Option<Arc<Feed>>,
 }
 
 /// A client already is in as many rooms as it may be.
@@ -174,7 +187,16 @@ impl Hub {
             max_rooms_per_client,
             node: None,
             publishing: RwLock::new(()),
+            feed: None,
         }
+    }
+
+    /// Large broadcasts under load go through a [`Feed`] of `capacity` frames and
+    /// `capacity_bytes` bytes (the bounds of one client's queue) to the clients registered
+    /// after this call.
+    pub(crate) fn with_feed(mut self, capacity: usize, capacity_bytes: usize) -> Self {
+        self.feed = Some(Arc::new(Feed::new(capacity, capacity_bytes)));
+        self
     }
 
     /// Adds a client. One registered again under the same id keeps its rooms, which now
@@ -190,7 +212,15 @@ impl Hub {
             }
             slot.rooms = std::mem::take(&mut old.rooms);
         }
-        registry.clients.insert(id, slot);
+        if let Some(feed) = &self.feed {
+            // Under the registry's lock: every broadcast appended after the feed's head read
+            // here finds this client registered.
+            slot.to.outbox.follow_feed(feed, slot.to.codec);
+        }
+        registry.speakers[slot.to.codec.index()] += 1;
+        if let Some(old) = registry.clients.insert(id, slot) {
+            registry.speakers[old.to.codec.index()] -= 1;
+        }
     }
 
     /// A session that arrived from another node is this node's alone now: sends to its id
@@ -207,6 +237,7 @@ impl Hub {
         let Some(slot) = registry.clients.remove(id) else {
             return Vec::new();
         };
+        registry.speakers[slot.to.codec.index()] -= 1;
         for room in &slot.rooms {
             if remove_member(&mut registry.rooms, room, id) {
                 self.room_closed(room);
@@ -341,7 +372,20 @@ impl Hub {
         match target {
             Target::All => {
                 let recipients = registry.clients.iter().filter(|(id, _)| !skip(id.as_str()));
-                push_all(recipients.map(|(_, slot)| &slot.to), size, frame, mid, &mut delivery);
+                // Every client following the feed is a recipient of an entry (none skipped).
+                let feed = self
+                    .feed
+                    .as_deref()
+                    .filter(|_| except.is_empty())
+                    .map(|feed| (feed, registry.speakers));
+                push_all(
+                    recipients.map(|(_, slot)| &slot.to),
+                    size,
+                    frame,
+                    mid,
+                    feed,
+                    &mut delivery,
+                );
             }
             Target::Clients(ids) => {
                 let mut seen = HashSet::with_capacity(ids.len());
@@ -355,7 +399,7 @@ impl Hub {
                         }
                         slot.map(|slot| &slot.to)
                     });
-                push_all(recipients, size, frame, mid, &mut delivery);
+                push_all(recipients, size, frame, mid, None, &mut delivery);
             }
             Target::Rooms(rooms) => {
                 let mut seen = HashSet::new();
@@ -364,7 +408,14 @@ impl Hub {
                     .filter_map(|room| registry.rooms.get(&**room))
                     .flatten()
                     .filter(|(id, _)| !skip(id.as_str()) && (rooms.len() == 1 || seen.insert(*id)));
-                push_all(recipients.map(|(_, member)| member), size, frame, mid, &mut delivery);
+                push_all(
+                    recipients.map(|(_, member)| member),
+                    size,
+                    frame,
+                    mid,
+                    None,
+                    &mut delivery,
+                );
             }
         }
         delivery
@@ -372,12 +423,15 @@ impl Hub {
 }
 
 /// Pushes `frame` to each of `recipients` (about `size` of them). A large fan-out to clients
-/// written to directly goes out from two threads (`split.rs`).
+/// written to directly goes out from two threads (`split.rs`); one that queues goes through
+/// the feed, if given with the number of clients per codec, when every client following the
+/// feed is a recipient.
 fn push_all<'a>(
     recipients: impl Iterator<Item = &'a Recipient>,
     size: usize,
     frame: &Encoded<'_>,
     mid: MessageId,
+    feed: Option<(&Feed, [usize; 2])>,
     delivery: &mut Delivery,
 ) {
     let mut recipients = recipients.peekable();
@@ -393,6 +447,23 @@ fn push_all<'a>(
             recipient.push(frame, mid, delivery);
         }
         helper.finish(delivery);
+    } else if let Some((feed, speakers)) = feed.filter(|_| size > split::LEAST) {
+        let mut frames: [Option<Message>; 2] = Default::default();
+        for &codec in CODECS {
+            if speakers[codec.index()] > 0 {
+                frames[codec.index()] = frame.get(codec).cloned();
+            }
+        }
+        feed.append(frames.clone());
+        for recipient in recipients {
+            // Told even when its codec failed to encode (the entry has no frame for it): its
+            // place in the feed must move past the entry either way.
+            match recipient.outbox.notify_feed() {
+                Some(pushed) if frames[recipient.codec.index()].is_some() => delivery.count(pushed),
+                Some(_) => {}
+                None => recipient.push(frame, mid, delivery),
+            }
+        }
     } else {
         for recipient in recipients {
             recipient.push(frame, mid, delivery);
@@ -584,5 +655,205 @@ mod tests {
         let message = Encoded::new(&encode);
         hub.deliver(Target::Clients(&boxed(&["a"])), &[], &message);
         assert_eq!(encodings.get(), 3, "no MessagePack client, no MessagePack encoding");
+    }
+
+    /// Everything queued for `outbox`, as text.
+    fn drain(outbox: &Outbox) -> Vec<String> {
+        let mut batch: Vec<Outbound> = Vec::new();
+        let mut out = Vec::new();
+        while outbox.take(&mut batch, 7) == Some(Taken::Frames) {
+            out.extend(batch.drain(..).map(|m| String::from_utf8(m.pieces().concat()).unwrap()));
+        }
+        out
+    }
+
+    fn clients(hub: &Hub, n: usize) -> Vec<Arc<Outbox>> {
+        (0..n).map(|i| client(hub, &format!("c{i}"), 64).2).collect()
+    }
+
+    const MANY: usize = split::LEAST + 10;
+
+    #[test]
+    fn a_large_broadcast_goes_through_the_feed_in_order_with_other_sends() {
+        let hub = Hub::new(8).with_feed(64, usize::MAX);
+        let outboxes = clients(&hub, MANY);
+        let text = |t: &'static str| move |_| Ok(Message::from_static(t.as_bytes()));
+        let (t1, b1, t2, b2) = (text("t1"), text("b1"), text("t2"), text("b2"));
+        let to_first = boxed(&["c0"]);
+        assert_eq!(
+            hub.deliver(Target::Clients(&to_first), &[], &Encoded::new(&t1))
+                .delivered,
+            1
+        );
+        assert_eq!(hub.deliver(Target::All, &[], &Encoded::new(&b1)).delivered, MANY);
+        assert_eq!(
+            hub.deliver(Target::Clients(&to_first), &[], &Encoded::new(&t2))
+                .delivered,
+            1
+        );
+        assert_eq!(hub.deliver(Target::All, &[], &Encoded::new(&b2)).delivered, MANY);
+        assert_eq!(
+            hub.feed.as_ref().unwrap().head(),
+            2,
+            "both broadcasts went through the feed"
+        );
+        assert_eq!(drain(&outboxes[0]), ["t1", "b1", "t2", "b2"]);
+        for outbox in &outboxes[1..] {
+            assert_eq!(drain(outbox), ["b1", "b2"]);
+        }
+        // Read once: the feed's entries are not read again.
+        assert_eq!(hub.deliver(Target::All, &[], &Encoded::new(&b1)).delivered, MANY);
+        assert_eq!(drain(&outboxes[7]), ["b1"]);
+    }
+
+    #[test]
+    fn a_broadcast_with_exceptions_is_pushed_to_each_recipient() {
+        let hub = Hub::new(8).with_feed(64, usize::MAX);
+        let outboxes = clients(&hub, MANY);
+        let x = frame(b"x");
+        let d = hub.deliver(Target::All, &boxed(&["c3"]), &Encoded::new(&x));
+        assert_eq!(d.delivered, MANY - 1);
+        assert_eq!(hub.feed.as_ref().unwrap().head(), 0, "not through the feed");
+        assert!(drain(&outboxes[3]).is_empty());
+        assert_eq!(drain(&outboxes[4]), ["x"]);
+    }
+
+    #[test]
+    fn a_client_left_behind_by_the_feed_is_closed_as_too_slow() {
+        let hub = Hub::new(8).with_feed(4, usize::MAX);
+        let outboxes = clients(&hub, MANY);
+        let x = frame(b"x");
+        for round in 0..6 {
+            assert_eq!(hub.deliver(Target::All, &[], &Encoded::new(&x)).delivered, MANY);
+            // One client keeps up.
+            assert_eq!(drain(&outboxes[1]), ["x"], "round {round}");
+        }
+        assert_eq!(outboxes[0].take(&mut Vec::new(), 8), Some(Taken::Overflowed));
+        assert_eq!(
+            outboxes[0].take(&mut Vec::new(), 8),
+            Some(Taken::Overflowed),
+            "and stays so"
+        );
+    }
+
+    #[test]
+    fn a_client_follows_the_feed_from_when_it_registered() {
+        let hub = Hub::new(8).with_feed(64, usize::MAX);
+        let early = clients(&hub, MANY);
+        let old = frame(b"old");
+        hub.deliver(Target::All, &[], &Encoded::new(&old));
+        let (_, _, late) = client(&hub, "late", 64);
+        let new = frame(b"new");
+        hub.deliver(Target::All, &[], &Encoded::new(&new));
+        assert_eq!(drain(&late), ["new"]);
+        assert_eq!(drain(&early[0]), ["old", "new"]);
+    }
+
+    #[test]
+    fn the_feed_keeps_a_frame_per_codec_spoken() {
+        let hub = Hub::new(8).with_feed(64, usize::MAX);
+        let json = clients(&hub, MANY);
+        let msgpack = Arc::new(Outbox::new(64, usize::MAX));
+        hub.register(ClientId::from("m"), Slot::new(msgpack.clone(), Codec::MsgPack));
+        let encode = |codec: Codec| Ok(Message::from(format!("{codec:?}")));
+        assert_eq!(
+            hub.deliver(Target::All, &[], &Encoded::new(&encode)).delivered,
+            MANY + 1
+        );
+        assert_eq!(drain(&msgpack), ["MsgPack"]);
+        assert_eq!(drain(&json[0]), ["Json"]);
+        hub.unregister(&ClientId::from("m"));
+        assert_eq!(hub.registry.read().speakers, [MANY, 0]);
+    }
+
+    #[test]
+    fn a_closed_client_is_not_counted() {
+        let hub = Hub::new(8).with_feed(64, usize::MAX);
+        let outboxes = clients(&hub, MANY);
+        outboxes[0].close();
+        let x = frame(b"x");
+        assert_eq!(hub.deliver(Target::All, &[], &Encoded::new(&x)).delivered, MANY - 1);
+        assert!(drain(&outboxes[0]).is_empty());
+    }
+
+    /// Senders on several threads broadcast through the feed and send to one client between
+    /// broadcasts, while connections on other threads take: every client gets every frame
+    /// once, each sender's in the order sent.
+    #[test]
+    fn concurrent_broadcasts_through_the_feed_lose_nothing_and_keep_each_senders_order() {
+        const SENDERS: usize = 3;
+        const EACH: usize = 300;
+        let hub = Arc::new(Hub::new(8).with_feed(1 << 20, usize::MAX));
+        let outboxes: Vec<_> = (0..MANY)
+            .map(|i| {
+                let outbox = Arc::new(Outbox::new(1 << 20, usize::MAX));
+                hub.register(
+                    ClientId::from(format!("c{i}").as_str()),
+                    Slot::new(outbox.clone(), Codec::Json),
+                );
+                outbox
+            })
+            .collect();
+        let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let received: Vec<_> = (0..2)
+            .map(|half| {
+                let outboxes: Vec<_> = outboxes.iter().skip(half).step_by(2).cloned().collect();
+                let done = done.clone();
+                std::thread::spawn(move || {
+                    let mut got = vec![Vec::new(); outboxes.len()];
+                    let mut batch: Vec<Outbound> = Vec::new();
+                    loop {
+                        let finished = done.load(std::sync::atomic::Ordering::SeqCst) == SENDERS;
+                        for (outbox, got) in outboxes.iter().zip(&mut got) {
+                            while outbox.take(&mut batch, 5) == Some(Taken::Frames) {
+                                got.extend(batch.drain(..).map(|m| String::from_utf8(m.pieces().concat()).unwrap()));
+                            }
+                        }
+                        if finished {
+                            return got;
+                        }
+                        std::thread::yield_now();
+                    }
+                })
+            })
+            .collect();
+        let senders: Vec<_> = (0..SENDERS)
+            .map(|sender| {
+                let hub = hub.clone();
+                let done = done.clone();
+                std::thread::spawn(move || {
+                    let to = boxed(&[&format!("c{sender}")]);
+                    for n in 0..EACH {
+                        let text = format!("{sender}:{n}");
+                        let encode = |_| Ok(Message::from(text.clone()));
+                        let target = if n % 10 == 0 { Target::Clients(&to) } else { Target::All };
+                        hub.deliver(target, &[], &Encoded::new(&encode));
+                    }
+                    done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                })
+            })
+            .collect();
+        senders.into_iter().for_each(|sender| sender.join().unwrap());
+        let mut per_client = vec![Vec::new(); MANY];
+        for (half, got) in received.into_iter().enumerate() {
+            for (i, got) in got.join().unwrap().into_iter().enumerate() {
+                per_client[half + 2 * i] = got;
+            }
+        }
+        assert!(hub.feed.as_ref().unwrap().head() > 0, "the feed was used");
+        for (client, got) in per_client.iter().enumerate() {
+            for sender in 0..SENDERS {
+                let expected: Vec<String> = (0..EACH)
+                    .filter(|n| n % 10 != 0 || client == sender)
+                    .map(|n| format!("{sender}:{n}"))
+                    .collect();
+                let mine: Vec<&String> = got.iter().filter(|m| m.starts_with(&format!("{sender}:"))).collect();
+                assert_eq!(
+                    mine,
+                    expected.iter().collect::<Vec<_>>(),
+                    "client {client}, sender {sender}"
+                );
+            }
+        }
     }
 }

@@ -11,12 +11,18 @@
 //! session's byte budget, oldest first out; while the session is parked (no socket), pushes
 //! land in the log, and one that would need more than the budget loses the session.
 //!
+//! Without a log, a queue may follow the hub's [feed](super::feed): a broadcast appended there
+//! once puts only a marker in the queue, and taking the marker reads the feed's entries. A
+//! queue whose last entry is a marker still open is not touched by the next broadcasts at all
+//! (see [`Outbox::notify_feed`]).
+//!
 //! Without a log, over plain TCP and without permessage-deflate, a push into an empty queue
 //! while the connection's task is not writing is written to the socket at once, by the pusher,
 //! under the queue's lock ([`transport::direct`](crate::transport::direct)): a broadcast then
 //! costs one send per recipient and no wake of the recipient's task. Whatever the socket does
 //! not take at once is queued (the rest of a frame first), and the task writes it as before.
 
+use super::feed::{Feed, Read};
 use super::{Outbound, pacing};
 use crate::cluster::MessageId;
 use crate::transport::direct::{self, Sent};
@@ -25,6 +31,7 @@ use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 use tokio::net::TcpStream;
@@ -88,6 +95,31 @@ struct State {
     written_at: Option<Instant>,
     /// Boxed: a connection without resume pays one pointer for it.
     log: Option<Box<Log>>,
+    /// Where this queue reads the hub's feed, if it follows it (never with a log).
+    follow: Option<Box<Follow>>,
+}
+
+/// A queue's place in the hub's feed.
+#[derive(Debug)]
+struct Follow {
+    feed: Arc<Feed>,
+    codec: Codec,
+    /// The next entry to read.
+    cursor: u64,
+    /// Where each closed marker in the queue ends, in order. The open marker, if any, is the
+    /// last entry of the queue and has no end yet.
+    ends: VecDeque<u64>,
+}
+
+/// The marker's bytes: it is told from a frame by its address.
+static MARKER: &[u8] = b"feed";
+
+fn marker() -> Bytes {
+    Bytes::from_static(MARKER)
+}
+
+fn is_marker(frame: &Bytes) -> bool {
+    std::ptr::eq(frame.as_ptr(), MARKER.as_ptr()) && frame.len() == MARKER.len()
 }
 
 /// Frees the memory of a burst's batch once the connection found nothing more to take (and
@@ -96,6 +128,21 @@ fn release(batch: &mut Vec<Outbound>) {
     if batch.is_empty() && batch.capacity() > KEPT_BATCH {
         *batch = Vec::new();
     }
+}
+
+/// What [`Outbox::take`] does when the queue (without a log) has nothing to take.
+fn found_empty(state: &mut State, batch: &mut Vec<Outbound>) -> Option<Taken> {
+    if std::mem::take(&mut state.busy) {
+        // The connection wrote, and found nothing more: senders may write again.
+        state.written_at = Some(Instant::now());
+    }
+    // A burst is over: give its memory back (while it lasts, the queue and the batch keep
+    // theirs from one take to the next instead of growing again each time).
+    if state.frames.capacity() > KEPT_FRAMES {
+        state.frames = VecDeque::new();
+    }
+    release(batch);
+    None
 }
 
 /// The replay log's bookkeeping (resume on).
@@ -152,6 +199,9 @@ impl Log {
 #[derive(Debug)]
 pub(crate) struct Outbox {
     state: Mutex<State>,
+    /// The last entry of the queue is an open marker: broadcasts appended to the feed reach
+    /// this client without touching its queue. Written under the lock only; read without.
+    feed_open: AtomicBool,
     waker: AtomicWaker,
     capacity: usize,
     capacity_bytes: usize,
@@ -187,9 +237,75 @@ impl Outbox {
                 log,
                 ..State::default()
             }),
+            feed_open: AtomicBool::new(false),
             waker: AtomicWaker::new(),
             capacity,
             capacity_bytes,
+        }
+    }
+
+    /// Follows `feed` from its head on, taking its frames for `codec`; `false` (and nothing
+    /// changes) for a queue with a replay log, whose frames must each be numbered, or one
+    /// closed.
+    pub(crate) fn follow_feed(&self, feed: &Arc<Feed>, codec: Codec) -> bool {
+        let mut state = self.state.lock();
+        if state.log.is_some() || state.closed {
+            return false;
+        }
+        if state.follow.is_some() {
+            // Already following (its markers keep their meaning).
+            return true;
+        }
+        let cursor = feed.head();
+        state.follow = Some(Box::new(Follow {
+            feed: feed.clone(),
+            codec,
+            cursor,
+            ends: VecDeque::new(),
+        }));
+        true
+    }
+
+    /// Tells a queue that follows the feed that a broadcast for it was appended there; `None`
+    /// if it does not follow the feed (the frame must be pushed).
+    ///
+    /// Costs one load while the queue ends with an open marker: whoever closes the marker (the
+    /// connection taking it, or a push after it) reads the feed's head after closing it, and
+    /// the sender appended before it looked, both sequentially consistent, so either the
+    /// closer sees the entry or the sender sees the marker closed and queues another.
+    pub(crate) fn notify_feed(&self) -> Option<Pushed> {
+        if self.feed_open.load(Ordering::SeqCst) {
+            return Some(Pushed::Queued);
+        }
+        let mut state = self.state.lock();
+        if state.closed {
+            return Some(Pushed::Closed);
+        }
+        state.follow.as_ref()?;
+        if self.feed_open.load(Ordering::SeqCst) {
+            return Some(Pushed::Queued);
+        }
+        let was_empty = state.frames.is_empty();
+        if !was_empty && state.frames.len() >= self.capacity {
+            return Some(self.overflow(state));
+        }
+        state.frames.push_back(marker());
+        self.feed_open.store(true, Ordering::SeqCst);
+        drop(state);
+        if was_empty {
+            self.waker.wake();
+        }
+        Some(Pushed::Queued)
+    }
+
+    /// Closes the open marker, if any: it ends at the feed's head now.
+    fn close_marker(&self, state: &mut State) {
+        if self.feed_open.load(Ordering::Relaxed) {
+            self.feed_open.store(false, Ordering::SeqCst);
+            if let Some(follow) = state.follow.as_mut() {
+                let end = follow.feed.head();
+                follow.ends.push_back(end);
+            }
         }
     }
 
@@ -234,6 +350,8 @@ impl Outbox {
                 }
             }
         }
+        // Broadcasts appended to the feed before this frame go before it.
+        self.close_marker(&mut state);
         state.bytes += size;
         state.frames.push_back(frame.clone());
         drop(state);
@@ -342,32 +460,72 @@ impl Outbox {
             None
         };
         if state.frames.is_empty() && rest.is_none() {
-            if std::mem::take(&mut state.busy) {
-                // The connection wrote, and found nothing more: senders may write again.
-                state.written_at = Some(Instant::now());
-            }
-            // A burst is over: give its memory back (while it lasts, the queue and the batch
-            // keep theirs from one take to the next instead of growing again each time).
-            if state.frames.capacity() > KEPT_FRAMES {
-                state.frames = VecDeque::new();
-            }
-            release(batch);
-            return None;
+            return found_empty(state, batch);
         }
         state.busy = true;
         batch.reserve(max.min(state.frames.len()));
-        let mut taken = 0;
-        for _ in 0..max {
-            let Some(frame) = state.frames.pop_front() else { break };
-            taken += frame.len();
-            batch.push(Outbound::plain(frame));
-            if taken >= TAKE_BYTES {
-                break;
+        // Bytes (and frames) moved into the batch, and bytes of queued frames among them.
+        let (mut taken, mut count, mut queued) = (0, 0, 0);
+        while count < max && taken < TAKE_BYTES {
+            let Some(front) = state.frames.front() else { break };
+            if !is_marker(front) {
+                let frame = state.frames.pop_front().expect("a front");
+                taken += frame.len();
+                queued += frame.len();
+                count += 1;
+                batch.push(Outbound::plain(frame));
+                continue;
+            }
+            let Some(follow) = state.follow.as_mut() else {
+                // Markers are only queued by `notify_feed`, which needs `follow`.
+                state.frames.pop_front();
+                continue;
+            };
+            let end = match follow.ends.front() {
+                Some(&end) => end,
+                None => {
+                    // The open marker (always the last entry): it ends here.
+                    self.feed_open.store(false, Ordering::SeqCst);
+                    let end = follow.feed.head();
+                    follow.ends.push_back(end);
+                    end
+                }
+            };
+            let read = follow.feed.read(follow.codec, follow.cursor, end, |frame| {
+                if count >= max || taken >= TAKE_BYTES {
+                    return false;
+                }
+                taken += frame.len();
+                count += 1;
+                batch.push(Outbound::plain(frame.clone()));
+                true
+            });
+            match read {
+                Read::Lost => {
+                    // It fell further behind the feed than the feed keeps: too slow, as a
+                    // full queue would have said.
+                    state.bytes -= queued;
+                    state.overflowed = true;
+                    drop(guard);
+                    crate::metrics::queue_overflow();
+                    return Some(Taken::Overflowed);
+                }
+                Read::To(at) => {
+                    follow.cursor = at;
+                    if at < end {
+                        break;
+                    }
+                    follow.ends.pop_front();
+                    state.frames.pop_front();
+                }
             }
         }
-        state.bytes -= taken;
+        state.bytes -= queued;
         if let Some(rest) = rest {
             state.frames.push_front(rest);
+        } else if count == 0 && state.frames.is_empty() {
+            // Only markers with nothing left to read: as if the queue had been empty.
+            return found_empty(state, batch);
         }
         Some(Taken::Frames)
     }
@@ -442,6 +600,10 @@ impl Outbox {
     pub(crate) fn close(&self) {
         let mut state = self.state.lock();
         state.closed = true;
+        self.feed_open.store(false, Ordering::SeqCst);
+        if let Some(follow) = state.follow.as_mut() {
+            follow.ends = VecDeque::new();
+        }
         state.direct = None;
         state.unfinished = false;
         state.frames = VecDeque::new();

@@ -90,10 +90,15 @@ where
         let shared = Arc::new(Shared {
             app: Arc::new(App {
                 hub: match backplane {
-                    None => Arc::new(Hub::new(config.max_rooms_per_client)),
+                    None => Arc::new(
+                        Hub::new(config.max_rooms_per_client)
+                            .with_feed(config.outbound_queue, config.outbound_queue_bytes),
+                    ),
                     Some(backplane) => {
                         let node = Node::new(NodeId::random(), backplane);
-                        Hub::clustered(config.max_rooms_per_client, node)
+                        let hub = Hub::new(config.max_rooms_per_client)
+                            .with_feed(config.outbound_queue, config.outbound_queue_bytes);
+                        Hub::clustered(hub, node)
                     }
                 },
                 state,
