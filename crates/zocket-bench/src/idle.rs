@@ -198,8 +198,12 @@ async fn first_shout(mut ws: Ws, codec: Codec, wait: Duration) -> (Option<f64>, 
                 .and_then(|bytes| frame::decode(codec, bytes))
                 .filter(|f| f.kind == Kind::Shouted)
                 .map(|f| f.payload.ts);
-            if let Some(sent_at) = sent_at {
-                return Some(wall_ms() - sent_at.unwrap_or(f64::NAN));
+            match sent_at {
+                Some(Some(sent_at)) => return Some(wall_ms() - sent_at),
+                // A shout without its timestamp cannot be timed: not heard, so it shows as
+                // lost rather than as a delay of NaN.
+                Some(None) => return None,
+                None => {}
             }
         }
         None
