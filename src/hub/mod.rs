@@ -74,6 +74,10 @@ pub struct Delivery {
     /// Clients whose queue took the frame.
     pub delivered: usize,
     /// Clients whose queue was full: they are being disconnected as too slow (code 1013).
+    ///
+    /// A large broadcast under load goes through the server's shared feed instead of each
+    /// queue (`docs/architecture.md`); a client that falls further behind the feed is found
+    /// when its connection reads it, closed the same way, and not counted here.
     pub dropped: usize,
 }
 
