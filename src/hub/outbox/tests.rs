@@ -1,0 +1,333 @@
+use super::*;
+
+#[test]
+fn a_burst_keeps_its_memory_until_the_queue_is_found_empty() {
+    let outbox = Outbox::new(1000, 1 << 20);
+    let frame = Bytes::from_static(b"f");
+    for _ in 0..100 {
+        outbox.push(&frame, MessageId::NONE);
+    }
+    let mut batch = Vec::new();
+    assert_eq!(outbox.take(&mut batch, 64), Some(Taken::Frames));
+    assert_eq!(batch.len(), 64);
+    batch.clear();
+    for _ in 0..10 {
+        outbox.push(&frame, MessageId::NONE);
+    }
+    assert_eq!(outbox.take(&mut batch, 64), Some(Taken::Frames));
+    assert_eq!(batch.len(), 46);
+    assert!(batch.capacity() >= 64, "the batch is kept while the burst lasts");
+    assert!(outbox.state.lock().frames.capacity() >= 100, "and so is the queue");
+    batch.truncate(5);
+    assert_eq!(outbox.take(&mut batch, 64), None);
+    assert_eq!(batch.len(), 5, "what else the batch holds stays");
+    batch.clear();
+    assert_eq!(outbox.take(&mut batch, 64), None);
+    assert_eq!(batch.capacity(), 0, "found empty: the batch's memory goes");
+    assert_eq!(outbox.state.lock().frames.capacity(), 0, "and the queue's");
+}
+
+#[test]
+fn bounded_batched_and_closable() {
+    let outbox = Outbox::new(3, 1 << 20);
+    let frame = Bytes::from_static(b"f");
+    let mut batch = Vec::new();
+    assert_eq!(outbox.take(&mut batch, 10), None);
+    for _ in 0..3 {
+        assert_eq!(outbox.push(&frame, MessageId::NONE), Pushed::Queued);
+    }
+    assert_eq!(outbox.take(&mut batch, 2), Some(Taken::Frames));
+    assert_eq!(batch.len(), 2);
+    assert_eq!(outbox.push(&frame, MessageId::NONE), Pushed::Queued);
+    assert_eq!(outbox.push(&frame, MessageId::NONE), Pushed::Queued);
+    assert_eq!(outbox.push(&frame, MessageId::NONE), Pushed::Full);
+    assert_eq!(outbox.take(&mut batch, 10), Some(Taken::Overflowed));
+    outbox.shut_down();
+    assert_eq!(outbox.take(&mut batch, 10), Some(Taken::ShutDown));
+    outbox.close();
+    assert_eq!(outbox.push(&frame, MessageId::NONE), Pushed::Closed);
+}
+
+#[test]
+fn bounded_in_bytes_too() {
+    let outbox = Outbox::new(1000, 3000);
+    let kib = Bytes::from(vec![0u8; 1024]);
+    let mut batch = Vec::new();
+    assert_eq!(outbox.push(&kib, MessageId::NONE), Pushed::Queued);
+    assert_eq!(outbox.push(&kib, MessageId::NONE), Pushed::Queued);
+    assert_eq!(
+        outbox.push(&kib, MessageId::NONE),
+        Pushed::Full,
+        "3 KiB do not fit in 3000 bytes"
+    );
+    assert_eq!(outbox.take(&mut batch, 10), Some(Taken::Overflowed));
+
+    let outbox = Outbox::new(1000, 3000);
+    let big = Bytes::from(vec![0u8; 10_000]);
+    assert_eq!(
+        outbox.push(&big, MessageId::NONE),
+        Pushed::Queued,
+        "an empty queue takes one large frame"
+    );
+    assert_eq!(outbox.push(&kib, MessageId::NONE), Pushed::Full);
+
+    let outbox = Outbox::new(1000, 10 * TAKE_BYTES);
+    let quarter = Bytes::from(vec![0u8; TAKE_BYTES / 4]);
+    for _ in 0..8 {
+        assert_eq!(outbox.push(&quarter, MessageId::NONE), Pushed::Queued);
+    }
+    assert_eq!(outbox.take(&mut batch, 64), Some(Taken::Frames));
+    assert_eq!(batch.len(), 4, "one batch holds at most TAKE_BYTES");
+    batch.clear();
+    assert_eq!(outbox.take(&mut batch, 64), Some(Taken::Frames));
+    assert_eq!(batch.len(), 4);
+    assert_eq!(outbox.state.lock().bytes, 0, "taken bytes leave the count");
+}
+
+/// The sequence numbers and bytes in a batch, as a socket would write them.
+fn written(batch: &mut Vec<Outbound>) -> Vec<(u64, String)> {
+    use crate::transport::Pieces;
+    batch
+        .drain(..)
+        .map(|out| {
+            let value: serde_json::Value = serde_json::from_slice(&out.pieces().concat()).unwrap();
+            (
+                value["seq"].as_u64().unwrap(),
+                value["payload"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn event(text: &str) -> Bytes {
+    let mut out = Vec::new();
+    zocket_protocol::json::write_event(&mut out, "e", text).unwrap();
+    Bytes::from(out)
+}
+
+#[test]
+fn resume_log_numbers_keeps_and_replays() {
+    let log = Outbox::with_log(100, 1 << 20, Some((1 << 20, Codec::Json)));
+    let mut batch = Vec::new();
+    for text in ["a", "b", "c"] {
+        assert_eq!(log.push(&event(text), MessageId::NONE), Pushed::Queued);
+    }
+    assert_eq!(log.take(&mut batch, 2), Some(Taken::Frames));
+    assert_eq!(written(&mut batch), [(1, "a".into()), (2, "b".into())]);
+    assert_eq!(log.take(&mut batch, 8), Some(Taken::Frames));
+    assert_eq!(written(&mut batch), [(3, "c".into())]);
+    assert_eq!(log.take(&mut batch, 8), None);
+    // The connection drops; the client had seen only 1.
+    assert!(log.park());
+    assert_eq!(
+        log.push(&event("d"), MessageId::NONE),
+        Pushed::Queued,
+        "a parked session keeps receiving"
+    );
+    assert!(!log.resume_after(4), "4 was never sent");
+    assert!(log.resume_after(1));
+    assert_eq!(log.take(&mut batch, 8), Some(Taken::Frames));
+    let seqs: Vec<u64> = written(&mut batch).into_iter().map(|(seq, _)| seq).collect();
+    assert_eq!(seqs, [2, 3, 4], "everything after 1, once, in order");
+    assert!(
+        log.resume_after(0),
+        "nothing was trimmed: a replay from the start is possible"
+    );
+    log.take_over();
+    assert_eq!(log.take(&mut batch, 8), Some(Taken::Handover));
+}
+
+#[test]
+fn a_log_closed_under_its_connection_tells_it_to_let_go() {
+    let log = Outbox::with_log(100, 1 << 20, Some((1 << 20, Codec::Json)));
+    let mut batch = Vec::new();
+    for text in ["a", "b"] {
+        log.push(&event(text), MessageId::NONE);
+    }
+    assert_eq!(log.take(&mut batch, 1), Some(Taken::Frames));
+    batch.clear();
+    // The session ended elsewhere while this connection was stuck in a write: it must
+    // stop, not find "frames" that are gone on every turn of its loop.
+    log.close();
+    assert_eq!(log.take(&mut batch, 8), Some(Taken::Handover));
+    assert!(batch.is_empty());
+    assert_eq!(log.push(&event("c"), MessageId::NONE), Pushed::Closed);
+}
+
+#[test]
+fn resume_log_keeps_its_budget() {
+    let frame = event("x");
+    let size = frame.len();
+    // Room for three frames.
+    let log = Outbox::with_log(100, 1 << 20, Some((3 * size, Codec::Json)));
+    let mut batch = Vec::new();
+    for _ in 0..5 {
+        assert_eq!(log.push(&frame, MessageId::NONE), Pushed::Queued);
+        log.take(&mut batch, 8);
+    }
+    batch.clear();
+    assert_eq!(
+        log.state.lock().frames.len(),
+        3,
+        "taken frames past the budget are trimmed"
+    );
+    assert!(!log.resume_after(1), "frames 2 is gone: no partial replay");
+    assert!(log.resume_after(2));
+    log.take(&mut batch, 8);
+    batch.clear();
+    assert!(log.park());
+    for _ in 0..3 {
+        assert_eq!(log.push(&frame, MessageId::NONE), Pushed::Queued);
+    }
+    assert!(
+        !log.resume_after(4),
+        "frames taken before the drop were trimmed for newer ones"
+    );
+    assert!(log.resume_after(5), "a client that saw everything taken resumes");
+    log.take(&mut batch, 8);
+    let seqs: Vec<u64> = written(&mut batch).into_iter().map(|(seq, _)| seq).collect();
+    assert_eq!(seqs, [6, 7, 8]);
+    // Three frames more than the budget while parked: the session is lost.
+    let log = Outbox::with_log(100, 1 << 20, Some((3 * size, Codec::Json)));
+    assert!(log.park());
+    for _ in 0..3 {
+        assert_eq!(log.push(&frame, MessageId::NONE), Pushed::Queued);
+    }
+    let waiter = futures_util::task::noop_waker();
+    let mut cx = Context::from_waker(&waiter);
+    assert!(log.poll_lost(&mut cx).is_pending());
+    assert_eq!(log.push(&frame, MessageId::NONE), Pushed::Queued);
+    assert!(log.poll_lost(&mut cx).is_ready());
+    assert_eq!(log.push(&frame, MessageId::NONE), Pushed::Closed);
+    assert!(!log.resume_after(0), "a lost log never replays");
+    assert_eq!(log.state.lock().frames.len(), 0, "and holds nothing");
+}
+
+#[test]
+fn a_long_replay_does_not_overflow_the_queue() {
+    let log = Outbox::with_log(4, 1 << 20, Some((1 << 20, Codec::Json)));
+    assert!(log.park());
+    for n in 0..10 {
+        assert_eq!(log.push(&event(&n.to_string()), MessageId::NONE), Pushed::Queued);
+    }
+    assert!(log.resume_after(0));
+    for n in 10..14 {
+        assert_eq!(
+            log.push(&event(&n.to_string()), MessageId::NONE),
+            Pushed::Queued,
+            "live frames after a replay of 10"
+        );
+    }
+    assert_eq!(
+        log.push(&event("14"), MessageId::NONE),
+        Pushed::Full,
+        "the queue's own bound still holds"
+    );
+    let mut batch = Vec::new();
+    assert_eq!(log.take(&mut batch, 64), Some(Taken::Overflowed));
+    let log = Outbox::with_log(4, 1 << 20, Some((1 << 20, Codec::Json)));
+    assert!(log.park());
+    for n in 0..10 {
+        log.push(&event(&n.to_string()), MessageId::NONE);
+    }
+    assert!(log.resume_after(0));
+    log.push(&event("10"), MessageId::NONE);
+    assert_eq!(log.take(&mut batch, 64), Some(Taken::Frames));
+    let seqs: Vec<u64> = written(&mut batch).into_iter().map(|(seq, _)| seq).collect();
+    assert_eq!(seqs, (1..=11).collect::<Vec<_>>());
+    assert_eq!(log.state.lock().bytes, 0, "taken frames leave the queue's count");
+}
+
+fn id(n: u64) -> MessageId {
+    MessageId { node: 7, n }
+}
+
+#[test]
+fn a_handover_replays_the_old_log_then_what_was_held_without_duplicates() {
+    // The old node: 1..=3 sent, the client saw 2; 4 and 5 arrived while parked.
+    let old = Outbox::with_log(100, 1 << 20, Some((1 << 20, Codec::Json)));
+    let mut batch = Vec::new();
+    for n in 1..=3 {
+        old.push(&event(&n.to_string()), id(n));
+    }
+    old.take(&mut batch, 8);
+    batch.clear();
+    assert!(old.park());
+    old.push(&event("4"), id(4));
+    old.push(&event("5"), id(5));
+    assert!(!old.can_resume_after(6), "never sent");
+    let snapshot = old.hand_over(2).expect("replayable");
+    assert_eq!(snapshot.older, [id(1), id(2)]);
+    let ids: Vec<MessageId> = snapshot.frames.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, [id(3), id(4), id(5)]);
+    assert_eq!(old.push(&event("6"), id(6)), Pushed::Closed, "the old log is closed");
+
+    // The new node held 4 and 5 (published after it subscribed), then 6 and 7, and a
+    // publication of the old node's so late that the old node had trimmed it (id 0 of
+    // the old node's, before what it sent while the client was there).
+    let mut snapshot = snapshot;
+    snapshot.before = MessageId { node: 99, n: 10 };
+    let new = Outbox::with_log(100, 1 << 20, Some((1 << 20, Codec::Json)));
+    assert!(new.park());
+    new.push(&event("late"), MessageId { node: 99, n: 0 });
+    for n in 4..=7 {
+        new.push(&event(&n.to_string()), id(n));
+    }
+    assert!(new.adopt(2, snapshot));
+    assert!(new.resume_after(2));
+    new.push(&event("8"), id(8));
+    assert_eq!(new.take(&mut batch, 64), Some(Taken::Frames));
+    let got: Vec<(u64, String)> = written(&mut batch);
+    let want: Vec<(u64, String)> = (3..=8).map(|n| (n, n.to_string())).collect();
+    assert_eq!(got, want, "seq continues from 3, each event once, in order");
+}
+
+#[test]
+fn a_handover_past_the_budget_is_refused() {
+    let frame = event("x");
+    let size = frame.len();
+    let old = Outbox::with_log(100, 1 << 20, Some((3 * size, Codec::Json)));
+    assert!(old.park());
+    for n in 1..=3 {
+        old.push(&frame, id(n));
+    }
+    let snapshot = old.hand_over(0).expect("replayable");
+    let new = Outbox::with_log(100, 1 << 20, Some((3 * size, Codec::Json)));
+    assert!(new.park());
+    new.push(&frame, id(9));
+    assert!(!new.adopt(0, snapshot), "four frames do not fit a budget of three");
+    assert!(!new.resume_after(0));
+    // Frames without an id are never taken for duplicates.
+    let old = Outbox::with_log(100, 1 << 20, Some((1 << 20, Codec::Json)));
+    assert!(old.park());
+    old.push(&frame, MessageId::NONE);
+    let snapshot = old.hand_over(0).unwrap();
+    let new = Outbox::with_log(100, 1 << 20, Some((1 << 20, Codec::Json)));
+    assert!(new.park());
+    new.push(&frame, MessageId::NONE);
+    assert!(new.adopt(0, snapshot));
+    assert!(new.resume_after(0));
+    assert_eq!(
+        written(&mut {
+            let mut b = Vec::new();
+            new.take(&mut b, 8);
+            b
+        })
+        .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_push_wakes_the_waiting_consumer() {
+    let outbox = std::sync::Arc::new(Outbox::new(8, 1 << 20));
+    let consumer = outbox.clone();
+    let waiting = tokio::spawn(async move {
+        let mut batch = Vec::new();
+        let taken = std::future::poll_fn(|cx| consumer.poll_take(cx, &mut batch, 8)).await;
+        (taken, batch.len())
+    });
+    tokio::task::yield_now().await;
+    outbox.push(&Bytes::from_static(b"x"), MessageId::NONE);
+    assert_eq!(waiting.await.unwrap(), (Taken::Frames, 1));
+}

@@ -1,0 +1,371 @@
+use super::*;
+use crate::transport::Pieces;
+
+struct Rx(Arc<Outbox>);
+
+impl Rx {
+    fn try_recv(&mut self) -> Result<Message, ()> {
+        let mut batch = Vec::new();
+        match self.0.take(&mut batch, 1) {
+            Some(Taken::Frames) => Ok(Message::from(batch.pop().unwrap().pieces().concat())),
+            _ => Err(()),
+        }
+    }
+}
+
+fn client(hub: &Hub, name: &str, capacity: usize) -> (ClientId, Rx, Arc<Outbox>) {
+    let outbox = Arc::new(Outbox::new(capacity, usize::MAX));
+    let id = ClientId::from(name);
+    hub.register(id.clone(), Slot::new(outbox.clone(), Codec::Json));
+    (id, Rx(outbox.clone()), outbox)
+}
+
+fn frame(bytes: &'static [u8]) -> impl Fn(Codec) -> Result<Message, EncodeError> {
+    move |_| Ok(Message::from_static(bytes))
+}
+
+fn boxed(items: &[&str]) -> Vec<Box<str>> {
+    items.iter().map(|s| (*s).into()).collect()
+}
+
+#[test]
+fn rooms_are_tracked_sorted_and_freed() {
+    let hub = Hub::new(8);
+    let (a, _rx, _) = client(&hub, "a", 4);
+    assert_eq!(hub.join(&a, "zeta"), Ok(true));
+    assert_eq!(hub.join(&a, "alpha"), Ok(true));
+    assert_eq!(hub.join(&a, "alpha"), Ok(false));
+    assert_eq!(hub.room_names(), ["alpha", "zeta"]);
+    assert_eq!(hub.rooms_of(&a), ["alpha", "zeta"]);
+    assert!(hub.is_member(&a, "zeta"));
+    assert!(hub.leave(&a, "zeta"));
+    assert!(!hub.leave(&a, "zeta"));
+    assert!(hub.members("zeta").is_empty());
+    assert!(!hub.registry.read().rooms.contains_key("zeta"));
+    assert_eq!(hub.unregister(&a), ["alpha"]);
+    assert!(hub.registry.read().rooms.is_empty());
+    assert_eq!(hub.join(&a, "late"), Ok(false), "a gone client cannot join");
+}
+
+#[test]
+fn delivers_once_per_client_and_honours_except() {
+    let hub = Hub::new(8);
+    let (a, mut ra, _) = client(&hub, "a", 4);
+    let (b, mut rb, _) = client(&hub, "b", 4);
+    let (_c, mut rc, _) = client(&hub, "c", 4);
+    for (id, room) in [(&a, "r1"), (&a, "r2"), (&b, "r2")] {
+        hub.join(id, room).unwrap();
+    }
+    let x = frame(b"x");
+    let frame = Encoded::new(&x);
+    let d = hub.deliver(Target::Rooms(&boxed(&["r1", "r2"])), &[], &frame);
+    assert_eq!(
+        d,
+        Delivery {
+            delivered: 2,
+            dropped: 0
+        }
+    );
+    assert!(
+        ra.try_recv().is_ok() && ra.try_recv().is_err(),
+        "one copy for a member of both rooms"
+    );
+    assert!(rb.try_recv().is_ok());
+    assert!(rc.try_recv().is_err());
+    let d = hub.deliver(Target::All, &boxed(&["b"]), &frame);
+    assert_eq!(d.delivered, 2);
+    assert!(rb.try_recv().is_err());
+    let d = hub.deliver(Target::Clients(&boxed(&["c", "c", "nobody"])), &[], &frame);
+    assert_eq!(d.delivered, 1);
+    assert!(rc.try_recv().is_ok() && rc.try_recv().is_ok() && rc.try_recv().is_err());
+}
+
+#[test]
+fn sends_to_an_arriving_session_are_published_too() {
+    let hub = Hub::new(8);
+    let outbox = Arc::new(Outbox::new(4, usize::MAX));
+    hub.register(ClientId::from("a"), Slot::arriving(outbox, Codec::Json));
+    let x = frame(b"x");
+    let frame = Encoded::new(&x);
+    let mut missing = Vec::new();
+    let target = Target::Clients(&boxed(&["a"]));
+    let d = hub.deliver_here(target, &[], &frame, MessageId::NONE, Some(&mut missing));
+    assert_eq!(
+        (d.delivered, missing),
+        (1, boxed(&["a"])),
+        "delivered here and published"
+    );
+    hub.arrived(&ClientId::from("a"));
+    let mut missing = Vec::new();
+    let d = hub.deliver_here(target, &[], &frame, MessageId::NONE, Some(&mut missing));
+    assert_eq!((d.delivered, missing.len()), (1, 0), "this node's alone once arrived");
+}
+
+#[test]
+fn a_client_registered_again_keeps_its_rooms_through_its_new_queue() {
+    let hub = Hub::new(8);
+    let (a, mut old, _) = client(&hub, "a", 4);
+    hub.join(&a, "r").unwrap();
+    let (_, mut new, _) = client(&hub, "a", 4);
+    assert_eq!(hub.rooms_of(&a), ["r"]);
+    let x = frame(b"x");
+    let d = hub.deliver(Target::Rooms(&boxed(&["r"])), &[], &Encoded::new(&x));
+    assert_eq!(d.delivered, 1);
+    assert!(new.try_recv().is_ok(), "the room reaches the new queue");
+    assert!(old.try_recv().is_err(), "not the old one");
+    assert_eq!(hub.unregister(&a), ["r"]);
+    assert!(hub.members("r").is_empty(), "and leaving frees the room");
+}
+
+#[test]
+fn rooms_per_client_are_capped() {
+    let hub = Hub::new(2);
+    let (a, _rx, _) = client(&hub, "a", 4);
+    assert_eq!(hub.join(&a, "1"), Ok(true));
+    assert_eq!(hub.join(&a, "2"), Ok(true));
+    assert_eq!(hub.join(&a, "3"), Err(TooManyRooms(2)));
+    assert_eq!(hub.join(&a, "2"), Ok(false), "rejoining is not a new room");
+    assert_eq!(hub.rooms_of(&a), ["1", "2"]);
+}
+
+#[test]
+fn a_full_queue_is_dropped_and_flagged() {
+    let hub = Hub::new(8);
+    let (_a, _ra, outbox) = client(&hub, "a", 1);
+    let x = frame(b"x");
+    let frame = Encoded::new(&x);
+    assert_eq!(hub.deliver(Target::All, &[], &frame).delivered, 1);
+    let d = hub.deliver(Target::All, &[], &frame);
+    assert_eq!(
+        d,
+        Delivery {
+            delivered: 0,
+            dropped: 1
+        }
+    );
+    assert_eq!(outbox.take(&mut Vec::new(), 8), Some(Taken::Overflowed));
+}
+
+#[test]
+fn each_codec_is_encoded_once_and_only_when_someone_speaks_it() {
+    let hub = Hub::new(8);
+    let encodings = std::cell::Cell::new(0);
+    let encode = |codec: Codec| {
+        encodings.set(encodings.get() + 1);
+        Ok(Message::from(format!("{codec:?}")))
+    };
+    let mut queues = Vec::new();
+    for (name, codec) in [("a", Codec::Json), ("b", Codec::Json), ("c", Codec::MsgPack)] {
+        let outbox = Arc::new(Outbox::new(4, usize::MAX));
+        hub.register(ClientId::from(name), Slot::new(outbox.clone(), codec));
+        queues.push(Rx(outbox));
+    }
+    let message = Encoded::new(&encode);
+    assert_eq!(hub.deliver(Target::All, &[], &message).delivered, 3);
+    assert_eq!(encodings.get(), 2);
+    assert_eq!(&queues[2].try_recv().unwrap()[..], b"MsgPack");
+    assert_eq!(&queues[0].try_recv().unwrap()[..], b"Json");
+    let message = Encoded::new(&encode);
+    hub.deliver(Target::Clients(&boxed(&["a"])), &[], &message);
+    assert_eq!(encodings.get(), 3, "no MessagePack client, no MessagePack encoding");
+}
+
+/// Everything queued for `outbox`, as text.
+fn drain(outbox: &Outbox) -> Vec<String> {
+    let mut batch: Vec<Outbound> = Vec::new();
+    let mut out = Vec::new();
+    while outbox.take(&mut batch, 7) == Some(Taken::Frames) {
+        out.extend(batch.drain(..).map(|m| String::from_utf8(m.pieces().concat()).unwrap()));
+    }
+    out
+}
+
+fn clients(hub: &Hub, n: usize) -> Vec<Arc<Outbox>> {
+    (0..n).map(|i| client(hub, &format!("c{i}"), 64).2).collect()
+}
+
+const MANY: usize = split::LEAST + 10;
+
+#[test]
+fn a_large_broadcast_goes_through_the_feed_in_order_with_other_sends() {
+    let hub = Hub::new(8).with_feed(64, usize::MAX);
+    let outboxes = clients(&hub, MANY);
+    let text = |t: &'static str| move |_| Ok(Message::from_static(t.as_bytes()));
+    let (t1, b1, t2, b2) = (text("t1"), text("b1"), text("t2"), text("b2"));
+    let to_first = boxed(&["c0"]);
+    assert_eq!(
+        hub.deliver(Target::Clients(&to_first), &[], &Encoded::new(&t1))
+            .delivered,
+        1
+    );
+    assert_eq!(hub.deliver(Target::All, &[], &Encoded::new(&b1)).delivered, MANY);
+    assert_eq!(
+        hub.deliver(Target::Clients(&to_first), &[], &Encoded::new(&t2))
+            .delivered,
+        1
+    );
+    assert_eq!(hub.deliver(Target::All, &[], &Encoded::new(&b2)).delivered, MANY);
+    assert_eq!(
+        hub.feed.as_ref().unwrap().head(),
+        2,
+        "both broadcasts went through the feed"
+    );
+    assert_eq!(drain(&outboxes[0]), ["t1", "b1", "t2", "b2"]);
+    for outbox in &outboxes[1..] {
+        assert_eq!(drain(outbox), ["b1", "b2"]);
+    }
+    // Read once: the feed's entries are not read again.
+    assert_eq!(hub.deliver(Target::All, &[], &Encoded::new(&b1)).delivered, MANY);
+    assert_eq!(drain(&outboxes[7]), ["b1"]);
+}
+
+#[test]
+fn a_broadcast_with_exceptions_is_pushed_to_each_recipient() {
+    let hub = Hub::new(8).with_feed(64, usize::MAX);
+    let outboxes = clients(&hub, MANY);
+    let x = frame(b"x");
+    let d = hub.deliver(Target::All, &boxed(&["c3"]), &Encoded::new(&x));
+    assert_eq!(d.delivered, MANY - 1);
+    assert_eq!(hub.feed.as_ref().unwrap().head(), 0, "not through the feed");
+    assert!(drain(&outboxes[3]).is_empty());
+    assert_eq!(drain(&outboxes[4]), ["x"]);
+}
+
+#[test]
+fn a_client_left_behind_by_the_feed_is_closed_as_too_slow() {
+    let hub = Hub::new(8).with_feed(4, usize::MAX);
+    let outboxes = clients(&hub, MANY);
+    let x = frame(b"x");
+    for round in 0..6 {
+        assert_eq!(hub.deliver(Target::All, &[], &Encoded::new(&x)).delivered, MANY);
+        // One client keeps up.
+        assert_eq!(drain(&outboxes[1]), ["x"], "round {round}");
+    }
+    assert_eq!(outboxes[0].take(&mut Vec::new(), 8), Some(Taken::Overflowed));
+    assert_eq!(
+        outboxes[0].take(&mut Vec::new(), 8),
+        Some(Taken::Overflowed),
+        "and stays so"
+    );
+}
+
+#[test]
+fn a_client_follows_the_feed_from_when_it_registered() {
+    let hub = Hub::new(8).with_feed(64, usize::MAX);
+    let early = clients(&hub, MANY);
+    let old = frame(b"old");
+    hub.deliver(Target::All, &[], &Encoded::new(&old));
+    let (_, _, late) = client(&hub, "late", 64);
+    let new = frame(b"new");
+    hub.deliver(Target::All, &[], &Encoded::new(&new));
+    assert_eq!(drain(&late), ["new"]);
+    assert_eq!(drain(&early[0]), ["old", "new"]);
+}
+
+#[test]
+fn the_feed_keeps_a_frame_per_codec_spoken() {
+    let hub = Hub::new(8).with_feed(64, usize::MAX);
+    let json = clients(&hub, MANY);
+    let msgpack = Arc::new(Outbox::new(64, usize::MAX));
+    hub.register(ClientId::from("m"), Slot::new(msgpack.clone(), Codec::MsgPack));
+    let encode = |codec: Codec| Ok(Message::from(format!("{codec:?}")));
+    assert_eq!(
+        hub.deliver(Target::All, &[], &Encoded::new(&encode)).delivered,
+        MANY + 1
+    );
+    assert_eq!(drain(&msgpack), ["MsgPack"]);
+    assert_eq!(drain(&json[0]), ["Json"]);
+    hub.unregister(&ClientId::from("m"));
+    assert_eq!(hub.registry.read().speakers, [MANY, 0]);
+}
+
+#[test]
+fn a_closed_client_is_not_counted() {
+    let hub = Hub::new(8).with_feed(64, usize::MAX);
+    let outboxes = clients(&hub, MANY);
+    outboxes[0].close();
+    let x = frame(b"x");
+    assert_eq!(hub.deliver(Target::All, &[], &Encoded::new(&x)).delivered, MANY - 1);
+    assert!(drain(&outboxes[0]).is_empty());
+}
+
+/// Senders on several threads broadcast through the feed and send to one client between
+/// broadcasts, while connections on other threads take: every client gets every frame
+/// once, each sender's in the order sent.
+#[test]
+fn concurrent_broadcasts_through_the_feed_lose_nothing_and_keep_each_senders_order() {
+    const SENDERS: usize = 3;
+    const EACH: usize = 300;
+    let hub = Arc::new(Hub::new(8).with_feed(1 << 20, usize::MAX));
+    let outboxes: Vec<_> = (0..MANY)
+        .map(|i| {
+            let outbox = Arc::new(Outbox::new(1 << 20, usize::MAX));
+            hub.register(
+                ClientId::from(format!("c{i}").as_str()),
+                Slot::new(outbox.clone(), Codec::Json),
+            );
+            outbox
+        })
+        .collect();
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let received: Vec<_> = (0..2)
+        .map(|half| {
+            let outboxes: Vec<_> = outboxes.iter().skip(half).step_by(2).cloned().collect();
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let mut got = vec![Vec::new(); outboxes.len()];
+                let mut batch: Vec<Outbound> = Vec::new();
+                loop {
+                    let finished = done.load(std::sync::atomic::Ordering::SeqCst) == SENDERS;
+                    for (outbox, got) in outboxes.iter().zip(&mut got) {
+                        while outbox.take(&mut batch, 5) == Some(Taken::Frames) {
+                            got.extend(batch.drain(..).map(|m| String::from_utf8(m.pieces().concat()).unwrap()));
+                        }
+                    }
+                    if finished {
+                        return got;
+                    }
+                    std::thread::yield_now();
+                }
+            })
+        })
+        .collect();
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|sender| {
+            let hub = hub.clone();
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let to = boxed(&[&format!("c{sender}")]);
+                for n in 0..EACH {
+                    let text = format!("{sender}:{n}");
+                    let encode = |_| Ok(Message::from(text.clone()));
+                    let target = if n % 10 == 0 { Target::Clients(&to) } else { Target::All };
+                    hub.deliver(target, &[], &Encoded::new(&encode));
+                }
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            })
+        })
+        .collect();
+    senders.into_iter().for_each(|sender| sender.join().unwrap());
+    let mut per_client = vec![Vec::new(); MANY];
+    for (half, got) in received.into_iter().enumerate() {
+        for (i, got) in got.join().unwrap().into_iter().enumerate() {
+            per_client[half + 2 * i] = got;
+        }
+    }
+    assert!(hub.feed.as_ref().unwrap().head() > 0, "the feed was used");
+    for (client, got) in per_client.iter().enumerate() {
+        for sender in 0..SENDERS {
+            let expected: Vec<String> = (0..EACH)
+                .filter(|n| n % 10 != 0 || client == sender)
+                .map(|n| format!("{sender}:{n}"))
+                .collect();
+            let mine: Vec<&String> = got.iter().filter(|m| m.starts_with(&format!("{sender}:"))).collect();
+            assert_eq!(
+                mine,
+                expected.iter().collect::<Vec<_>>(),
+                "client {client}, sender {sender}"
+            );
+        }
+    }
+}
