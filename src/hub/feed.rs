@@ -10,9 +10,9 @@
 //! touched at all: the connection reads every entry up to the feed's head when it takes the
 //! marker, so a busy client costs the broadcast one load of a flag.
 //!
-//! Entries are broadcasts to every client of the node (no `except`): every client following
-//! the feed since before an entry is one of its recipients, so a client's place in the feed is
-//! all it needs. The feed is bounded like one client's queue (the same frames and bytes): a
+//! Entries are broadcasts to every client of the node, but those an entry names as excepted:
+//! every client following the feed since before an entry is told of it (an excepted one too,
+//! so that its place moves past the entry), and a client's place in the feed is all it needs. The feed is bounded like one client's queue (the same frames and bytes): a
 //! client that falls further behind than that finds its entries gone and is closed as too slow,
 //! as a full queue would close it.
 
@@ -27,6 +27,9 @@ use zocket_protocol::Codec;
 #[derive(Debug)]
 struct Entry {
     frames: [Option<Message>; 2],
+    /// The addresses of the excepted clients' queues (a queue registered later, even at a
+    /// freed one's address, starts reading after this entry).
+    except: Box<[usize]>,
     bytes: usize,
 }
 
@@ -84,11 +87,12 @@ impl Feed {
         self.head.load(Ordering::SeqCst)
     }
 
-    /// Appends one broadcast (`frames` by codec index); returns its sequence number.
-    pub(crate) fn append(&self, frames: [Option<Message>; 2]) -> u64 {
+    /// Appends one broadcast (`frames` by codec index), not for the queues at the addresses in
+    /// `except`; returns its sequence number.
+    pub(crate) fn append(&self, frames: [Option<Message>; 2], except: Box<[usize]>) -> u64 {
         let bytes = frames.iter().flatten().map(Bytes::len).sum();
         let mut ring = self.ring.write();
-        ring.entries.push_back(Entry { frames, bytes });
+        ring.entries.push_back(Entry { frames, except, bytes });
         ring.bytes += bytes;
         while ring.entries.len() > 1 && (ring.entries.len() > self.capacity || ring.bytes > self.capacity_bytes) {
             let old = ring.entries.pop_front().expect("more than one entry");
@@ -100,9 +104,17 @@ impl Feed {
         seq
     }
 
-    /// Calls `each` with the frame for `codec` of the entries from `from` up to `to`, until it
-    /// returns `false` (a limit was reached; that entry was not taken).
-    pub(crate) fn read(&self, codec: Codec, from: u64, to: u64, mut each: impl FnMut(&Message) -> bool) -> Read {
+    /// Calls `each` with the frame for `codec` of the entries from `from` up to `to` that do
+    /// not except the queue at address `me`, until it returns `false` (a limit was reached;
+    /// that entry was not taken).
+    pub(crate) fn read(
+        &self,
+        codec: Codec,
+        me: usize,
+        from: u64,
+        to: u64,
+        mut each: impl FnMut(&Message) -> bool,
+    ) -> Read {
         let ring = self.ring.read();
         if from < ring.first {
             return Read::Lost;
@@ -112,7 +124,10 @@ impl Feed {
             let Some(entry) = ring.entries.get((at - ring.first) as usize) else {
                 break;
             };
-            if let Some(frame) = &entry.frames[codec.index()] {
+            if let Some(frame) = entry.frames[codec.index()]
+                .as_ref()
+                .filter(|_| !entry.except.contains(&me))
+            {
                 if !each(frame) {
                     break;
                 }
@@ -129,7 +144,7 @@ mod tests {
 
     fn read_all(feed: &Feed, from: u64, to: u64) -> (Read, Vec<Message>) {
         let mut frames = Vec::new();
-        let read = feed.read(Codec::Json, from, to, |frame| {
+        let read = feed.read(Codec::Json, 0, from, to, |frame| {
             frames.push(frame.clone());
             true
         });
@@ -144,8 +159,8 @@ mod tests {
     fn entries_are_numbered_and_read_in_order() {
         let feed = Feed::new(8, 1024);
         assert_eq!(feed.head(), 0);
-        assert_eq!(feed.append(json("a")), 0);
-        assert_eq!(feed.append(json("b")), 1);
+        assert_eq!(feed.append(json("a"), Box::default()), 0);
+        assert_eq!(feed.append(json("b"), Box::default()), 1);
         assert_eq!(feed.head(), 2);
         let (read, frames) = read_all(&feed, 0, 2);
         assert_eq!(read, Read::To(2));
@@ -158,10 +173,10 @@ mod tests {
     fn a_reader_stops_where_its_limit_says() {
         let feed = Feed::new(8, 1024);
         for text in ["a", "b", "c"] {
-            feed.append(json(text));
+            feed.append(json(text), Box::default());
         }
         let mut taken = 0;
-        let read = feed.read(Codec::Json, 0, 3, |_| {
+        let read = feed.read(Codec::Json, 0, 0, 3, |_| {
             taken += 1;
             taken <= 2
         });
@@ -171,8 +186,8 @@ mod tests {
     #[test]
     fn entries_without_the_readers_codec_are_passed_over() {
         let feed = Feed::new(8, 1024);
-        feed.append([None, Some(Message::from_static(b"m"))]);
-        feed.append(json("j"));
+        feed.append([None, Some(Message::from_static(b"m"))], Box::default());
+        feed.append(json("j"), Box::default());
         let (read, frames) = read_all(&feed, 0, 2);
         assert_eq!((read, frames), (Read::To(2), vec![Message::from_static(b"j")]));
     }
@@ -181,16 +196,30 @@ mod tests {
     fn bounded_in_entries_and_bytes_and_a_reader_left_behind_hears_it() {
         let feed = Feed::new(2, 1024);
         for text in ["a", "b", "c"] {
-            feed.append(json(text));
+            feed.append(json(text), Box::default());
         }
         assert_eq!(read_all(&feed, 0, 3).0, Read::Lost);
         assert_eq!(read_all(&feed, 1, 3).1.len(), 2);
 
         let feed = Feed::new(8, 10);
-        feed.append(json("123456"));
-        feed.append(json("7890ab"));
+        feed.append(json("123456"), Box::default());
+        feed.append(json("7890ab"), Box::default());
         assert_eq!(read_all(&feed, 0, 2).0, Read::Lost, "12 bytes do not fit in 10");
-        feed.append(json("a very long frame, more than the bound"));
+        feed.append(json("a very long frame, more than the bound"), Box::default());
         assert_eq!(read_all(&feed, 2, 3).1.len(), 1, "the latest entry is always kept");
+    }
+
+    #[test]
+    fn an_excepted_reader_passes_over_its_entry() {
+        let feed = Feed::new(8, 1024);
+        feed.append(json("for all"), Box::default());
+        feed.append(json("not for 7"), Box::new([7]));
+        let mut seen = Vec::new();
+        let read = feed.read(Codec::Json, 7, 0, 2, |frame| {
+            seen.push(frame.clone());
+            true
+        });
+        assert_eq!((read, seen), (Read::To(2), vec![Message::from_static(b"for all")]));
+        assert_eq!(read_all(&feed, 0, 2).1.len(), 2, "another reader gets both");
     }
 }

@@ -376,12 +376,11 @@ impl Hub {
         match target {
             Target::All => {
                 let recipients = registry.clients.iter().filter(|(id, _)| !skip(id.as_str()));
-                // Every client following the feed is a recipient of an entry (none skipped).
-                let feed = self
-                    .feed
-                    .as_deref()
-                    .filter(|_| except.is_empty())
-                    .map(|feed| (feed, registry.speakers));
+                let feed = self.feed.as_deref().map(|feed| ToFeed {
+                    feed,
+                    registry: &registry,
+                    except,
+                });
                 push_all(
                     recipients.map(|(_, slot)| &slot.to),
                     size,
@@ -426,16 +425,56 @@ impl Hub {
     }
 }
 
+/// A broadcast to every client of the registry but `except`, through `feed` if it queues.
+struct ToFeed<'a> {
+    feed: &'a Feed,
+    registry: &'a Registry,
+    except: &'a [Box<str>],
+}
+
+impl ToFeed<'_> {
+    /// Appends `frame` to the feed and tells every client of it (an excepted one too, so its
+    /// place in the feed moves past the entry); a client not following the feed (a resume log)
+    /// gets the frame pushed, unless excepted.
+    fn deliver(&self, frame: &Encoded<'_>, mid: MessageId, delivery: &mut Delivery) {
+        let mut frames: [Option<Message>; 2] = Default::default();
+        for &codec in CODECS {
+            if self.registry.speakers[codec.index()] > 0 {
+                frames[codec.index()] = frame.get(codec).cloned();
+            }
+        }
+        let excepted = |id: &str| self.except.iter().any(|e| &**e == id);
+        let except = self
+            .except
+            .iter()
+            .filter_map(|id| self.registry.clients.get(&**id))
+            .map(|slot| Arc::as_ptr(&slot.to.outbox) as usize)
+            .collect();
+        self.feed.append(frames.clone(), except);
+        for (id, slot) in &self.registry.clients {
+            let recipient = &slot.to;
+            let counted = !excepted(id.as_str()) && frames[recipient.codec.index()].is_some();
+            match recipient.outbox.notify_feed() {
+                Some(pushed) if counted => delivery.count(pushed),
+                // Told even when excepted, or when its codec failed to encode (the entry has
+                // no frame for it): its place in the feed must move past the entry.
+                Some(_) => {}
+                None if !excepted(id.as_str()) => recipient.push(frame, mid, delivery),
+                None => {}
+            }
+        }
+    }
+}
+
 /// Pushes `frame` to each of `recipients` (about `size` of them). A large fan-out to clients
-/// written to directly goes out from two threads (`split.rs`); one that queues goes through
-/// the feed, if given with the number of clients per codec, when every client following the
-/// feed is a recipient.
+/// written to directly goes out from two threads (`split.rs`); a large one that queues goes
+/// through the feed, if given (a broadcast to all but its exceptions).
 fn push_all<'a>(
     recipients: impl Iterator<Item = &'a Recipient>,
     size: usize,
     frame: &Encoded<'_>,
     mid: MessageId,
-    feed: Option<(&Feed, [usize; 2])>,
+    feed: Option<ToFeed<'_>>,
     delivery: &mut Delivery,
 ) {
     let mut recipients = recipients.peekable();
@@ -451,23 +490,8 @@ fn push_all<'a>(
             recipient.push(frame, mid, delivery);
         }
         helper.finish(delivery);
-    } else if let Some((feed, speakers)) = feed.filter(|_| size > split::LEAST) {
-        let mut frames: [Option<Message>; 2] = Default::default();
-        for &codec in CODECS {
-            if speakers[codec.index()] > 0 {
-                frames[codec.index()] = frame.get(codec).cloned();
-            }
-        }
-        feed.append(frames.clone());
-        for recipient in recipients {
-            // Told even when its codec failed to encode (the entry has no frame for it): its
-            // place in the feed must move past the entry either way.
-            match recipient.outbox.notify_feed() {
-                Some(pushed) if frames[recipient.codec.index()].is_some() => delivery.count(pushed),
-                Some(_) => {}
-                None => recipient.push(frame, mid, delivery),
-            }
-        }
+    } else if let Some(feed) = feed.filter(|_| size > split::LEAST) {
+        feed.deliver(frame, mid, delivery);
     } else {
         for recipient in recipients {
             recipient.push(frame, mid, delivery);

@@ -491,7 +491,8 @@ impl Outbox {
                     end
                 }
             };
-            let read = follow.feed.read(follow.codec, follow.cursor, end, |frame| {
+            let me = std::ptr::from_ref(self) as usize;
+            let read = follow.feed.read(follow.codec, me, follow.cursor, end, |frame| {
                 if count >= max || taken >= TAKE_BYTES {
                     return false;
                 }
