@@ -6,15 +6,16 @@
 //! each client's queue, on memory the client's connection last touched on another core. Under
 //! load that was most of a delivery's cost (`BENCHMARKS.md`). So such a broadcast is appended
 //! here once, and each recipient's queue only needs to say "read the feed here": a marker. A
-//! queue whose last entry already is a marker still open (see `Outbox::follow_feed`) is not
+//! queue whose last entry already is a marker still open (see `Outbox::notify_feed`) is not
 //! touched at all: the connection reads every entry up to the feed's head when it takes the
 //! marker, so a busy client costs the broadcast one load of a flag.
 //!
 //! Entries are broadcasts to every client of the node, but those an entry names as excepted:
 //! every client following the feed since before an entry is told of it (an excepted one too,
-//! so that its place moves past the entry), and a client's place in the feed is all it needs. The feed is bounded like one client's queue (the same frames and bytes): a
-//! client that falls further behind than that finds its entries gone and is closed as too slow,
-//! as a full queue would close it.
+//! so that its place moves past the entry), and a client's place in the feed is all it needs.
+//! The feed is bounded like one client's queue (the same frames and bytes): a client that
+//! falls further behind than that finds its entries gone and is closed as too slow, as a full
+//! queue would close it.
 
 use super::Message;
 use bytes::Bytes;

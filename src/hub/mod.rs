@@ -453,13 +453,14 @@ impl ToFeed<'_> {
         self.feed.append(frames.clone(), except);
         for (id, slot) in &self.registry.clients {
             let recipient = &slot.to;
-            let counted = !excepted(id.as_str()) && frames[recipient.codec.index()].is_some();
+            let excepted = excepted(id.as_str());
+            let counted = !excepted && frames[recipient.codec.index()].is_some();
             match recipient.outbox.notify_feed() {
                 Some(pushed) if counted => delivery.count(pushed),
                 // Told even when excepted, or when its codec failed to encode (the entry has
                 // no frame for it): its place in the feed must move past the entry.
                 Some(_) => {}
-                None if !excepted(id.as_str()) => recipient.push(frame, mid, delivery),
+                None if !excepted => recipient.push(frame, mid, delivery),
                 None => {}
             }
         }

@@ -476,20 +476,19 @@ impl Outbox {
                 batch.push(Outbound::plain(frame));
                 continue;
             }
+            if state.follow.as_ref().is_some_and(|follow| follow.ends.is_empty()) {
+                // The open marker (always the last entry): it ends here.
+                self.close_marker(state);
+            }
+            // Markers are only queued by `notify_feed`, which needs `follow`, and are closed
+            // before they are read.
             let Some(follow) = state.follow.as_mut() else {
-                // Markers are only queued by `notify_feed`, which needs `follow`.
                 state.frames.pop_front();
                 continue;
             };
-            let end = match follow.ends.front() {
-                Some(&end) => end,
-                None => {
-                    // The open marker (always the last entry): it ends here.
-                    self.feed_open.store(false, Ordering::SeqCst);
-                    let end = follow.feed.head();
-                    follow.ends.push_back(end);
-                    end
-                }
+            let Some(&end) = follow.ends.front() else {
+                state.frames.pop_front();
+                continue;
             };
             let me = std::ptr::from_ref(self) as usize;
             let read = follow.feed.read(follow.codec, me, follow.cursor, end, |frame| {
