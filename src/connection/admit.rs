@@ -287,7 +287,7 @@ impl<C: Send + Sync + 'static> Admitted<C> {
         self,
         shared: Arc<Shared<H, O, C, S>>,
         mut socket: Box<Socket<Stream>>,
-        tcp: Option<Arc<tokio::net::TcpStream>>,
+        tcp: Option<crate::transport::direct::Target>,
     ) -> impl Future<Output = ()>
     where
         O: Outgoing,

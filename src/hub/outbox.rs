@@ -25,7 +25,7 @@
 use super::feed::{Feed, Read};
 use super::{Outbound, pacing};
 use crate::cluster::MessageId;
-use crate::transport::direct::{self, Sent};
+use crate::transport::direct::{self, Sent, Target};
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
@@ -34,7 +34,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
-use tokio::net::TcpStream;
 use zocket_protocol::Codec;
 
 /// What became of one push.
@@ -89,7 +88,7 @@ struct State {
     /// The data frames' opcode, for direct writes.
     opcode: u8,
     /// The connection's socket, while senders may write to it directly (see `direct`).
-    direct: Option<Arc<TcpStream>>,
+    direct: Option<Target>,
     /// When the socket was last written to (directly or by the connection), with direct
     /// writes on: see `pacing::gap`.
     written_at: Option<Instant>,
@@ -331,8 +330,8 @@ impl Outbox {
             let idle = state
                 .written_at
                 .is_none_or(|at| now.duration_since(at) >= pacing::gap());
-            if let Some(stream) = state.direct.as_deref().filter(|_| idle) {
-                let sent = direct::send_frame(stream, state.opcode, frame);
+            if let Some(target) = state.direct.as_ref().filter(|_| idle) {
+                let sent = direct::send_frame(target, state.opcode, frame);
                 state.written_at = Some(now);
                 pacing::spent(now, Instant::now());
                 match sent {
@@ -539,13 +538,13 @@ impl Outbox {
         }
     }
 
-    /// Lets senders write to `stream` directly (frames of `opcode`) while the queue is empty
+    /// Lets senders write to `target` directly (frames of `opcode`) while the queue is empty
     /// and the connection is not writing. Not with a replay log, whose frames are numbered as
     /// they are taken.
-    pub(crate) fn write_directly(&self, stream: Arc<TcpStream>, opcode: u8) {
+    pub(crate) fn write_directly(&self, target: Target, opcode: u8) {
         let mut state = self.state.lock();
         if state.log.is_none() && !state.closed {
-            state.direct = Some(stream);
+            state.direct = Some(target);
             state.opcode = opcode;
         }
     }
