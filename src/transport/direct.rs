@@ -228,6 +228,11 @@ pub(crate) struct Target {
     /// The socket's descriptor, valid while `stream` is held.
     #[cfg(any(target_os = "linux", target_os = "android"))]
     fd: std::os::fd::RawFd,
+    /// Held so the descriptor stays open (on Linux nothing else reads it).
+    #[cfg_attr(
+        any(target_os = "linux", target_os = "android"),
+        allow(dead_code, reason = "held: it keeps `fd` open")
+    )]
     stream: Arc<TcpStream>,
 }
 
@@ -268,7 +273,7 @@ pub(crate) fn send_frame(target: &Target, opcode: u8, payload: &[u8]) -> Sent {
         whole.put_slice(payload);
         send(target, whole.filled())
     } else {
-        send_vectored(&target.stream, &[IoSlice::new(head), IoSlice::new(payload)])
+        send_vectored(target, &[IoSlice::new(head), IoSlice::new(payload)])
     };
     match written {
         Ok(n) if n == total => Sent::All,
@@ -301,8 +306,9 @@ fn send(target: &Target, bytes: &[u8]) -> io::Result<usize> {
 
 /// [`send`] of several slices (`sendmsg`).
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn send_vectored(stream: &TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
-    socket2::SockRef::from(stream).send_vectored_with_flags(slices, libc::MSG_NOSIGNAL)
+fn send_vectored(target: &Target, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+    use nix::sys::socket::{MsgFlags, SockaddrStorage, sendmsg};
+    sendmsg::<SockaddrStorage>(target.fd, slices, &[], MsgFlags::MSG_NOSIGNAL, None).map_err(io::Error::from)
 }
 
 /// One non-blocking send through tokio (where `MSG_NOSIGNAL` is not to be had).
@@ -313,8 +319,8 @@ fn send(target: &Target, bytes: &[u8]) -> io::Result<usize> {
 
 /// [`send`] of several slices.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn send_vectored(stream: &TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
-    stream.try_write_vectored(slices)
+fn send_vectored(target: &Target, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+    target.stream.try_write_vectored(slices)
 }
 
 #[cfg(test)]
