@@ -43,7 +43,7 @@ impl Stream {
     pub(crate) fn new(upgraded: Upgraded) -> Self {
         match upgraded.downcast::<TokioIo<TcpStream>>() {
             Ok(parts) => Self::Tcp(SharedTcp {
-                stream: Arc::new(parts.io.into_inner()),
+                stream: Arc::new(no_delay(parts.io.into_inner())),
                 // Copied: the slice would keep hyper's whole read buffer (8 KiB) alive.
                 early: Bytes::copy_from_slice(&parts.read_buf),
             }),
@@ -60,6 +60,15 @@ impl Stream {
             Self::Memory(_) => None,
         }
     }
+}
+
+/// The socket with Nagle's algorithm off: a message goes out when it is written, not after
+/// the peer acknowledges the one before (up to its delayed ACK, 40 ms on Linux).
+fn no_delay(stream: TcpStream) -> TcpStream {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "could not set TCP_NODELAY");
+    }
+    stream
 }
 
 /// A TCP stream shared with senders: the connection task reads and writes through it with
@@ -325,6 +334,17 @@ mod tests {
         let mut whole = frame::FrameBuf::new();
         whole.payload().extend_from_slice(payload);
         whole.finish(opcode::TEXT).to_vec()
+    }
+
+    #[tokio::test]
+    async fn an_upgraded_socket_sends_without_waiting_for_acknowledgements() {
+        let (_client, server) = pair().await;
+        let stream = Arc::into_inner(server.stream).unwrap();
+        assert!(
+            !stream.nodelay().unwrap(),
+            "an accepted socket starts with Nagle's algorithm on"
+        );
+        assert!(no_delay(stream).nodelay().unwrap());
     }
 
     #[tokio::test]
