@@ -95,6 +95,23 @@ impl Recipient {
             delivery.count(self.outbox.push(frame, id));
         }
     }
+
+    /// Pushes to each of `recipients` in turn, the next one's queue read ahead
+    /// ([`Outbox::push_before`]).
+    fn push_each<'a>(
+        recipients: impl Iterator<Item = &'a Self>,
+        message: &Encoded<'_>,
+        id: MessageId,
+        delivery: &mut Delivery,
+    ) {
+        let mut recipients = recipients.peekable();
+        while let Some(recipient) = recipients.next() {
+            if let Some(frame) = message.get(recipient.codec) {
+                let next = recipients.peek().map(|next| &*next.outbox);
+                delivery.count(recipient.outbox.push_before(frame, id, next));
+            }
+        }
+    }
 }
 
 impl Delivery {
@@ -487,16 +504,12 @@ fn push_all<'a>(
             .filter_map(|recipient| Some((recipient.outbox.clone(), frame.get(recipient.codec)?.clone())))
             .collect();
         let helper = split::Share::start(helper, mid, size);
-        for recipient in recipients {
-            recipient.push(frame, mid, delivery);
-        }
+        Recipient::push_each(recipients, frame, mid, delivery);
         helper.finish(delivery);
     } else if let Some(feed) = feed.filter(|_| size > split::LEAST) {
         feed.deliver(frame, mid, delivery);
     } else {
-        for recipient in recipients {
-            recipient.push(frame, mid, delivery);
-        }
+        Recipient::push_each(recipients, frame, mid, delivery);
     }
 }
 

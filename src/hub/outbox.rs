@@ -311,7 +311,18 @@ impl Outbox {
     /// Queues `frame` without waiting. It counts at its length: frames are encoded into
     /// buffers of their own size, never slices of a larger allocation.
     pub(crate) fn push(&self, frame: &Bytes, id: MessageId) -> Pushed {
+        self.push_before(frame, id, None)
+    }
+
+    /// [`push`](Self::push), in a loop whose next push goes to `next`: `next`'s lock is
+    /// prefetched, so its cache line arrives while this push writes to the socket instead of
+    /// stalling the next push (a fan-out's one cache miss per recipient, 3% of the server's
+    /// CPU in `broadcast`). A plain read would not do: the `send` waits for it.
+    pub(crate) fn push_before(&self, frame: &Bytes, id: MessageId, next: Option<&Self>) -> Pushed {
         let mut state = self.state.lock();
+        if let Some(next) = next {
+            next.prefetch();
+        }
         if state.closed {
             return Pushed::Closed;
         }
@@ -360,6 +371,13 @@ impl Outbox {
             self.waker.wake();
         }
         Pushed::Queued
+    }
+
+    /// Starts fetching this queue's lock into the cache, for a write (a hint: where the CPU has
+    /// no such instruction, nothing).
+    fn prefetch(&self) {
+        #[cfg(target_arch = "x86_64")]
+        safe_arch::prefetch_et0(&self.state);
     }
 
     /// A push that does not fit: the queue is marked overflowed (its consumer closes the

@@ -112,8 +112,9 @@ impl Share {
         let _fan_out = pacing::FanOut::share(self.size);
         let recipients = std::mem::take(&mut *self.recipients.lock());
         let mut delivery = Delivery::default();
-        for (outbox, frame) in &recipients {
-            delivery.count(outbox.push(frame, self.id));
+        for (at, (outbox, frame)) in recipients.iter().enumerate() {
+            let next = recipients.get(at + 1).map(|(next, _)| &**next);
+            delivery.count(outbox.push_before(frame, self.id, next));
         }
         *self.delivery.lock() = delivery;
     }
