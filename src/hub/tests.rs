@@ -88,7 +88,8 @@ fn sends_to_an_arriving_session_are_published_too() {
     let x = frame(b"x");
     let frame = Encoded::new(&x);
     let mut missing = Vec::new();
-    let target = Target::Clients(&boxed(&["a"]));
+    let ids = boxed(&["a"]);
+    let target = Target::Clients(&ids);
     let d = hub.deliver_here(target, &[], &frame, MessageId::NONE, Some(&mut missing));
     assert_eq!(
         (d.delivered, missing),

@@ -214,10 +214,10 @@ async fn connection(stream: TcpStream, state: Shared) {
             Message::Close(_) => break,
             _ => continue,
         };
-        if let Some(reply) = handle(&text, id, &state, &mut joined)
-            && tx.send(reply).await.is_err()
-        {
-            break;
+        if let Some(reply) = handle(&text, id, &state, &mut joined) {
+            if tx.send(reply).await.is_err() {
+                break;
+            }
         }
     }
 
