@@ -360,6 +360,7 @@ impl Outbox {
                 }
             }
         }
+        pacing::queued(!was_empty);
         // Broadcasts appended to the feed before this frame go before it.
         self.close_marker(&mut state);
         state.bytes += size;

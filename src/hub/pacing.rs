@@ -14,6 +14,16 @@
 //!   writes never batch, and a server saturated by them delivers each client's frames far
 //!   apart, so it stays saturated. So each thread measures the time its direct writes take, per
 //!   [`WINDOW`]; past [`MOST`] of one, it queues for [`HOLD`], then tries again.
+//!
+//! The wall clock that measures a window also counts the time the thread waits for a core, so
+//! a hold can engage under a load the server keeps up with (in the benchmarks, the generator
+//! shares the cores). Queueing then batches nothing: each frame is taken by its connection
+//! before the next one for that client comes, and costs it a wake. So while held, a thread
+//! counts the frames of small fan-outs (up to [`MAX_DIRECT`]) it queues, and how many of them
+//! found their client's queue holding another; if fewer than one in [`BATCHED`] did, the hold
+//! ends at the next look, one [`WINDOW`] on. Under overload most of them do. Large fan-outs do
+//! not count: queueing them spreads their writes over every worker's connections, which their
+//! tail latency needs whether or not frames batch (`BENCHMARKS.md`).
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -27,6 +37,10 @@ const WINDOW: Duration = Duration::from_millis(100);
 /// The share of a window past which a thread stops writing directly.
 const MOST: Duration = Duration::from_millis(70);
 
+/// While held, at least one in this many queued frames of small fan-outs must batch for the
+/// hold to last.
+const BATCHED: u32 = 8;
+
 /// How long a thread queues once its direct writes took [`MOST`] of a window.
 const HOLD: Duration = Duration::from_secs(1);
 
@@ -38,6 +52,12 @@ struct Pace {
     spent: Duration,
     /// Until when this thread queues instead.
     hold_until: Option<Instant>,
+    /// While held: when to look at the two counts below next.
+    check_at: Instant,
+    /// While held: frames of small fan-outs queued since the last look, and how many of them
+    /// found their client's queue holding another (so went out in the same `send`).
+    queued: u32,
+    batched: u32,
 }
 
 thread_local! {
@@ -116,15 +136,66 @@ pub(crate) fn allowed_now() -> Option<Instant> {
     (!held(now)).then_some(now)
 }
 
-/// Whether this thread is held off direct writes at `now`.
+/// Whether this thread is held off direct writes at `now`. A hold under which small fan-outs'
+/// frames do not batch (fewer than one in [`BATCHED`] finds its client's queue holding another)
+/// ends at the next look: the server keeps up, and queueing only costs each frame a wake.
 fn held(now: Instant) -> bool {
-    !PACE.with(|pace| match pace.get() {
-        Some(Pace {
-            hold_until: Some(until),
-            ..
-        }) => now >= until,
-        _ => true,
+    PACE.with(|cell| {
+        let Some(mut pace) = cell.get() else {
+            return false;
+        };
+        let Some(until) = pace.hold_until else {
+            return false;
+        };
+        if now >= until {
+            return false;
+        }
+        if now < pace.check_at {
+            return true;
+        }
+        let batches = pace.queued == 0 || pace.batched.saturating_mul(BATCHED) >= pace.queued;
+        pace = if batches {
+            Pace {
+                check_at: now + WINDOW,
+                queued: 0,
+                batched: 0,
+                ..pace
+            }
+        } else {
+            Pace::fresh(now)
+        };
+        cell.set(Some(pace));
+        batches
     })
+}
+
+/// Counts a frame of a small fan-out queued while this thread is held; `batched` if its
+/// client's queue already held another.
+pub(crate) fn queued(batched: bool) {
+    if !(1..=MAX_DIRECT).contains(&SIZE.get()) {
+        return;
+    }
+    PACE.with(|cell| {
+        if let Some(mut pace) = cell.get().filter(|pace| pace.hold_until.is_some()) {
+            pace.queued = pace.queued.saturating_add(1);
+            pace.batched = pace.batched.saturating_add(u32::from(batched));
+            cell.set(Some(pace));
+        }
+    });
+}
+
+impl Pace {
+    /// A window starting at `start`, no hold.
+    fn fresh(start: Instant) -> Self {
+        Self {
+            window_end: start + WINDOW,
+            spent: Duration::ZERO,
+            hold_until: None,
+            check_at: start,
+            queued: 0,
+            batched: 0,
+        }
+    }
 }
 
 /// Counts a direct write that took from `start` to `end`.
@@ -135,15 +206,12 @@ pub(crate) fn spent(start: Instant, end: Instant) {
     PACE.with(|cell| {
         let mut pace = match cell.get() {
             Some(pace) if end < pace.window_end => pace,
-            _ => Pace {
-                window_end: start + WINDOW,
-                spent: Duration::ZERO,
-                hold_until: None,
-            },
+            _ => Pace::fresh(start),
         };
         pace.spent += end.saturating_duration_since(start);
         if pace.spent >= MOST {
             pace.hold_until = Some(end + HOLD);
+            pace.check_at = end + WINDOW;
             // The window after the hold starts afresh.
             pace.window_end = end + HOLD + WINDOW;
             pace.spent = Duration::ZERO;
@@ -229,6 +297,67 @@ mod tests {
             assert!(allowed(now), "the small one goes on");
             assert!(allowed_now().is_some());
             drop(small);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_hold_under_which_small_fan_outs_do_not_batch_ends_at_the_next_look() {
+        std::thread::spawn(|| {
+            let t0 = Instant::now();
+            let _small = FanOut::start(10);
+            spent(t0, t0 + MOST);
+            let held = t0 + MOST;
+            assert!(!allowed(held));
+            for _ in 0..10 {
+                queued(false);
+            }
+            queued(true);
+            assert!(
+                !allowed(held + WINDOW - Duration::from_millis(1)),
+                "held until the look"
+            );
+            assert!(allowed(held + WINDOW), "1 frame in 11 batched: the hold ends");
+            assert!(allowed(held + WINDOW + Duration::from_millis(1)));
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_hold_under_which_small_fan_outs_batch_lasts() {
+        std::thread::spawn(|| {
+            let t0 = Instant::now();
+            let _small = FanOut::start(10);
+            spent(t0, t0 + MOST);
+            let held = t0 + MOST;
+            for _ in 0..4 {
+                queued(false);
+                queued(true);
+            }
+            assert!(!allowed(held + WINDOW), "half of them batched: held");
+            assert!(!allowed(held + WINDOW * 2), "nothing queued since: still held");
+            assert!(allowed(held + HOLD));
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn frames_of_large_fan_outs_do_not_end_a_hold() {
+        std::thread::spawn(|| {
+            let t0 = Instant::now();
+            {
+                let _share = FanOut::share(MAX_DIRECT + 1);
+                spent(t0, t0 + MOST);
+            }
+            let held = t0 + MOST;
+            let _large = FanOut::start(MAX_DIRECT + 1);
+            for _ in 0..10 {
+                queued(false);
+            }
+            assert!(super::held(held + WINDOW), "a large fan-out's frames are not counted");
         })
         .join()
         .unwrap();
