@@ -26,7 +26,7 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 use std::cell::OnceCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use zocket_protocol::{Codec, EncodeError};
 
 /// One message encoded for one codec (no WebSocket framing: the connection adds that as it
@@ -96,21 +96,26 @@ impl Recipient {
         }
     }
 
-    /// Pushes to each of `recipients` in turn, the next one's queue read ahead
-    /// ([`Outbox::push_before`]).
-    fn push_each<'a>(
+    /// Pushes to each of `recipients` in turn the frame `frame` gives for its codec (none: not
+    /// sent), the next one's queue read ahead ([`Outbox::push_before`]).
+    fn push_each<'a, 'm>(
         recipients: impl Iterator<Item = &'a Self>,
-        message: &Encoded<'_>,
+        frame: impl Fn(Codec) -> Option<&'m Message>,
         id: MessageId,
         delivery: &mut Delivery,
     ) {
         let mut recipients = recipients.peekable();
         while let Some(recipient) = recipients.next() {
-            if let Some(frame) = message.get(recipient.codec) {
+            if let Some(frame) = frame(recipient.codec) {
                 let next = recipients.peek().map(|next| &*next.outbox);
                 delivery.count(recipient.outbox.push_before(frame, id, next));
             }
         }
+    }
+
+    /// Its queue's address: which client it is, among a registry's.
+    fn address(&self) -> usize {
+        Arc::as_ptr(&self.outbox) as usize
     }
 }
 
@@ -160,9 +165,45 @@ type Members = HashMap<ClientId, Recipient>;
 #[derive(Debug, Default)]
 struct Registry {
     clients: HashMap<ClientId, Slot>,
+    /// Every client's recipient in one slice, made by the first broadcast after a client came
+    /// or left. A broadcast walks it rather than `clients` (16 bytes a client, in a row, where
+    /// a map entry also holds the rest of the slot), and the helper of a split one shares it
+    /// rather than a copy of its half (`split.rs`: a copy cost a cache miss per recipient).
+    everyone: OnceLock<Arc<[Recipient]>>,
     rooms: HashMap<Arc<str>, Members>,
     /// Clients per codec (by index), so a broadcast through the feed encodes what is spoken.
     speakers: [usize; 2],
+}
+
+impl Registry {
+    fn everyone(&self) -> &Arc<[Recipient]> {
+        self.everyone
+            .get_or_init(|| self.clients.values().map(|slot| slot.to.clone()).collect())
+    }
+
+    /// The queues' addresses of the clients of `ids` found here (see [`Recipient::address`]).
+    fn addresses(&self, ids: &[Box<str>]) -> Vec<usize> {
+        ids.iter()
+            .filter_map(|id| self.clients.get(&**id))
+            .map(|slot| slot.to.address())
+            .collect()
+    }
+
+    /// The frame of `message` for each codec some client speaks, at its index.
+    fn spoken(&self, message: &Encoded<'_>) -> [Option<Message>; 2] {
+        spoken(message, self.speakers)
+    }
+}
+
+/// The frame of `message` for each codec with `speakers`, at its index.
+fn spoken(message: &Encoded<'_>, speakers: [usize; 2]) -> [Option<Message>; 2] {
+    let mut frames: [Option<Message>; 2] = Default::default();
+    for &codec in CODECS {
+        if speakers[codec.index()] > 0 {
+            frames[codec.index()] = message.get(codec).cloned();
+        }
+    }
+    frames
 }
 
 /// Every codec, each at its index.
@@ -242,6 +283,10 @@ impl Hub {
         if let Some(old) = registry.clients.insert(id, slot) {
             registry.speakers[old.to.codec.index()] -= 1;
         }
+        // The old slice goes outside the lock: dropping it is a decrement per client.
+        let stale = std::mem::take(&mut registry.everyone);
+        drop(guard);
+        drop(stale);
     }
 
     /// A session that arrived from another node is this node's alone now: sends to its id
@@ -264,6 +309,10 @@ impl Hub {
                 self.room_closed(room);
             }
         }
+        // The old slice goes outside the lock (see `register`).
+        let stale = std::mem::take(&mut registry.everyone);
+        drop(registry);
+        drop(stale);
         slot.rooms.iter().map(|room| room.to_string()).collect()
     }
 
@@ -392,20 +441,13 @@ impl Hub {
         let skip = |id: &str| except.iter().any(|e| &**e == id);
         match target {
             Target::All => {
-                let recipients = registry.clients.iter().filter(|(id, _)| !skip(id.as_str()));
                 let feed = self.feed.as_deref().map(|feed| ToFeed {
                     feed,
                     registry: &registry,
                     except,
                 });
-                push_all(
-                    recipients.map(|(_, slot)| &slot.to),
-                    size,
-                    frame,
-                    mid,
-                    feed,
-                    &mut delivery,
-                );
+                let excepted = registry.addresses(except);
+                push_everyone(&registry, &excepted, frame, mid, feed, &mut delivery);
             }
             Target::Clients(ids) => {
                 let mut seen = HashSet::with_capacity(ids.len());
@@ -419,7 +461,7 @@ impl Hub {
                         }
                         slot.map(|slot| &slot.to)
                     });
-                push_all(recipients, size, frame, mid, None, &mut delivery);
+                push_listed(recipients, size, frame, mid, &mut delivery);
             }
             Target::Rooms(rooms) => {
                 let mut seen = HashSet::new();
@@ -428,14 +470,7 @@ impl Hub {
                     .filter_map(|room| registry.rooms.get(&**room))
                     .flatten()
                     .filter(|(id, _)| !skip(id.as_str()) && (rooms.len() == 1 || seen.insert(*id)));
-                push_all(
-                    recipients.map(|(_, member)| member),
-                    size,
-                    frame,
-                    mid,
-                    None,
-                    &mut delivery,
-                );
+                push_listed(recipients.map(|(_, member)| member), size, frame, mid, &mut delivery);
             }
         }
         delivery
@@ -454,20 +489,10 @@ impl ToFeed<'_> {
     /// place in the feed moves past the entry); a client not following the feed (a resume log)
     /// gets the frame pushed, unless excepted.
     fn deliver(&self, frame: &Encoded<'_>, mid: MessageId, delivery: &mut Delivery) {
-        let mut frames: [Option<Message>; 2] = Default::default();
-        for &codec in CODECS {
-            if self.registry.speakers[codec.index()] > 0 {
-                frames[codec.index()] = frame.get(codec).cloned();
-            }
-        }
+        let frames = self.registry.spoken(frame);
         let excepted = |id: &str| self.except.iter().any(|e| &**e == id);
-        let except = self
-            .except
-            .iter()
-            .filter_map(|id| self.registry.clients.get(&**id))
-            .map(|slot| Arc::as_ptr(&slot.to.outbox) as usize)
-            .collect();
-        self.feed.append(frames.clone(), except);
+        self.feed
+            .append(frames.clone(), self.registry.addresses(self.except).into());
         for (id, slot) in &self.registry.clients {
             let recipient = &slot.to;
             let excepted = excepted(id.as_str());
@@ -484,32 +509,84 @@ impl ToFeed<'_> {
     }
 }
 
-/// Pushes `frame` to each of `recipients` (about `size` of them). A large fan-out to clients
-/// written to directly goes out from two threads (`split.rs`); a large one that queues goes
-/// through the feed, if given (a broadcast to all but its exceptions).
-fn push_all<'a>(
-    recipients: impl Iterator<Item = &'a Recipient>,
-    size: usize,
+/// Whether a fan-out to `size` recipients, `first` among them, is split over two threads and
+/// written directly (`split.rs`).
+fn splits(first: Option<&Recipient>, size: usize) -> bool {
+    size > split::LEAST && first.is_some_and(|recipient| recipient.outbox.is_direct()) && split::due()
+}
+
+/// Pushes `frame` to every client of `registry` whose queue's address is not in `excepted`. A
+/// large fan-out to clients written to directly goes out from two threads (`split.rs`); a large
+/// one that queues goes through the feed, if given.
+fn push_everyone(
+    registry: &Registry,
+    excepted: &[usize],
     frame: &Encoded<'_>,
     mid: MessageId,
     feed: Option<ToFeed<'_>>,
     delivery: &mut Delivery,
 ) {
-    let mut recipients = recipients.peekable();
-    if size > split::LEAST && recipients.peek().is_some_and(|recipient| recipient.outbox.is_direct()) && split::due() {
+    let everyone = registry.everyone();
+    let size = everyone.len();
+    let kept = |recipient: &&Recipient| !excepted.contains(&recipient.address());
+    if splits(everyone.first(), size) {
         let _share = pacing::FanOut::share(size);
-        let helper = recipients
-            .by_ref()
-            .take(size / 2)
-            .filter_map(|recipient| Some((recipient.outbox.clone(), frame.get(recipient.codec)?.clone())))
-            .collect();
-        let helper = split::Share::start(helper, mid, size);
-        Recipient::push_each(recipients, frame, mid, delivery);
+        let half = size / 2;
+        let helper = split::Share::start(
+            split::Recipients {
+                all: everyone.clone(),
+                range: 0..half,
+                excepted: excepted.to_vec(),
+                frames: registry.spoken(frame),
+            },
+            mid,
+            size,
+        );
+        Recipient::push_each(
+            everyone[half..].iter().filter(kept),
+            |codec| frame.get(codec),
+            mid,
+            delivery,
+        );
         helper.finish(delivery);
     } else if let Some(feed) = feed.filter(|_| size > split::LEAST) {
         feed.deliver(frame, mid, delivery);
     } else {
-        Recipient::push_each(recipients, frame, mid, delivery);
+        Recipient::push_each(everyone.iter().filter(kept), |codec| frame.get(codec), mid, delivery);
+    }
+}
+
+/// Pushes `frame` to each of `recipients` (about `size` of them), split over two threads as
+/// [`push_everyone`] does.
+fn push_listed<'a>(
+    recipients: impl Iterator<Item = &'a Recipient>,
+    size: usize,
+    frame: &Encoded<'_>,
+    mid: MessageId,
+    delivery: &mut Delivery,
+) {
+    let mut recipients = recipients.peekable();
+    if splits(recipients.peek().copied(), size) {
+        let _share = pacing::FanOut::share(size);
+        let half: Arc<[Recipient]> = recipients.by_ref().take(size / 2).cloned().collect();
+        let mut speakers = [0; 2];
+        for recipient in half.iter() {
+            speakers[recipient.codec.index()] += 1;
+        }
+        let helper = split::Share::start(
+            split::Recipients {
+                range: 0..half.len(),
+                all: half,
+                excepted: Vec::new(),
+                frames: spoken(frame, speakers),
+            },
+            mid,
+            size,
+        );
+        Recipient::push_each(recipients, |codec| frame.get(codec), mid, delivery);
+        helper.finish(delivery);
+    } else {
+        Recipient::push_each(recipients, |codec| frame.get(codec), mid, delivery);
     }
 }
 

@@ -13,10 +13,10 @@
 //! `send` for many frames, where direct writes make one each). Under a load the server cannot
 //! keep up with, fan-outs follow each other without a pause, so they all queue.
 
-use super::outbox::Outbox;
-use super::{Delivery, Message, pacing};
+use super::{Delivery, Message, Recipient, pacing};
 use crate::cluster::MessageId;
 use parking_lot::Mutex;
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
@@ -57,14 +57,22 @@ const TAKEN: u8 = 1;
 /// The helper delivered the share.
 const DONE: u8 = 2;
 
-/// Recipients, each with the frame for its codec.
-pub(crate) type Recipients = Vec<(Arc<Outbox>, Message)>;
+/// The recipients of a share: `all[range]` but those whose queue's address is in `excepted`,
+/// each sent the frame of its codec (none: not sent). `all` is shared, not copied: a copy of
+/// its half cost the sender a cache miss per recipient (`Registry::everyone`).
+#[derive(Debug)]
+pub(super) struct Recipients {
+    pub(super) all: Arc<[Recipient]>,
+    pub(super) range: Range<usize>,
+    pub(super) excepted: Vec<usize>,
+    pub(super) frames: [Option<Message>; 2],
+}
 
 /// The share of a fan-out handed to a helper.
 #[derive(Debug)]
-pub(crate) struct Share {
+pub(super) struct Share {
     state: AtomicU8,
-    recipients: Mutex<Recipients>,
+    recipients: Recipients,
     delivery: Mutex<Delivery>,
     id: MessageId,
     /// The whole fan-out's size (for `pacing::gap`).
@@ -75,10 +83,10 @@ pub(crate) struct Share {
 impl Share {
     /// Hands `recipients` (each with its frame) to a helper, when there is a runtime to take
     /// one from; [`finish`](Self::finish) must follow.
-    pub(crate) fn start(recipients: Recipients, id: MessageId, size: usize) -> Arc<Share> {
+    pub(super) fn start(recipients: Recipients, id: MessageId, size: usize) -> Arc<Share> {
         let share = Arc::new(Share {
             state: AtomicU8::new(WAITING),
-            recipients: Mutex::new(recipients),
+            recipients,
             delivery: Mutex::new(Delivery::default()),
             id,
             size,
@@ -110,19 +118,28 @@ impl Share {
 
     fn deliver(&self) {
         let _fan_out = pacing::FanOut::share(self.size);
-        let recipients = std::mem::take(&mut *self.recipients.lock());
+        let Recipients {
+            all,
+            range,
+            excepted,
+            frames,
+        } = &self.recipients;
         let mut delivery = Delivery::default();
-        for (at, (outbox, frame)) in recipients.iter().enumerate() {
-            let next = recipients.get(at + 1).map(|(next, _)| &**next);
-            delivery.count(outbox.push_before(frame, self.id, next));
-        }
+        Recipient::push_each(
+            all[range.clone()]
+                .iter()
+                .filter(|recipient| !excepted.contains(&recipient.address())),
+            |codec| frames[codec.index()].as_ref(),
+            self.id,
+            &mut delivery,
+        );
         *self.delivery.lock() = delivery;
     }
 
     /// Delivers the share on this thread if the helper has not begun it, or waits until the
     /// helper is done (it only makes non-blocking sends and pushes); adds its counts to
     /// `delivery`.
-    pub(crate) fn finish(&self, delivery: &mut Delivery) {
+    pub(super) fn finish(&self, delivery: &mut Delivery) {
         if self.take() {
             self.deliver();
         } else {
@@ -169,8 +186,9 @@ impl Drop for Done<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::{Outbound, Taken};
+    use crate::hub::{Outbound, Outbox, Taken};
     use crate::transport::Pieces;
+    use zocket_protocol::Codec;
 
     fn frames(outbox: &Outbox) -> Vec<Vec<u8>> {
         let mut batch: Vec<Outbound> = Vec::new();
@@ -180,8 +198,52 @@ mod tests {
 
     fn recipients(n: usize, frame: &Message) -> (Vec<Arc<Outbox>>, Recipients) {
         let outboxes: Vec<_> = (0..n).map(|_| Arc::new(Outbox::new(64, 1 << 20))).collect();
-        let share = outboxes.iter().map(|o| (o.clone(), frame.clone())).collect();
+        let all = outboxes
+            .iter()
+            .map(|outbox| Recipient {
+                outbox: outbox.clone(),
+                codec: Codec::Json,
+            })
+            .collect();
+        let share = Recipients {
+            all,
+            range: 0..n,
+            excepted: Vec::new(),
+            frames: [Some(frame.clone()), None],
+        };
         (outboxes, share)
+    }
+
+    #[test]
+    fn a_share_is_its_range_but_the_excepted() {
+        let frame = Message::from_static(b"hello");
+        let (outboxes, mut share) = recipients(10, &frame);
+        share.range = 2..8;
+        share.excepted = vec![Arc::as_ptr(&outboxes[4]) as usize];
+        let share = Share::start(share, MessageId::NONE, 10);
+        let mut delivery = Delivery::default();
+        share.finish(&mut delivery);
+        assert_eq!(delivery.delivered, 5);
+        for (at, outbox) in outboxes.iter().enumerate() {
+            let expected = if (2..8).contains(&at) && at != 4 {
+                vec![b"hello".to_vec()]
+            } else {
+                vec![]
+            };
+            assert_eq!(frames(outbox), expected, "recipient {at}");
+        }
+    }
+
+    #[test]
+    fn a_recipient_whose_codec_has_no_frame_is_skipped() {
+        let frame = Message::from_static(b"hello");
+        let (outboxes, mut share) = recipients(2, &frame);
+        share.frames = [None, Some(frame)];
+        let share = Share::start(share, MessageId::NONE, 2);
+        let mut delivery = Delivery::default();
+        share.finish(&mut delivery);
+        assert_eq!(delivery.delivered, 0);
+        assert!(outboxes.iter().all(|outbox| frames(outbox).is_empty()));
     }
 
     #[test]

@@ -388,3 +388,35 @@ fn concurrent_broadcasts_through_the_feed_lose_nothing_and_keep_each_senders_ord
         }
     }
 }
+
+#[test]
+fn a_broadcast_reaches_the_clients_of_the_moment() {
+    let hub = Hub::new(8);
+    let (a, mut ra, _) = client(&hub, "a", 4);
+    let x = frame(b"x");
+    let send = |except: &[Box<str>]| hub.deliver(Target::All, except, &Encoded::new(&x)).delivered;
+    assert_eq!(send(&[]), 1);
+    // One who came after the last broadcast is in the next; one who left is not.
+    let (_b, mut rb, _) = client(&hub, "b", 4);
+    assert_eq!(send(&[]), 2);
+    hub.unregister(&a);
+    assert_eq!(send(&[]), 1);
+    assert_eq!(
+        (ra.try_recv().unwrap(), ra.try_recv().unwrap()),
+        (Message::from_static(b"x"), Message::from_static(b"x"))
+    );
+    assert!(ra.try_recv().is_err(), "a left before the third");
+    // One registered again under the same id gets it through its new queue.
+    let (_b2, mut rb2, _) = client(&hub, "b", 4);
+    assert_eq!(send(&[]), 1);
+    assert_eq!(rb2.try_recv().unwrap(), Message::from_static(b"x"));
+    assert_eq!(send(&boxed(&["b"])), 0, "excepted");
+    assert!(rb2.try_recv().is_err());
+    for _ in 0..2 {
+        assert_eq!(rb.try_recv().unwrap(), Message::from_static(b"x"));
+    }
+    assert!(
+        rb.try_recv().is_err(),
+        "the old queue of b got nothing after b registered again"
+    );
+}
