@@ -7,6 +7,7 @@
 mod cluster;
 mod encode;
 mod feed;
+mod members;
 mod outbox;
 mod pacing;
 mod questions;
@@ -23,6 +24,7 @@ use crate::ClientId;
 use crate::cluster::MessageId;
 use crate::cluster::node::Node;
 use bytes::Bytes;
+use members::Members;
 use parking_lot::RwLock;
 use std::cell::OnceCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -159,9 +161,6 @@ impl Slot {
     }
 }
 
-/// The members of one room.
-type Members = HashMap<ClientId, Recipient>;
-
 #[derive(Debug, Default)]
 struct Registry {
     clients: HashMap<ClientId, Slot>,
@@ -268,8 +267,8 @@ impl Hub {
         let registry = &mut *guard;
         if let Some(old) = registry.clients.get_mut(&id) {
             for room in &old.rooms {
-                if let Some(member) = registry.rooms.get_mut(room).and_then(|members| members.get_mut(&id)) {
-                    *member = slot.to.clone();
+                if let Some(members) = registry.rooms.get_mut(room) {
+                    members.reach(&id, &slot.to);
                 }
             }
             slot.rooms = std::mem::take(&mut old.rooms);
@@ -403,7 +402,7 @@ impl Hub {
             .read()
             .rooms
             .get(room)
-            .map(|members| members.keys().cloned().collect())
+            .map(|members| members.ids().cloned().collect())
             .unwrap_or_default()
     }
 
@@ -433,7 +432,7 @@ impl Hub {
             Target::Clients(ids) => ids.len(),
             Target::Rooms(rooms) => rooms
                 .iter()
-                .map(|room| registry.rooms.get(&**room).map_or(0, HashMap::len))
+                .map(|room| registry.rooms.get(&**room).map_or(0, Members::len))
                 .sum(),
         };
         let _fan_out = pacing::FanOut::start(size);
@@ -464,13 +463,17 @@ impl Hub {
                 push_listed(recipients, size, frame, mid, &mut delivery);
             }
             Target::Rooms(rooms) => {
+                let excepted = registry.addresses(except);
                 let mut seen = HashSet::new();
                 let recipients = rooms
                     .iter()
                     .filter_map(|room| registry.rooms.get(&**room))
-                    .flatten()
-                    .filter(|(id, _)| !skip(id.as_str()) && (rooms.len() == 1 || seen.insert(*id)));
-                push_listed(recipients.map(|(_, member)| member), size, frame, mid, &mut delivery);
+                    .flat_map(|members| members.list().iter())
+                    .filter(|member| {
+                        let address = member.address();
+                        !excepted.contains(&address) && (rooms.len() == 1 || seen.insert(address))
+                    });
+                push_listed(recipients, size, frame, mid, &mut delivery);
             }
         }
         delivery

@@ -420,3 +420,30 @@ fn a_broadcast_reaches_the_clients_of_the_moment() {
         "the old queue of b got nothing after b registered again"
     );
 }
+
+#[test]
+fn a_send_to_a_room_reaches_its_members_of_the_moment() {
+    let hub = Hub::new(8);
+    let (a, mut ra, _) = client(&hub, "a", 8);
+    let (b, mut rb, _) = client(&hub, "b", 8);
+    let x = frame(b"x");
+    let room = boxed(&["r"]);
+    let send = || hub.deliver(Target::Rooms(&room), &[], &Encoded::new(&x)).delivered;
+    hub.join(&a, "r").unwrap();
+    assert_eq!(send(), 1);
+    hub.join(&b, "r").unwrap();
+    assert_eq!(send(), 2, "one who joined after the last send");
+    hub.leave(&a, "r");
+    assert_eq!(send(), 1, "not one who left");
+    // b registered again (a resumed session): the room reaches its new queue.
+    let (_, mut rb2, _) = client(&hub, "b", 8);
+    assert_eq!(send(), 1);
+    assert_eq!(
+        hub.deliver(Target::Rooms(&room), &boxed(&["b"]), &Encoded::new(&x))
+            .delivered,
+        0,
+        "excepted"
+    );
+    let count = |rx: &mut Rx| std::iter::from_fn(|| rx.try_recv().ok()).count();
+    assert_eq!((count(&mut ra), count(&mut rb), count(&mut rb2)), (2, 2, 1));
+}
