@@ -20,10 +20,11 @@
 //! shares the cores). Queueing then batches nothing: each frame is taken by its connection
 //! before the next one for that client comes, and costs it a wake. So while held, a thread
 //! counts the frames of small fan-outs (up to [`MAX_DIRECT`]) it queues, and how many of them
-//! found their client's queue holding another; if fewer than one in [`BATCHED`] did, the hold
-//! ends at the next look, one [`WINDOW`] on. Under overload most of them do. Large fan-outs do
-//! not count: queueing them spreads their writes over every worker's connections, which their
-//! tail latency needs whether or not frames batch (`BENCHMARKS.md`).
+//! found their client's queue holding another; if fewer than one in [`BATCHED`] did, the
+//! thread's hold ends (for its large fan-outs too) at the next look, one [`WINDOW`] on. Under
+//! overload most of them do. Large fan-outs' frames do not count: queueing them spreads their
+//! writes over every worker's connections, which their tail latency needs whether or not frames
+//! batch (`BENCHMARKS.md`), so a thread sending only large fan-outs keeps its hold.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
