@@ -513,9 +513,13 @@ impl ToFeed<'_> {
 }
 
 /// Whether a fan-out to `size` recipients, `first` among them, is split over two threads and
-/// written directly (`split.rs`).
+/// written directly (`split.rs`): not while this thread is held off direct writes
+/// (`pacing.rs`), whose share would queue while the helper's took as long as ever.
 fn splits(first: Option<&Recipient>, size: usize) -> bool {
-    size > split::LEAST && first.is_some_and(|recipient| recipient.outbox.is_direct()) && split::due()
+    size > split::LEAST
+        && first.is_some_and(|recipient| recipient.outbox.is_direct())
+        && split::due()
+        && !pacing::held_now()
 }
 
 /// Pushes `frame` to every client of `registry` whose queue's address is not in `excepted`. A

@@ -25,6 +25,14 @@
 //! overload most of them do. Large fan-outs' frames do not count: queueing them spreads their
 //! writes over every worker's connections, which their tail latency needs whether or not frames
 //! batch (`BENCHMARKS.md`), so a thread sending only large fan-outs keeps its hold.
+//!
+//! A hold on a thread writing a share of a large fan-out does not engage at all if the thread
+//! blocked in that window (the system's count of its voluntary context switches, read once per
+//! window, less its waits for a split's helper): it had nothing to do at times, so the window's
+//! wall clock counted time spent waiting for a core, not a backlog. In `broadcast` (1000
+//! clients, 100 shouts/s) such holds queued whole seconds of fan-outs, each frame a wake of its
+//! connection. A thread that is held does not split its large fan-outs (`split.rs`): they queue
+//! whole, through the feed.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -59,6 +67,9 @@ struct Pace {
     /// found their client's queue holding another (so went out in the same `send`).
     queued: u32,
     batched: u32,
+    /// This thread's voluntary context switches (times it blocked, having nothing to do) when
+    /// the window began, where the system counts them, less its waits for a split's helper.
+    switches: Option<i64>,
 }
 
 thread_local! {
@@ -67,6 +78,8 @@ thread_local! {
     static LARGE: Cell<bool> = const { Cell::new(false) };
     /// The recipients of the fan-out under way on this thread.
     static SIZE: Cell<usize> = const { Cell::new(0) };
+    /// Waits of this thread for a split's helper so far (`split.rs`).
+    static WAITS: Cell<i64> = const { Cell::new(0) };
     /// When the last direct write of the fan-out under way ended: the time the next one starts.
     /// So a fan-out reads the clock once per direct write, not twice (the clock and the
     /// arithmetic on it were a third of a direct delivery's instructions).
@@ -118,6 +131,12 @@ impl Drop for FanOut {
         LARGE.set(self.was_large);
         SIZE.set(self.size);
     }
+}
+
+/// Whether this thread is held off direct writes now: a large fan-out then queues whole
+/// instead of being split (`split.rs`).
+pub(crate) fn held_now() -> bool {
+    held(Instant::now())
 }
 
 /// Whether this thread may write directly at `now` (what [`allowed_now`] asks, at a given time).
@@ -195,8 +214,53 @@ impl Pace {
             check_at: start,
             queued: 0,
             batched: 0,
+            switches: idle_switches(),
         }
     }
+
+    /// Whether this thread blocked since the window began, other than to wait for a split's
+    /// helper: it then had time to spare, and the wall clock's time in direct writes counted
+    /// time spent waiting for a core.
+    fn idled(&self) -> bool {
+        matches!((self.switches, idle_switches()), (Some(then), Some(now)) if now > then)
+    }
+}
+
+/// Counts a wait of this thread for a split's helper (`split.rs`): a block that is not idleness.
+pub(crate) fn waiting() {
+    WAITS.set(WAITS.get() + 1);
+}
+
+/// This thread's voluntary context switches so far, less its waits for a split's helper.
+fn idle_switches() -> Option<i64> {
+    switches().map(|switches| switches - WAITS.get())
+}
+
+/// This thread's voluntary context switches so far (one `getrusage`, once per window).
+#[cfg(all(target_os = "linux", not(test)))]
+#[allow(clippy::useless_conversion, reason = "a `c_long` is an `i32` on 32-bit targets")]
+fn switches() -> Option<i64> {
+    use nix::sys::resource::{UsageWho, getrusage};
+    getrusage(UsageWho::RUSAGE_THREAD)
+        .ok()
+        .map(|usage| i64::from(usage.voluntary_context_switches()))
+}
+
+/// Where the system does not count them, a thread is never known to have idled.
+#[cfg(all(not(target_os = "linux"), not(test)))]
+fn switches() -> Option<i64> {
+    None
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The tests' count of switches, which they move by hand.
+    static SWITCHES: Cell<i64> = const { Cell::new(0) };
+}
+
+#[cfg(test)]
+fn switches() -> Option<i64> {
+    Some(SWITCHES.get())
 }
 
 /// Counts a direct write that took from `start` to `end`.
@@ -210,7 +274,13 @@ pub(crate) fn spent(start: Instant, end: Instant) {
             _ => Pace::fresh(start),
         };
         pace.spent += end.saturating_duration_since(start);
-        if pace.spent >= MOST {
+        if pace.spent >= MOST && SIZE.get() > MAX_DIRECT && pace.idled() {
+            // Writing a share of a large fan-out, and the thread had nothing to do at times in
+            // this window: not saturated. (Small fan-outs hold, and the hold ends at the next
+            // look unless their frames batch: a thread that blocks now and then can still be
+            // behind, and there the hold's batching is what catches up.)
+            pace = Pace::fresh(end);
+        } else if pace.spent >= MOST {
             pace.hold_until = Some(end + HOLD);
             pace.check_at = end + WINDOW;
             // The window after the hold starts afresh.
@@ -243,6 +313,43 @@ mod tests {
             assert!(!allowed(held));
             assert!(!allowed(held + HOLD - ms(1)));
             assert!(allowed(held + HOLD));
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_thread_that_idled_while_writing_large_fan_outs_is_not_held() {
+        std::thread::spawn(|| {
+            let t0 = Instant::now();
+            let ms = Duration::from_millis;
+            let share = FanOut::share(MAX_DIRECT + 1);
+            spent(t0, t0 + ms(10));
+            // It blocked once (it had nothing to do), then the clock counted most of the
+            // window in direct writes, time spent waiting for a core among it.
+            SWITCHES.set(SWITCHES.get() + 1);
+            spent(t0 + ms(10), t0 + ms(80));
+            assert!(allowed(t0 + ms(80)));
+            // Waits for a split's helper are not idleness: the next window is held.
+            SWITCHES.set(SWITCHES.get() + 1);
+            waiting();
+            spent(t0 + ms(80), t0 + ms(160));
+            assert!(!allowed(t0 + ms(160)));
+            assert!(super::held(t0 + ms(160)));
+            drop(share);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_thread_that_idled_while_writing_small_fan_outs_is_held() {
+        std::thread::spawn(|| {
+            let t0 = Instant::now();
+            let _small = FanOut::start(10);
+            SWITCHES.set(SWITCHES.get() + 1);
+            spent(t0, t0 + MOST);
+            assert!(!allowed(t0 + MOST), "the batching rule decides there");
         })
         .join()
         .unwrap();

@@ -144,6 +144,7 @@ impl Share {
             self.deliver();
         } else {
             while self.state.load(Ordering::Acquire) != DONE {
+                pacing::waiting();
                 std::thread::park();
             }
         }

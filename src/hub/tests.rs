@@ -1,5 +1,6 @@
 use super::*;
 use crate::transport::Pieces;
+use std::time::{Duration, Instant};
 
 struct Rx(Arc<Outbox>);
 
@@ -446,4 +447,50 @@ fn a_send_to_a_room_reaches_its_members_of_the_moment() {
     );
     let count = |rx: &mut Rx| std::iter::from_fn(|| rx.try_recv().ok()).count();
     assert_eq!((count(&mut ra), count(&mut rb), count(&mut rb2)), (2, 2, 1));
+}
+
+#[test]
+fn a_thread_held_off_direct_writes_does_not_split_a_large_fan_out() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (_client, server) = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        (client, listener.accept().await.unwrap().0)
+    });
+    let outbox = Arc::new(Outbox::new(8, 1 << 20));
+    outbox.write_directly(
+        crate::transport::direct::Target::new(Arc::new(server)),
+        crate::transport::frame::opcode::TEXT,
+    );
+    let first = Recipient {
+        outbox,
+        codec: Codec::Json,
+    };
+    // A thread of its own: holds are per thread.
+    std::thread::spawn(move || {
+        // Not held: split, once no other large fan-out (another test's) began just before.
+        let split = (0..200).any(|_| {
+            std::thread::sleep(Duration::from_millis(3));
+            splits(Some(&first), 1000)
+        });
+        assert!(split, "a large fan-out to clients written to directly is split");
+        // Direct writes that took most of a window, on a thread that never blocked: held.
+        let t0 = Instant::now();
+        {
+            let _small = pacing::FanOut::start(10);
+            pacing::spent(t0, t0 + Duration::from_millis(80));
+        }
+        assert!(pacing::held_now());
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(3));
+            assert!(!splits(Some(&first), 1000), "held: the fan-out queues whole");
+        }
+    })
+    .join()
+    .unwrap();
 }
