@@ -440,12 +440,12 @@ impl Hub {
         let skip = |id: &str| except.iter().any(|e| &**e == id);
         match target {
             Target::All => {
+                let excepted = registry.addresses(except);
                 let feed = self.feed.as_deref().map(|feed| ToFeed {
                     feed,
                     registry: &registry,
-                    except,
+                    excepted: &excepted,
                 });
-                let excepted = registry.addresses(except);
                 push_everyone(&registry, &excepted, frame, mid, feed, &mut delivery);
             }
             Target::Clients(ids) => {
@@ -480,11 +480,12 @@ impl Hub {
     }
 }
 
-/// A broadcast to every client of the registry but `except`, through `feed` if it queues.
+/// A broadcast to every client of the registry but those whose queue's address is in
+/// `excepted`, through `feed` if it queues.
 struct ToFeed<'a> {
     feed: &'a Feed,
     registry: &'a Registry,
-    except: &'a [Box<str>],
+    excepted: &'a [usize],
 }
 
 impl ToFeed<'_> {
@@ -493,12 +494,10 @@ impl ToFeed<'_> {
     /// gets the frame pushed, unless excepted.
     fn deliver(&self, frame: &Encoded<'_>, mid: MessageId, delivery: &mut Delivery) {
         let frames = self.registry.spoken(frame);
-        let excepted = |id: &str| self.except.iter().any(|e| &**e == id);
-        self.feed
-            .append(frames.clone(), self.registry.addresses(self.except).into());
-        for (id, slot) in &self.registry.clients {
-            let recipient = &slot.to;
-            let excepted = excepted(id.as_str());
+        self.feed.append(frames.clone(), self.excepted.into());
+        // The slice of every client's recipient, as `push_everyone` walks it, not the map.
+        for recipient in self.registry.everyone().iter() {
+            let excepted = self.excepted.contains(&recipient.address());
             let counted = !excepted && frames[recipient.codec.index()].is_some();
             match recipient.outbox.notify_feed() {
                 Some(pushed) if counted => delivery.count(pushed),
