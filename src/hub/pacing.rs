@@ -27,9 +27,9 @@
 //! batch (`BENCHMARKS.md`), so a thread sending only large fan-outs keeps its hold.
 //!
 //! A hold on a thread writing a share of a large fan-out does not engage at all if the thread
-//! blocked in that window (the system's count of its voluntary context switches, read once per
-//! window, less its waits for a split's helper): it had nothing to do at times, so the window's
-//! wall clock counted time spent waiting for a core, not a backlog. In `broadcast` (1000
+//! blocked in that window (the system's count of its voluntary context switches, read when the
+//! window starts and when it fills, less its waits for a split's helper): it had nothing to do
+//! at times, so the window's wall clock counted time spent waiting for a core, not a backlog. In `broadcast` (1000
 //! clients, 100 shouts/s) such holds queued whole seconds of fan-outs, each frame a wake of its
 //! connection. A thread that is held does not split its large fan-outs (`split.rs`): they queue
 //! whole, through the feed.
