@@ -220,8 +220,18 @@ impl Seen {
     }
 }
 
+/// Tells the feeders to stop. Sticky: a feeder busy sending when it is raised still sees it
+/// (a `Notify::notify_waiters` reaches only the tasks waiting at that instant, and one whose
+/// sleep had just fired could miss it and feed forever).
+type Stop = tokio::sync::watch::Receiver<bool>;
+
+/// Resolves once `stop` is raised.
+async fn stopped(stop: &mut Stop) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
 /// Sends to room `r` from a server handle every 5 ms until stopped; returns the last `n` sent.
-fn feed(handle: Handle<Out>, source: &'static str, stop: Arc<tokio::sync::Notify>) -> JoinHandle<u64> {
+fn feed(handle: Handle<Out>, source: &'static str, mut stop: Stop) -> JoinHandle<u64> {
     tokio::spawn(async move {
         let mut n = 0;
         loop {
@@ -233,7 +243,8 @@ fn feed(handle: Handle<Out>, source: &'static str, stop: Arc<tokio::sync::Notify
             };
             handle.emit(message).to_room("r").unwrap();
             tokio::select! {
-                () = stop.notified() => return n,
+                biased;
+                () = stopped(&mut stop) => return n,
                 () = tokio::time::sleep(Duration::from_millis(5)) => {}
             }
         }
@@ -241,14 +252,15 @@ fn feed(handle: Handle<Out>, source: &'static str, stop: Arc<tokio::sync::Notify
 }
 
 /// Sends to room `r` from a client's calls until stopped; returns the last `n` sent.
-fn feed_from_client(mut client: Client, stop: Arc<tokio::sync::Notify>) -> JoinHandle<u64> {
+fn feed_from_client(mut client: Client, mut stop: Stop) -> JoinHandle<u64> {
     tokio::spawn(async move {
         let mut n = 0;
         loop {
             n += 1;
             assert_eq!(client.ok("say", json!({"source": "client", "n": n})).await, true);
             tokio::select! {
-                () = stop.notified() => return n,
+                biased;
+                () = stopped(&mut stop) => return n,
                 () = tokio::time::sleep(Duration::from_millis(5)) => {}
             }
         }
@@ -276,11 +288,11 @@ async fn resumes_on_another_node(backplanes: [Box<dyn FnOnce() -> Box<dyn Backpl
 
     let mut bob = Client::connect(&url(b, "token=bob")).await;
     session(&mut bob).await;
-    let stop = Arc::new(tokio::sync::Notify::new());
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     let feeders = [
-        feed_from_client(bob, stop.clone()),
-        feed(handle_a.clone(), "a", stop.clone()),
-        feed(handle_c, "c", stop.clone()),
+        feed_from_client(bob, stopping.clone()),
+        feed(handle_a.clone(), "a", stopping.clone()),
+        feed(handle_c, "c", stopping),
     ];
     let mut seen = Seen::default();
     for _ in 0..60 {
@@ -300,10 +312,7 @@ async fn resumes_on_another_node(backplanes: [Box<dyn FnOnce() -> Box<dyn Backpl
     for _ in 0..900 {
         seen.next(&mut back).await;
     }
-    for _ in 0..3 {
-        stop.notify_waiters();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stop.send_replace(true);
     let mut sent = HashMap::new();
     for (feeder, source) in feeders.into_iter().zip(["client", "a", "c"]) {
         sent.insert(source.to_owned(), feeder.await.unwrap());
