@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::resume::{resume_url, session, url};
-use support::{Client, msgpack, start};
+use support::{Client, WAIT, msgpack, start};
 use tokio::task::JoinHandle;
 #[cfg(feature = "redis")]
 use zocket::cluster::RedisBackplane;
@@ -315,7 +315,10 @@ async fn resumes_on_another_node(backplanes: [Box<dyn FnOnce() -> Box<dyn Backpl
     stop.send_replace(true);
     let mut sent = HashMap::new();
     for (feeder, source) in feeders.into_iter().zip(["client", "a", "c"]) {
-        sent.insert(source.to_owned(), feeder.await.unwrap());
+        let last = tokio::time::timeout(WAIT, feeder)
+            .await
+            .expect("a feeder stops when told");
+        sent.insert(source.to_owned(), last.unwrap());
     }
     while seen.last != sent {
         seen.next(&mut back).await;
