@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 #[cfg(feature = "testing")]
 use tokio::io::DuplexStream;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
 /// Frames of up to this many bytes (header included) are copied into one buffer on the stack
@@ -94,10 +94,26 @@ impl AsyncRead for SharedTcp {
         }
         loop {
             ready!(this.target.stream.poll_read_ready(cx))?;
-            // Into the buffer's unfilled part as it is: `try_read` would take a slice, which
-            // the connection's 4 KiB stack buffer would have to be zeroed for on every read.
-            match this.target.stream.try_read_buf(buf) {
+            let room = buf.remaining();
+            let mut drained = false;
+            // A read shorter than its room took all the socket held, so it clears the socket's
+            // readiness as a `WouldBlock` would: the next read waits for more to arrive instead
+            // of making a `recv` that finds nothing (a syscall per message received, at one
+            // message per read). Readiness that arrived since this read began is kept (tokio
+            // clears only the readiness it read before), and so is a closed peer's.
+            let read = this.target.stream.try_io(Interest::READABLE, || {
+                // Into the buffer's unfilled part as it is: `try_read` would take a slice, which
+                // the connection's 4 KiB stack buffer would have to be zeroed for on every read.
+                let n = this.target.stream.try_read_buf(buf)?;
+                if n > 0 && n < room {
+                    drained = true;
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(n)
+            });
+            match read {
                 Ok(_) => return Poll::Ready(Ok(())),
+                Err(_) if drained => return Poll::Ready(Ok(())),
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
                 Err(error) => return Poll::Ready(Err(error)),
             }
@@ -328,6 +344,7 @@ fn send_vectored(target: &Target, slices: &[IoSlice<'_>]) -> io::Result<usize> {
 mod tests {
     use super::*;
     use crate::transport::frame::opcode;
+    use futures_util::FutureExt;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
@@ -388,6 +405,40 @@ mod tests {
         };
         tcp.write_all(&rest).await.unwrap();
         assert!(reader.await.unwrap(), "the bytes on the wire differ");
+    }
+
+    #[tokio::test]
+    async fn a_short_read_waits_for_more_without_another_recv() {
+        let (mut client, server) = pair().await;
+        let stream = server.stream.clone();
+        let mut tcp = SharedTcp {
+            target: server,
+            early: Bytes::new(),
+        };
+        let mut got = [0u8; 64];
+        client.write_all(b"one").await.unwrap();
+        let n = tcp.read(&mut got).await.unwrap();
+        assert_eq!(&got[..n], b"one");
+        // The short read cleared the readiness: the next read waits, with no `recv` first.
+        assert!(
+            stream.ready(Interest::READABLE).now_or_never().is_none(),
+            "still marked readable after the socket was drained"
+        );
+        // What arrives later is read (no wake-up lost), and so is the end after it.
+        client.write_all(b"two").await.unwrap();
+        let n = timeout(tcp.read(&mut got)).await.unwrap();
+        assert_eq!(&got[..n], b"two");
+        client.write_all(b"three").await.unwrap();
+        client.shutdown().await.unwrap();
+        let n = timeout(tcp.read(&mut got)).await.unwrap();
+        assert_eq!(&got[..n], b"three");
+        assert_eq!(timeout(tcp.read(&mut got)).await.unwrap(), 0, "the peer's end is seen");
+    }
+
+    async fn timeout<T>(future: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout(std::time::Duration::from_secs(5), future)
+            .await
+            .expect("a read waited for data that had arrived")
     }
 
     #[tokio::test]
