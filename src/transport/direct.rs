@@ -123,21 +123,7 @@ impl AsyncRead for SharedTcp {
 
 impl AsyncWrite for SharedTcp {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        // Straight to the socket first, as senders write (see `send`): the readiness, a line the
-        // reactor's thread writes, is read only once a send finds the buffer full (a miss per
-        // write otherwise: 1.6% of the server's CPU in `broadcast`, where connections write
-        // queued frames one by one).
-        match send(&self.target, buf) {
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-            written => return Poll::Ready(written),
-        }
-        loop {
-            ready!(self.target.stream.poll_write_ready(cx))?;
-            match self.target.stream.try_write(buf) {
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                written => return Poll::Ready(written),
-            }
-        }
+        self.target.poll_send(cx, || send(&self.target, buf))
     }
 
     fn poll_write_vectored(
@@ -145,17 +131,7 @@ impl AsyncWrite for SharedTcp {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match send_vectored(&self.target, bufs) {
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-            written => return Poll::Ready(written),
-        }
-        loop {
-            ready!(self.target.stream.poll_write_ready(cx))?;
-            match self.target.stream.try_write_vectored(bufs) {
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                written => return Poll::Ready(written),
-            }
-        }
+        self.target.poll_send(cx, || send_vectored(&self.target, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -260,6 +236,26 @@ impl Target {
             #[cfg(any(target_os = "linux", target_os = "android"))]
             fd: std::os::fd::AsRawFd::as_raw_fd(&*stream),
             stream,
+        }
+    }
+
+    /// The connection's own write: `send` straight to the socket first, as senders write (see
+    /// [`send`]), so the readiness, a line the reactor's thread writes, is read only once a send
+    /// finds the buffer full (a miss per write otherwise: 1.6% of the server's CPU in
+    /// `broadcast`, where connections write queued frames one by one). Then `send` again each
+    /// time tokio reports room, through `try_io`, which clears the readiness when the buffer is
+    /// still full.
+    fn poll_send(&self, cx: &mut Context<'_>, send: impl Fn() -> io::Result<usize>) -> Poll<io::Result<usize>> {
+        match send() {
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+            written => return Poll::Ready(written),
+        }
+        loop {
+            ready!(self.stream.poll_write_ready(cx))?;
+            match self.stream.try_io(Interest::WRITABLE, &send) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                written => return Poll::Ready(written),
+            }
         }
     }
 }
