@@ -307,9 +307,10 @@ async fn round_trips(url: &str, clients: usize, length: Duration) -> Vec<u64> {
     all
 }
 
-fn p99(latencies: &mut [u64]) -> u64 {
+/// The `percent`th percentile of `latencies`, sorting them.
+fn percentile(latencies: &mut [u64], percent: usize) -> u64 {
     latencies.sort_unstable();
-    latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)]
+    latencies[(latencies.len() * percent / 100).min(latencies.len() - 1)]
 }
 
 /// Floods `echo` calls (or pings) as fast as the server reads them, while draining the
@@ -388,10 +389,12 @@ async fn flooders_are_held_to_the_rate_limit_and_others_stay_responsive() {
         refused += no;
         pongs += pings.await.unwrap().0;
     }
-    let (calm_p99, flooded_p99) = (p99(&mut calm), p99(&mut flooded));
+    let (calm_p50, flooded_p50) = (percentile(&mut calm, 50), percentile(&mut flooded, 50));
+    let (calm_p99, flooded_p99) = (percentile(&mut calm, 99), percentile(&mut flooded, 99));
     let seconds = 2.0 * phase.as_secs_f64();
     println!(
-        "flood: p99 round trip {calm_p99} µs undisturbed ({} calls), {flooded_p99} µs beside the flooders ({} calls)",
+        "flood: round trip p50/p99 {calm_p50}/{calm_p99} µs undisturbed ({} calls), \
+         {flooded_p50}/{flooded_p99} µs beside the flooders ({} calls)",
         calm.len(),
         flooded.len()
     );
@@ -406,9 +409,17 @@ async fn flooders_are_held_to_the_rate_limit_and_others_stay_responsive() {
     assert!((accepted as f64) < limit, "{accepted} calls got through");
     assert!((pongs as f64) < limit, "{pongs} pongs");
     assert!(refused > 0, "the flooder was refused");
-    // Within twice the undisturbed p99; 1 ms of slack for scheduling noise at sub-ms scale.
+    // Others stay responsive. With the limiter off (measured on a 2-core VM) the flooders push
+    // the median round trip from ~0.25 ms to ~5.5 ms and the p99 from ~1 ms to ~13-16 ms. The
+    // median is the check that tells the two apart; the p99 at this sub-ms scale moves with the
+    // machine's scheduling alone (4.2 ms beside 1.35 ms undisturbed, limiter on, on a CI run), so
+    // it is only held to a loose bound against long stalls.
     assert!(
-        flooded_p99 <= 2 * calm_p99 + 1000,
+        flooded_p50 <= 2 * calm_p50 + 1000,
+        "p50 {flooded_p50} µs beside the flooders, {calm_p50} µs without"
+    );
+    assert!(
+        flooded_p99 <= 4 * calm_p99 + 4000,
         "p99 {flooded_p99} µs beside the flooders, {calm_p99} µs without"
     );
 }
@@ -477,7 +488,7 @@ async fn five_hundred_slowloris_sockets_do_not_stop_new_clients() {
         let _ = ws.close(None).await;
     }
     let worst = *latencies.iter().max().unwrap();
-    let p99 = p99(&mut latencies);
+    let p99 = percentile(&mut latencies, 99);
     assert!(
         opened.elapsed() < Duration::from_secs(10),
         "the slowloris sockets were already cut off"
