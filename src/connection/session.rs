@@ -9,7 +9,7 @@ use super::Shared;
 use super::dispatch::Dispatcher;
 use crate::Outgoing;
 use crate::call::Conn;
-use crate::hub::{Message, Outbound, Outbox, Taken};
+use crate::hub::{Cork, Message, Outbound, Outbox, Taken};
 use crate::metrics::{self, ClosedBy};
 use crate::transport::frame::{self, opcode};
 use crate::transport::{Closing, Incoming, ReadError, Socket, Violation};
@@ -208,7 +208,10 @@ where
                     let mut message = Some(message);
                     // A pong replaces one still pending, and goes out once the turn's messages are
                     // handled: a flood of pings costs one pending pong and one write per read.
-                    // Messages that came in the same read are handled in the same turn.
+                    // Messages that came in the same read are handled in the same turn, and
+                    // what they send to clients directly goes out together when it ends, one
+                    // `send` per client (`hub/cork.rs`).
+                    let cork = socket.has_buffered().then(Cork::new);
                     while let Some(next) = message.take() {
                         match next {
                             Ok(Incoming::Text(bytes) | Incoming::Binary(bytes)) => dispatcher.dispatch(bytes),
@@ -229,6 +232,7 @@ where
                             message = socket.read_buffered();
                         }
                     }
+                    drop(cork);
                     if socket.has_control() {
                         if let Err(end) = write(&mut socket, &mut batch, config.write_timeout, direct).await {
                             break 'connection end;

@@ -5,6 +5,7 @@
 //! non-blocking pushes into each client's bounded queue, never across an await.
 
 mod cluster;
+mod cork;
 mod encode;
 mod feed;
 mod members;
@@ -14,6 +15,7 @@ mod questions;
 mod sequence;
 mod split;
 
+pub(crate) use cork::Cork;
 pub(crate) use encode::encode;
 pub(crate) use feed::Feed;
 pub(crate) use outbox::{Outbox, Pushed, Snapshot, Taken};
@@ -94,8 +96,17 @@ struct Recipient {
 impl Recipient {
     fn push(&self, message: &Encoded<'_>, id: MessageId, delivery: &mut Delivery) {
         if let Some(frame) = message.get(self.codec) {
-            delivery.count(self.outbox.push(frame, id));
+            self.count(self.outbox.push(frame, id), delivery);
         }
+    }
+
+    /// Counts a push to this recipient, handing its queue to this thread's cork if it held the
+    /// frame back.
+    fn count(&self, pushed: Pushed, delivery: &mut Delivery) {
+        if pushed == Pushed::Corked {
+            cork::keep(&self.outbox);
+        }
+        delivery.count(pushed);
     }
 
     /// Pushes to each of `recipients` in turn the frame `frame` gives for its codec (none: not
@@ -110,7 +121,7 @@ impl Recipient {
         while let Some(recipient) = recipients.next() {
             if let Some(frame) = frame(recipient.codec) {
                 let next = recipients.peek().map(|next| &*next.outbox);
-                delivery.count(recipient.outbox.push_before(frame, id, next));
+                recipient.count(recipient.outbox.push_before(frame, id, next), delivery);
             }
         }
     }
@@ -125,7 +136,7 @@ impl Delivery {
     /// Counts one push.
     pub(crate) fn count(&mut self, pushed: Pushed) {
         match pushed {
-            Pushed::Queued => self.delivered += 1,
+            Pushed::Queued | Pushed::Corked => self.delivered += 1,
             Pushed::Full => self.dropped += 1,
             // The connection is closing; it is about to leave the hub.
             Pushed::Closed => {}

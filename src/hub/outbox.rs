@@ -23,7 +23,7 @@
 //! not take at once is queued (the rest of a frame first), and the task writes it as before.
 
 use super::feed::{Feed, Read};
-use super::{Outbound, pacing};
+use super::{Outbound, cork, pacing};
 use crate::cluster::MessageId;
 use crate::transport::direct::{self, Sent, Target};
 use bytes::Bytes;
@@ -45,6 +45,9 @@ pub(crate) enum Pushed {
     Full,
     /// The connection is gone.
     Closed,
+    /// Queued without a wake, held back by this thread's cork: the pusher hands the queue to
+    /// [`cork::keep`], which writes it when the cork is dropped.
+    Corked,
 }
 
 /// What the connection found in its outbox.
@@ -341,6 +344,12 @@ impl Outbox {
             let idle = state
                 .written_at
                 .is_none_or(|at| now.duration_since(at) >= pacing::gap());
+            if idle && cork::held() {
+                // The cork writes it, with whatever else this turn queues here.
+                state.bytes += size;
+                state.frames.push_back(frame.clone());
+                return Pushed::Corked;
+            }
             if let Some(target) = state.direct.as_ref().filter(|_| idle) {
                 let sent = direct::send_frame(target, state.opcode, frame);
                 state.written_at = Some(now);
@@ -372,6 +381,39 @@ impl Outbox {
             self.waker.wake();
         }
         Pushed::Queued
+    }
+
+    /// Writes the frames a cork held back here (`cork.rs`), and any queued behind them, in one
+    /// `send` if the socket is still free for senders; whatever it does not take, or all of it
+    /// if the connection's task holds the socket by now, that task is woken to write.
+    pub(crate) fn uncork(&self) {
+        let mut state = self.state.lock();
+        if state.frames.is_empty() {
+            return;
+        }
+        let plain = !state.busy && !state.unfinished && !state.closed && state.log.is_none();
+        let allowed = (plain && !state.frames.iter().any(is_marker))
+            .then(pacing::allowed_now)
+            .flatten();
+        if let (Some(now), Some(target)) = (allowed, state.direct.as_ref()) {
+            let (whole, rest) = direct::send_frames(target, state.opcode, state.frames.iter());
+            pacing::spent(now, Instant::now());
+            state.written_at = Some(now);
+            let sent: usize = state.frames.drain(..whole).map(|frame| frame.len()).sum();
+            state.bytes -= sent;
+            if let Some(rest) = rest {
+                // The rest of the next frame goes first.
+                let begun = state.frames.pop_front().map_or(0, |frame| frame.len());
+                state.bytes = state.bytes - begun + rest.len();
+                state.frames.push_front(rest);
+                state.unfinished = true;
+            }
+            if state.frames.is_empty() {
+                return;
+            }
+        }
+        drop(state);
+        self.waker.wake();
     }
 
     /// Starts fetching this queue's lock into the cache, for a write (a hint: where the CPU has

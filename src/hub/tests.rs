@@ -494,3 +494,98 @@ fn a_thread_held_off_direct_writes_does_not_split_a_large_fan_out() {
     .join()
     .unwrap();
 }
+
+/// A client whose socket senders write to directly, in room "r": its queue, and the far end.
+fn direct_member(runtime: &tokio::runtime::Runtime, hub: &Hub, name: &str) -> (Arc<Outbox>, std::net::TcpStream) {
+    let (client, server) = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        (client, listener.accept().await.unwrap().0)
+    });
+    let outbox = Arc::new(Outbox::new(8, 1 << 20));
+    outbox.write_directly(
+        crate::transport::direct::Target::new(Arc::new(server)),
+        crate::transport::frame::opcode::TEXT,
+    );
+    let id = ClientId::from(name);
+    hub.register(id.clone(), Slot::new(outbox.clone(), Codec::Json));
+    hub.join(&id, "r").unwrap();
+    client.set_nonblocking(true).unwrap();
+    (outbox, client)
+}
+
+/// What arrived on `client` so far.
+fn arrived(client: &mut std::net::TcpStream) -> Vec<u8> {
+    use std::io::Read;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while let Ok(n @ 1..) = client.read(&mut buf) {
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
+#[test]
+fn a_cork_holds_direct_writes_back_and_sends_each_clients_frames_together() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let hub = Hub::new(8);
+    let (a, mut ca) = direct_member(&runtime, &hub, "a");
+    let (_b, mut cb) = direct_member(&runtime, &hub, "b");
+    let room = boxed(&["r"]);
+    let (one, two) = (frame(b"one"), frame(b"two"));
+    let cork = Cork::new();
+    assert_eq!(hub.deliver(Target::Rooms(&room), &[], &Encoded::new(&one)).delivered, 2);
+    assert_eq!(hub.deliver(Target::Rooms(&room), &[], &Encoded::new(&two)).delivered, 2);
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(arrived(&mut ca).is_empty(), "held back while the cork is held");
+    assert!(a.has_waiting(), "both frames wait in the queue");
+    drop(cork);
+    // Both frames, in order, framed: 0x81 and the length, then the text.
+    let both = b"\x81\x03one\x81\x03two".to_vec();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
+    while (got_a.len() < both.len() || got_b.len() < both.len()) && Instant::now() < deadline {
+        got_a.extend(arrived(&mut ca));
+        got_b.extend(arrived(&mut cb));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!((got_a, got_b), (both.clone(), both));
+    assert!(!a.has_waiting(), "written by the cork, not left for the connection");
+    // Uncorked, the next send is written directly again.
+    assert_eq!(
+        hub.deliver(Target::Rooms(&room), &[], &Encoded::new(&frame(b"3")))
+            .delivered,
+        2
+    );
+}
+
+#[test]
+fn a_corked_queue_whose_connection_took_its_socket_is_left_to_the_connection() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let hub = Hub::new(8);
+    let (a, mut ca) = direct_member(&runtime, &hub, "a");
+    let room = boxed(&["r"]);
+    let cork = Cork::new();
+    hub.deliver(Target::Rooms(&room), &[], &Encoded::new(&frame(b"one")));
+    // The connection takes the held frame to write it itself: the socket is its own now.
+    let mut rx = Rx(a.clone());
+    assert_eq!(rx.try_recv().unwrap(), Message::from_static(b"one"));
+    hub.deliver(Target::Rooms(&room), &[], &Encoded::new(&frame(b"two")));
+    drop(cork);
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(
+        arrived(&mut ca).is_empty(),
+        "the cork did not write to a socket the connection holds"
+    );
+    assert_eq!(
+        rx.try_recv().unwrap(),
+        Message::from_static(b"two"),
+        "left queued for it"
+    );
+}

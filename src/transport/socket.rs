@@ -210,6 +210,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
         self.decode().transpose()
     }
 
+    /// Whether bytes of another message were read already: a client that sends several at a
+    /// time.
+    pub(crate) fn has_buffered(&self) -> bool {
+        !self.decoder.is_idle()
+    }
+
     fn decode(&mut self) -> Result<Option<Incoming>, ReadError> {
         let message = self.decoder.decode()?;
         if message.is_some() && !self.decoder.is_mid_message() {
