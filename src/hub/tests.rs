@@ -451,10 +451,7 @@ fn a_send_to_a_room_reaches_its_members_of_the_moment() {
 
 #[test]
 fn a_thread_held_off_direct_writes_does_not_split_a_large_fan_out() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let (_client, server) = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
@@ -495,6 +492,14 @@ fn a_thread_held_off_direct_writes_does_not_split_a_large_fan_out() {
     .unwrap();
 }
 
+/// A runtime for the tests' sockets.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// A client whose socket senders write to directly, in room "r": its queue, and the far end.
 fn direct_member(runtime: &tokio::runtime::Runtime, hub: &Hub, name: &str) -> (Arc<Outbox>, std::net::TcpStream) {
     let (client, server) = runtime.block_on(async {
@@ -527,10 +532,7 @@ fn arrived(client: &mut std::net::TcpStream) -> Vec<u8> {
 
 #[test]
 fn a_cork_holds_direct_writes_back_and_sends_each_clients_frames_together() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let hub = Hub::new(8);
     let (a, mut ca) = direct_member(&runtime, &hub, "a");
     let (_b, mut cb) = direct_member(&runtime, &hub, "b");
@@ -564,10 +566,7 @@ fn a_cork_holds_direct_writes_back_and_sends_each_clients_frames_together() {
 
 #[test]
 fn a_corked_queue_whose_connection_took_its_socket_is_left_to_the_connection() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let hub = Hub::new(8);
     let (a, mut ca) = direct_member(&runtime, &hub, "a");
     let room = boxed(&["r"]);

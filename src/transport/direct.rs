@@ -454,17 +454,22 @@ mod tests {
         };
         expected.extend(framed(&large));
         assert_eq!(send_frame(&server, opcode::TEXT, &small), Sent::Nothing);
+        arrives_after(client, server, &rest, expected).await;
+    }
+
+    /// Writes `rest` through the connection's own writes, which wait for room, and checks that
+    /// `client` reads `expected` in all.
+    async fn arrives_after(mut client: TcpStream, server: Target, rest: &[u8], expected: Vec<u8>) {
         let reader = tokio::spawn(async move {
             let mut got = vec![0; expected.len()];
             client.read_exact(&mut got).await.unwrap();
             got == expected
         });
-        // The rest goes out through the connection's own writes, which wait for room.
         let mut tcp = SharedTcp {
             target: server,
             early: Bytes::new(),
         };
-        tcp.write_all(&rest).await.unwrap();
+        tcp.write_all(rest).await.unwrap();
         assert!(reader.await.unwrap(), "the bytes on the wire differ");
     }
 
@@ -493,17 +498,7 @@ mod tests {
         // (Almost always part of a frame; the buffer may end between two.)
         let begun = whole + usize::from(rest.is_some());
         let expected: Vec<u8> = large[..begun].iter().flat_map(|payload| framed(payload)).collect();
-        let reader = tokio::spawn(async move {
-            let mut got = vec![0; expected.len()];
-            client.read_exact(&mut got).await.unwrap();
-            got == expected
-        });
-        let mut tcp = SharedTcp {
-            target: server,
-            early: Bytes::new(),
-        };
-        tcp.write_all(&rest.unwrap_or_default()).await.unwrap();
-        assert!(reader.await.unwrap(), "the bytes on the wire differ");
+        arrives_after(client, server, &rest.unwrap_or_default(), expected).await;
     }
 
     #[tokio::test]
