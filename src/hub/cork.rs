@@ -21,10 +21,14 @@ use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+/// Queues a thread's idle cork keeps room for (8 bytes each); a turn that held back more
+/// frees its vector when it ends.
+const KEEP: usize = 1024;
+
 thread_local! {
     /// A cork is held on this thread.
     static HELD: Cell<bool> = const { Cell::new(false) };
-    /// The queues it holds frames in; the vector's memory is kept for the next cork.
+    /// The queues it holds frames in.
     static KEPT: RefCell<Vec<Arc<Outbox>>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -57,9 +61,12 @@ impl Drop for Cork {
         for outbox in &kept {
             outbox.uncork();
         }
-        let mut kept = kept;
-        kept.clear();
-        KEPT.set(kept);
+        // The vector's memory is kept for the next cork, unless a large turn grew it.
+        if kept.capacity() <= KEEP {
+            let mut kept = kept;
+            kept.clear();
+            KEPT.set(kept);
+        }
     }
 }
 
