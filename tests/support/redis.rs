@@ -12,12 +12,18 @@ pub struct Redis {
 }
 
 impl Redis {
-    /// Starts a fresh server and waits until it accepts connections.
+    /// Starts a fresh server on a free port and waits until it answers there. A port found free
+    /// can be taken before the server binds it (by another test's server, say, which would then
+    /// answer for both): the server that answers must be this one, or another port is tried.
     pub fn start() -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut redis = Redis { port, child: None };
-        redis.restart();
-        redis
+        for _ in 0..10 {
+            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let mut redis = Redis { port, child: None };
+            if redis.launch() {
+                return redis;
+            }
+        }
+        panic!("redis-server found no free port in 10 tries");
     }
 
     pub fn url(&self) -> String {
@@ -39,6 +45,12 @@ impl Redis {
     /// Starts the server again on the same port (killing it first if it runs).
     pub fn restart(&mut self) {
         self.kill();
+        assert!(self.launch(), "redis-server did not start again on port {}", self.port);
+    }
+
+    /// Starts a server on this port and waits until it answers; `false` if it exited instead
+    /// (the port was taken).
+    fn launch(&mut self) -> bool {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
@@ -46,9 +58,20 @@ impl Redis {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is not installed: run scripts/redis-tests, which installs it");
+        let ours = format!("process_id:{}", child.id());
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while self.cli(&["PING"]).as_deref() != Some("PONG") {
+        loop {
+            let info = self.cli(&["INFO", "server"]).unwrap_or_default();
+            if info.lines().any(|line| line.trim() == ours) {
+                return true;
+            }
+            if let Some(child) = self.child.as_mut() {
+                if child.try_wait().ok().flatten().is_some() {
+                    self.child = None;
+                    return false;
+                }
+            }
             assert!(
                 Instant::now() < deadline,
                 "redis-server did not start on port {}",
