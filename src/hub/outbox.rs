@@ -26,6 +26,7 @@ use super::feed::{Feed, Read};
 use super::{Outbound, cork, pacing};
 use crate::cluster::MessageId;
 use crate::transport::direct::{self, Sent, Target};
+use crate::transport::frame;
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
@@ -88,7 +89,9 @@ struct State {
     /// `frames[0]` is the rest of a frame a sender began writing directly: already framed,
     /// and due before anything else the connection writes.
     unfinished: bool,
-    /// The data frames' opcode, for direct writes.
+    /// The data frames' opcode, once senders may write directly (0 before): the socket is
+    /// plain TCP and nothing is compressed for it alone, so frames read from the feed are
+    /// also framed here, as they are taken (see [`Outbox::take`]).
     opcode: u8,
     /// The connection's socket, while senders may write to it directly (see `direct`).
     direct: Option<Target>,
@@ -551,15 +554,36 @@ impl Outbox {
                 continue;
             };
             let me = std::ptr::from_ref(self) as usize;
+            // Where the connection's frames need no work of their own (`opcode`), the
+            // broadcasts read here are framed and copied into one buffer, written as it is:
+            // a count taken and given back on each shared frame, by every reader on every
+            // core, cost more than copying its bytes (`BENCHMARKS.md`).
+            let opcode = state.opcode;
+            let mut wire = Vec::new();
+            let ahead = usize::try_from(end - follow.cursor).unwrap_or(usize::MAX);
             let read = follow.feed.read(follow.codec, me, follow.cursor, end, |frame| {
                 if count >= max || taken >= TAKE_BYTES {
                     return false;
                 }
+                if opcode == 0 {
+                    batch.push(Outbound::plain(frame.clone()));
+                } else {
+                    if wire.capacity() == 0 {
+                        // Room for as many more of this size as may be read, not past the
+                        // bound on a batch: a broadcast's frames are alike in size.
+                        let each = frame::MAX_HEADER + frame.len();
+                        let frames = ahead.min(max - count);
+                        wire.reserve(frames.saturating_mul(each).min(TAKE_BYTES - taken + each));
+                    }
+                    frame::append(&mut wire, opcode, frame);
+                }
                 taken += frame.len();
                 count += 1;
-                batch.push(Outbound::plain(frame.clone()));
                 true
             });
+            if !wire.is_empty() {
+                batch.push(Outbound::framed(Bytes::from(wire)));
+            }
             match read {
                 Read::Lost => {
                     // It fell further behind the feed than the feed keeps: too slow, as a

@@ -21,9 +21,11 @@ pub(crate) struct Outbound {
 }
 
 /// What changes at the ends of a message: its first byte replaced (`head`), its last `cut`
-/// bytes dropped, and `tail` appended.
+/// bytes dropped, and `tail` appended; or, `framed`, nothing, because the bytes are whole
+/// frames already.
 #[derive(Debug, Clone, Copy, Default)]
 struct Edit {
+    framed: bool,
     head: Option<u8>,
     cut: u8,
     tail_len: u8,
@@ -36,6 +38,19 @@ impl Outbound {
         Self {
             message,
             edit: Edit::default(),
+        }
+    }
+
+    /// Frames already framed (headers included), written as they are: the broadcasts a
+    /// connection reads from the hub's feed, copied out together instead of each holding a
+    /// count on the shared frame (`hub/outbox.rs`).
+    pub(crate) fn framed(wire: Bytes) -> Self {
+        Self {
+            message: wire,
+            edit: Edit {
+                framed: true,
+                ..Edit::default()
+            },
         }
     }
 
@@ -107,9 +122,13 @@ impl Pieces for Outbound {
         [head, &self.message[skip..end], &edit.tail[..usize::from(edit.tail_len)]]
     }
 
+    fn framed(&self) -> bool {
+        self.edit.framed
+    }
+
     fn whole(&self) -> Option<&Bytes> {
         let edit = &self.edit;
-        (edit.head.is_none() && edit.cut == 0 && edit.tail_len == 0).then_some(&self.message)
+        (!edit.framed && edit.head.is_none() && edit.cut == 0 && edit.tail_len == 0).then_some(&self.message)
     }
 
     fn replace(&mut self, payload: Bytes) {
@@ -148,12 +167,13 @@ mod tests {
         assert_eq!(written(&Outbound::plain(message.clone())), &message[..]);
     }
 
-    /// Sequenced messages of every header size, written through a pipe so small that writes
-    /// stop inside headers, shared bytes and tails alike, arrive whole and in order.
+    /// Sequenced messages of every header size, and runs of frames framed already (one larger
+    /// than the write's stack buffer), written through a pipe so small that writes stop inside
+    /// headers, shared bytes, tails and framed runs alike, arrive whole and in order.
     #[tokio::test]
-    async fn the_socket_writes_sequenced_messages_whole() {
+    async fn the_socket_writes_sequenced_and_framed_messages_whole() {
         use crate::transport::Socket;
-        use crate::transport::frame::{FrameBuf, opcode};
+        use crate::transport::frame::{self, FrameBuf, opcode};
         use tokio::io::AsyncReadExt;
         let (mut client, server) = tokio::io::duplex(61);
         let mut socket = Socket::new(server, 100, false);
@@ -168,6 +188,17 @@ mod tests {
             whole.payload().extend_from_slice(&written(&outbound));
             expected.extend_from_slice(&whole.finish(opcode::TEXT));
             batch.push(outbound);
+            if seq % 7 == 0 || seq == 104 {
+                // A run of frames framed already, written as it is (a 20 000-byte one too).
+                let mut wire = Vec::new();
+                for size in [1, 130, if seq == 104 { 20_000 } else { 3 }] {
+                    frame::append(&mut wire, opcode::TEXT, "y".repeat(size).as_bytes());
+                }
+                expected.extend_from_slice(&wire);
+                let framed = Outbound::framed(Bytes::from(wire));
+                assert!(framed.framed() && framed.whole().is_none());
+                batch.push(framed);
+            }
             if seq % 3 == 0 {
                 batch.push(Outbound::plain(Bytes::from_static(b"{}")));
                 let mut plain = FrameBuf::new();

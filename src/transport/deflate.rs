@@ -231,7 +231,10 @@ impl Deflate {
     pub(crate) fn compress_batch<M: Pieces>(&mut self, batch: &mut [M]) {
         self.marks.clear();
         for message in batch {
-            let compressed = if message.len() < self.agreed.threshold {
+            // Frames framed already are never taken for a connection that compresses
+            // (`Outbox::take`): its headers could not be marked.
+            debug_assert!(!message.framed(), "framed frames on a compressing connection");
+            let compressed = if message.framed() || message.len() < self.agreed.threshold {
                 None
             } else if let Some(whole) = message.whole() {
                 self.outgoing(whole)

@@ -90,6 +90,15 @@ pub(crate) fn header(out: &mut [u8; MAX_HEADER], opcode: u8, len: usize) -> usiz
     }
 }
 
+/// Appends a final frame of `opcode` carrying `payload` (unmasked, as a server sends it).
+pub(crate) fn append(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
+    let mut head = [0u8; MAX_HEADER];
+    let len = header(&mut head, opcode, payload.len());
+    out.reserve(len + payload.len());
+    out.extend_from_slice(&head[..len]);
+    out.extend_from_slice(payload);
+}
+
 /// The length of the header [`header`] writes for `len` payload bytes.
 pub(crate) fn header_len(len: usize) -> usize {
     match len {

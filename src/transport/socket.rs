@@ -57,6 +57,17 @@ fn unsent<'a, M: Pieces>(head: &'a [u8], message: &'a M, mut skip: usize) -> imp
     })
 }
 
+/// The bytes `message` takes on the wire: its header (none if it is framed already) and its
+/// payload.
+fn wire_len<M: Pieces>(message: &M) -> usize {
+    let len = message.len();
+    if message.framed() {
+        len
+    } else {
+        frame::header_len(len) + len
+    }
+}
+
 /// A message to write, in up to three pieces written back to back as one frame's payload:
 /// a shared message with a few bytes changed at its ends (a sequence number added) is
 /// written without copying it.
@@ -67,6 +78,12 @@ pub(crate) trait Pieces {
     /// The payload's length.
     fn len(&self) -> usize {
         self.pieces().iter().map(|piece| piece.len()).sum()
+    }
+
+    /// Whether the pieces are whole frames already, headers included: written as they are,
+    /// with no header of their own.
+    fn framed(&self) -> bool {
+        false
     }
 
     /// The message as one shared buffer, if it is one (nothing changed at its ends): with
@@ -325,9 +342,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
                 let written = std::future::poll_fn(|cx| {
                     // The header of `messages[first + i]`, and its length.
                     let head = |i: usize, message: &M| {
+                        let mut head = [0u8; frame::MAX_HEADER];
+                        if message.framed() {
+                            return (head, 0);
+                        }
                         let compressed = deflate.is_some_and(|deflate| deflate.is_compressed(first + i));
                         let rsv1 = if compressed { frame::RSV1 } else { 0 };
-                        let mut head = [0u8; frame::MAX_HEADER];
                         let len = frame::header(&mut head, opcode | rsv1, message.len());
                         (head, len)
                     };
@@ -374,8 +394,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
                 }
                 let mut left = written;
                 while left > 0 {
-                    let len = messages[first].len();
-                    let whole = frame::header_len(len) + len - sent;
+                    let whole = wire_len(&messages[first]) - sent;
                     if left >= whole {
                         left -= whole;
                         first += 1;

@@ -331,3 +331,63 @@ async fn a_push_wakes_the_waiting_consumer() {
     outbox.push(&Bytes::from_static(b"x"), MessageId::NONE);
     assert_eq!(waiting.await.unwrap(), (Taken::Frames, 1));
 }
+
+/// A queue whose socket senders may write to takes the feed's broadcasts framed and together,
+/// in one buffer, within the batch's bounds; one that compresses (no direct writes) takes each
+/// shared frame as it is, for the socket to compress and frame.
+#[test]
+fn broadcasts_read_from_the_feed_are_framed_together_where_frames_need_no_work_of_their_own() {
+    use crate::transport::Pieces;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (_client, server) = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        (client, listener.accept().await.unwrap().0)
+    });
+    let feed = Arc::new(Feed::new(64, usize::MAX));
+    let (direct, compressing) = (Outbox::new(8, 1 << 20), Outbox::new(8, 1 << 20));
+    assert!(direct.follow_feed(&feed, Codec::Json) && compressing.follow_feed(&feed, Codec::Json));
+    direct.write_directly(Target::new(Arc::new(server)), frame::opcode::TEXT);
+    // The connection is writing: senders queue (here, a marker for the feed).
+    assert_eq!(direct.begin_write(), None);
+    let long = "l".repeat(300);
+    let payloads = ["a", long.as_str(), "c"];
+    for payload in payloads {
+        feed.append([Some(Bytes::copy_from_slice(payload.as_bytes())), None], Box::default());
+        for outbox in [&direct, &compressing] {
+            assert_eq!(outbox.notify_feed(), Some(Pushed::Queued));
+        }
+    }
+    let wire = |payloads: &[&str]| {
+        let mut wire = Vec::new();
+        for payload in payloads {
+            frame::append(&mut wire, frame::opcode::TEXT, payload.as_bytes());
+        }
+        wire
+    };
+    let mut batch = Vec::new();
+    // Bounded like any batch: two frames at most here, the third is left for the next take.
+    assert_eq!(direct.take(&mut batch, 2), Some(Taken::Frames));
+    assert_eq!(batch.len(), 1, "one buffer for both");
+    assert!(batch[0].framed());
+    assert_eq!(
+        batch[0].pieces().concat(),
+        wire(&payloads[..2]),
+        "a 2-byte header, then a 4-byte one"
+    );
+    batch.clear();
+    assert_eq!(direct.take(&mut batch, 2), Some(Taken::Frames));
+    assert_eq!(batch[0].pieces().concat(), wire(&payloads[2..]));
+    batch.clear();
+    assert_eq!(direct.take(&mut batch, 2), None);
+
+    assert_eq!(compressing.take(&mut batch, 8), Some(Taken::Frames));
+    let taken: Vec<_> = batch.iter().map(|m| (m.framed(), m.pieces().concat())).collect();
+    let shared: Vec<_> = payloads.iter().map(|p| (false, p.as_bytes().to_vec())).collect();
+    assert_eq!(taken, shared, "each shared frame as it is");
+}
