@@ -452,13 +452,7 @@ fn a_send_to_a_room_reaches_its_members_of_the_moment() {
 #[test]
 fn a_thread_held_off_direct_writes_does_not_split_a_large_fan_out() {
     let runtime = runtime();
-    let (_client, server) = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        (client, listener.accept().await.unwrap().0)
-    });
+    let (_client, server) = socket_pair(&runtime);
     let outbox = Arc::new(Outbox::new(8, 1 << 20));
     outbox.write_directly(
         crate::transport::direct::Target::new(Arc::new(server)),
@@ -493,11 +487,22 @@ fn a_thread_held_off_direct_writes_does_not_split_a_large_fan_out() {
 }
 
 /// A runtime for the tests' sockets.
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// Both ends of a loopback connection: the client's, and the server's.
+pub(super) fn socket_pair(runtime: &tokio::runtime::Runtime) -> (tokio::net::TcpStream, tokio::net::TcpStream) {
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        (client, listener.accept().await.unwrap().0)
+    })
 }
 
 /// A client whose socket senders write to directly, in room "r": its queue, and the far end.

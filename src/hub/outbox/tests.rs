@@ -338,17 +338,8 @@ async fn a_push_wakes_the_waiting_consumer() {
 #[test]
 fn broadcasts_read_from_the_feed_are_framed_together_where_frames_need_no_work_of_their_own() {
     use crate::transport::Pieces;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (_client, server) = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        (client, listener.accept().await.unwrap().0)
-    });
+    let runtime = crate::hub::tests::runtime();
+    let (_client, server) = crate::hub::tests::socket_pair(&runtime);
     let feed = Arc::new(Feed::new(64, usize::MAX));
     let (direct, compressing) = (Outbox::new(8, 1 << 20), Outbox::new(8, 1 << 20));
     assert!(direct.follow_feed(&feed, Codec::Json) && compressing.follow_feed(&feed, Codec::Json));
