@@ -168,6 +168,64 @@ async fn large_sends_to_listed_clients_split_the_same_way() {
     fan_outs(To::Listed, 300, 3, 30, Duration::from_millis(3)).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_behind_a_flood_of_broadcasts_still_get_every_frame_and_their_replies() {
+    // Broadcasts to 300 clients, back to back from two senders: the server queues them
+    // through its feed, and connections that catch up with a backlog of them linger before
+    // taking more (`src/hub/outbox.rs`, `LINGER`). Every frame still arrives, in order, and a
+    // call made in the middle of the flood is answered.
+    let (addr, handle) = start(server()).await;
+    let url = format!("ws://{addr}/");
+    let (clients, frames) = (300, 400);
+    let mut connected = Vec::new();
+    for _ in 0..clients {
+        connected.push(Client::connect(&url).await);
+    }
+    let senders: Vec<_> = (0..2)
+        .map(|s| {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                for n in 0..frames {
+                    let out = Out::Numbered {
+                        from: format!("s{s}"),
+                        n,
+                        data: String::new(),
+                    };
+                    assert_eq!(handle.emit(out).broadcast().unwrap().delivered, clients);
+                    if n % 50 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = connected
+        .into_iter()
+        .map(|mut client| {
+            tokio::spawn(async move {
+                let mut received = Vec::new();
+                while received.len() < 2 * frames as usize {
+                    received.push(client.next_frame().await);
+                    if received.len() == 100 {
+                        assert_eq!(client.ok("ping", Value::Null).await, "pong");
+                    }
+                }
+                check_order(&received)
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    for reader in readers {
+        let sent = tokio::time::timeout(Duration::from_secs(30), reader)
+            .await
+            .expect("every frame and the reply arrive")
+            .unwrap();
+        assert!(["s0", "s1"].iter().all(|s| sent[*s] == frames), "{sent:?}");
+    }
+}
+
 /// Who a fan-out goes to: everyone, a room everyone joined, or everyone's id listed.
 #[derive(Debug, Clone, Copy)]
 enum To {

@@ -9,7 +9,7 @@ use super::Shared;
 use super::dispatch::Dispatcher;
 use crate::Outgoing;
 use crate::call::Conn;
-use crate::hub::{Cork, Message, Outbound, Outbox, Taken};
+use crate::hub::{Cork, LINGER, Message, Outbound, Outbox, Taken};
 use crate::metrics::{self, ClosedBy};
 use crate::transport::frame::{self, opcode};
 use crate::transport::{Closing, Incoming, ReadError, Socket, Violation};
@@ -151,6 +151,10 @@ where
         });
         // Kept while a burst lasts: the outbox frees it when the connection finds nothing more.
         let mut batch: Vec<Outbound> = Vec::new();
+        // After a take that caught up with a backlog of broadcasts, the next waits `LINGER`
+        // (`hub/outbox.rs`); the timer is kept while takes keep lingering.
+        let mut linger: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+        let mut lingering = false;
         // Senders write to this socket directly while it is idle (`transport/direct.rs`): every
         // write here is bracketed so theirs never land inside one of its frames.
         let direct = outbox.is_direct().then_some(&*outbox);
@@ -172,7 +176,7 @@ where
                             if let Err(end) = write(&mut socket, &mut batch, config.write_timeout, direct).await {
                                 break 'connection end;
                             }
-                            if outbox.take(&mut batch, BATCH) != Some(Taken::Frames) {
+                            if !outbox.take(&mut batch, BATCH).is_some_and(Taken::has_frames) {
                                 break;
                             }
                         }
@@ -189,7 +193,7 @@ where
                         break end;
                     }
                 }
-                taken = std::future::poll_fn(|cx| outbox.poll_take(cx, &mut batch, BATCH)) => {
+                taken = std::future::poll_fn(|cx| outbox.poll_take(cx, &mut batch, BATCH)), if !lingering => {
                     match taken {
                         Taken::Overflowed => break End::Close(1013, "outbound queue full"),
                         // Heard from the outbox, not from the shared shutdown signal, whose lock every
@@ -197,11 +201,24 @@ where
                         Taken::ShutDown => break End::Close(1001, "server shutting down"),
                         // A resuming connection took the session: this one closes and lets go.
                         Taken::Handover => break End::Handover,
-                        Taken::Frames => {}
+                        Taken::Frames | Taken::Backlog => {}
                     }
                     if let Err(end) = write(&mut socket, &mut batch, config.write_timeout, direct).await {
                         break end;
                     }
+                    if taken == Taken::Backlog {
+                        let until = Instant::now() + LINGER;
+                        match linger.as_mut() {
+                            Some(timer) => timer.as_mut().reset(until),
+                            None => linger = Some(Box::pin(tokio::time::sleep_until(until))),
+                        }
+                        lingering = true;
+                    } else {
+                        linger = None;
+                    }
+                }
+                () = async { linger.as_mut().expect("guarded").await }, if lingering => {
+                    lingering = false;
                 }
                 message = socket.read(), if reading => {
                     last_heard = Instant::now();

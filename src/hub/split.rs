@@ -193,7 +193,7 @@ mod tests {
 
     fn frames(outbox: &Outbox) -> Vec<Vec<u8>> {
         let mut batch: Vec<Outbound> = Vec::new();
-        while outbox.take(&mut batch, 64) == Some(Taken::Frames) {}
+        while outbox.take(&mut batch, 64).is_some_and(Taken::has_frames) {}
         batch.iter().map(|frame| frame.pieces().concat()).collect()
     }
 

@@ -8,7 +8,7 @@ impl Rx {
     fn try_recv(&mut self) -> Result<Message, ()> {
         let mut batch = Vec::new();
         match self.0.take(&mut batch, 1) {
-            Some(Taken::Frames) => Ok(Message::from(batch.pop().unwrap().pieces().concat())),
+            Some(Taken::Frames | Taken::Backlog) => Ok(Message::from(batch.pop().unwrap().pieces().concat())),
             _ => Err(()),
         }
     }
@@ -176,7 +176,7 @@ fn each_codec_is_encoded_once_and_only_when_someone_speaks_it() {
 fn drain(outbox: &Outbox) -> Vec<String> {
     let mut batch: Vec<Outbound> = Vec::new();
     let mut out = Vec::new();
-    while outbox.take(&mut batch, 7) == Some(Taken::Frames) {
+    while outbox.take(&mut batch, 7).is_some_and(Taken::has_frames) {
         out.extend(batch.drain(..).map(|m| String::from_utf8(m.pieces().concat()).unwrap()));
     }
     out
@@ -336,7 +336,7 @@ fn concurrent_broadcasts_through_the_feed_lose_nothing_and_keep_each_senders_ord
                 loop {
                     let finished = done.load(std::sync::atomic::Ordering::SeqCst) == SENDERS;
                     for (outbox, got) in outboxes.iter().zip(&mut got) {
-                        while outbox.take(&mut batch, 5) == Some(Taken::Frames) {
+                        while outbox.take(&mut batch, 5).is_some_and(Taken::has_frames) {
                             got.extend(batch.drain(..).map(|m| String::from_utf8(m.pieces().concat()).unwrap()));
                         }
                     }

@@ -333,8 +333,9 @@ async fn a_push_wakes_the_waiting_consumer() {
 }
 
 /// A queue whose socket senders may write to takes the feed's broadcasts framed and together,
-/// in one buffer, within the batch's bounds; one that compresses (no direct writes) takes each
-/// shared frame as it is, for the socket to compress and frame.
+/// in one buffer that counts as one message of the batch, bounded in bytes; one that
+/// compresses (no direct writes) takes each shared frame as it is, for the socket to compress
+/// and frame, within the batch's bound in messages.
 #[test]
 fn broadcasts_read_from_the_feed_are_framed_together_where_frames_need_no_work_of_their_own() {
     use crate::transport::Pieces;
@@ -344,15 +345,19 @@ fn broadcasts_read_from_the_feed_are_framed_together_where_frames_need_no_work_o
     let (direct, compressing) = (Outbox::new(8, 1 << 20), Outbox::new(8, 1 << 20));
     assert!(direct.follow_feed(&feed, Codec::Json) && compressing.follow_feed(&feed, Codec::Json));
     direct.write_directly(Target::new(Arc::new(server)), frame::opcode::TEXT);
-    // The connection is writing: senders queue (here, a marker for the feed).
+    // The connection is writing: senders queue (a frame, then a marker for the feed).
     assert_eq!(direct.begin_write(), None);
+    direct.push(&Bytes::from_static(b"first"), MessageId::NONE);
     let long = "l".repeat(300);
     let payloads = ["a", long.as_str(), "c"];
-    for payload in payloads {
+    let broadcast = |payload: &str| {
         feed.append([Some(Bytes::copy_from_slice(payload.as_bytes())), None], Box::default());
         for outbox in [&direct, &compressing] {
             assert_eq!(outbox.notify_feed(), Some(Pushed::Queued));
         }
+    };
+    for payload in payloads {
+        broadcast(payload);
     }
     let wire = |payloads: &[&str]| {
         let mut wire = Vec::new();
@@ -362,23 +367,65 @@ fn broadcasts_read_from_the_feed_are_framed_together_where_frames_need_no_work_o
         wire
     };
     let mut batch = Vec::new();
-    // Bounded like any batch: two frames at most here, the third is left for the next take.
-    assert_eq!(direct.take(&mut batch, 2), Some(Taken::Frames));
-    assert_eq!(batch.len(), 1, "one buffer for both");
+    // The plain frame queued first fills a batch of one: the feed waits for the next take.
+    assert_eq!(direct.take(&mut batch, 1), Some(Taken::Frames));
+    assert_eq!(
+        batch.iter().map(|m| m.pieces().concat()).collect::<Vec<_>>(),
+        [b"first".to_vec()]
+    );
+    batch.clear();
+    // Fewer than `BACKLOG` broadcasts: taken together, and the next take comes at once.
+    assert_eq!(direct.take(&mut batch, 1), Some(Taken::Frames));
+    assert_eq!(batch.len(), 1, "one buffer for all three");
     assert!(batch[0].framed());
     assert_eq!(
         batch[0].pieces().concat(),
-        wire(&payloads[..2]),
-        "a 2-byte header, then a 4-byte one"
+        wire(&payloads),
+        "a 2-byte header, then a 4-byte one, then a 2-byte one"
     );
     batch.clear();
-    assert_eq!(direct.take(&mut batch, 2), Some(Taken::Frames));
-    assert_eq!(batch[0].pieces().concat(), wire(&payloads[2..]));
-    batch.clear();
-    assert_eq!(direct.take(&mut batch, 2), None);
+    assert_eq!(direct.take(&mut batch, 1), None);
 
-    assert_eq!(compressing.take(&mut batch, 8), Some(Taken::Frames));
+    assert_eq!(compressing.take(&mut batch, 2), Some(Taken::Frames));
     let taken: Vec<_> = batch.iter().map(|m| (m.framed(), m.pieces().concat())).collect();
-    let shared: Vec<_> = payloads.iter().map(|p| (false, p.as_bytes().to_vec())).collect();
-    assert_eq!(taken, shared, "each shared frame as it is");
+    let shared: Vec<_> = payloads[..2].iter().map(|p| (false, p.as_bytes().to_vec())).collect();
+    assert_eq!(taken, shared, "each shared frame as it is, two at most");
+    batch.clear();
+    assert_eq!(compressing.take(&mut batch, 8), Some(Taken::Frames));
+    assert_eq!(batch.len(), 1, "the third");
+    batch.clear();
+
+    // A backlog of `BACKLOG` broadcasts, all taken: the connection lingers before the next take.
+    assert_eq!(direct.begin_write(), None);
+    let many: Vec<String> = (0..BACKLOG).map(|i| i.to_string()).collect();
+    for payload in &many {
+        broadcast(payload);
+    }
+    assert_eq!(direct.take(&mut batch, 1), Some(Taken::Backlog));
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    assert_eq!(batch[0].pieces().concat(), wire(&many));
+    batch.clear();
+    assert_eq!(
+        compressing.take(&mut batch, 64),
+        Some(Taken::Backlog),
+        "compressed or not"
+    );
+    batch.clear();
+
+    // A backlog larger than a take's bytes: taken in two, and the first does not linger (more
+    // waits, and waiting would leave the connection further behind).
+    assert_eq!(direct.begin_write(), None);
+    let large = "x".repeat(TAKE_BYTES / 4);
+    for payload in std::iter::repeat_n(large.as_str(), 4).chain(many.iter().copied()) {
+        broadcast(payload);
+    }
+    assert_eq!(direct.take(&mut batch, 1), Some(Taken::Frames));
+    assert_eq!(
+        batch[0].len(),
+        4 * (frame::header_len(large.len()) + large.len()),
+        "four fit"
+    );
+    batch.clear();
+    assert_eq!(direct.take(&mut batch, 1), Some(Taken::Backlog), "the rest, caught up");
+    assert_eq!(batch[0].pieces().concat(), wire(&many));
 }
