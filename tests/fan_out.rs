@@ -172,9 +172,19 @@ async fn large_sends_to_listed_clients_split_the_same_way() {
 async fn clients_behind_a_flood_of_broadcasts_still_get_every_frame_and_their_replies() {
     // Broadcasts to 300 clients, back to back from two senders: the server queues them
     // through its feed, and connections that catch up with a backlog of them linger before
-    // taking more (`src/hub/outbox.rs`, `LINGER`). Every frame still arrives, in order, and a
+    // taking more (`Config::broadcast_linger`). Every frame still arrives, in order, and a
     // call made in the middle of the flood is answered.
-    let (addr, handle) = start(server()).await;
+    flood(Config::default()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_flood_without_lingering() {
+    flood(Config::default().broadcast_linger(Duration::ZERO)).await;
+}
+
+async fn flood(config: Config) {
+    let zo = Zocket::<NoHeaders, Out>::new().config(config);
+    let (addr, handle) = start(zo.server(Router::new().route("ping", ping))).await;
     let url = format!("ws://{addr}/");
     let (clients, frames) = (300, 400);
     let mut connected = Vec::new();

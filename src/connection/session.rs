@@ -9,7 +9,7 @@ use super::Shared;
 use super::dispatch::Dispatcher;
 use crate::Outgoing;
 use crate::call::Conn;
-use crate::hub::{Cork, LINGER, Message, Outbound, Outbox, Taken};
+use crate::hub::{Cork, Message, Outbound, Outbox, Taken};
 use crate::metrics::{self, ClosedBy};
 use crate::transport::frame::{self, opcode};
 use crate::transport::{Closing, Incoming, ReadError, Socket, Violation};
@@ -151,8 +151,8 @@ where
         });
         // Kept while a burst lasts: the outbox frees it when the connection finds nothing more.
         let mut batch: Vec<Outbound> = Vec::new();
-        // After a take that caught up with a backlog of broadcasts, the next waits `LINGER`
-        // (`hub/outbox.rs`); the timer is kept while takes keep lingering.
+        // After a take that caught up with a backlog of broadcasts, the next waits
+        // `Config::broadcast_linger`; the timer is kept while takes keep lingering.
         let mut linger: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
         let mut lingering = false;
         // Senders write to this socket directly while it is idle (`transport/direct.rs`): every
@@ -206,8 +206,8 @@ where
                     if let Err(end) = write(&mut socket, &mut batch, config.write_timeout, direct).await {
                         break end;
                     }
-                    if taken == Taken::Backlog {
-                        let until = Instant::now() + LINGER;
+                    if taken == Taken::Backlog && !config.broadcast_linger.is_zero() {
+                        let until = Instant::now() + config.broadcast_linger;
                         match linger.as_mut() {
                             Some(timer) => timer.as_mut().reset(until),
                             None => linger = Some(Box::pin(tokio::time::sleep_until(until))),

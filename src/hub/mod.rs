@@ -18,7 +18,7 @@ mod split;
 pub(crate) use cork::Cork;
 pub(crate) use encode::encode;
 pub(crate) use feed::Feed;
-pub(crate) use outbox::{LINGER, Outbox, Pushed, Snapshot, Taken};
+pub(crate) use outbox::{Outbox, Pushed, Snapshot, Taken};
 pub use questions::{Cluster, Location};
 pub(crate) use sequence::Outbound;
 

@@ -58,8 +58,10 @@ pub(crate) enum Taken {
     Frames,
     /// Frames were moved into the batch, among them a backlog of at least [`BACKLOG`]
     /// broadcasts read from the feed, and nothing more waits: broadcasts to everyone come
-    /// faster than this connection is served. It waits [`LINGER`] before taking again, so that
-    /// its next take carries that many more per `send` (see [`LINGER`]).
+    /// faster than this connection is served. It may linger before taking again, so that its
+    /// next take carries more per `send` (`Config::broadcast_linger`). A take that stops at its
+    /// bounds with more waiting is [`Frames`](Self::Frames): the connection takes again at
+    /// once, so lingering never leaves it further behind.
     Backlog,
     /// The queue overflowed: the client must be closed as too slow.
     Overflowed,
@@ -76,24 +78,9 @@ impl Taken {
     }
 }
 
-/// Broadcasts read from the feed in one take, at least, for the connection to linger.
+/// Broadcasts read from the feed in one take, at least, for the connection to linger
+/// ([`Taken::Backlog`]).
 pub(crate) const BACKLOG: usize = 8;
-
-/// How long a connection that caught up with a backlog of broadcasts ([`Taken::Backlog`])
-/// waits before it takes again.
-///
-/// Under a load of broadcasts the server cannot keep up with, each connection is served once
-/// per turn of the runtime over all of them, and writes what came meanwhile in one `send`. A
-/// `send` over TCP costs far more than the bytes it carries (on loopback the receiver's side
-/// of the stack runs in it too), so the fewer frames each carries, the more CPU each delivery
-/// costs, which keeps the server saturated and each `send` small. Lingering breaks that: at
-/// 1000 clients x 3000 broadcasts/s, waiting 15 ms after such a take raised deliveries per
-/// CPU-second by a sixth and lowered the p99 latency, as the CPU saved shortens every queue
-/// (`BENCHMARKS.md`). Only the take waits: the connection still reads, answers calls (a
-/// reply takes what is queued, broadcasts too) and pings. A connection served faster than
-/// broadcasts come takes them a few at a time and never lingers; one whose take stops at its
-/// bounds with more waiting takes again at once, so lingering never leaves it further behind.
-pub(crate) const LINGER: std::time::Duration = std::time::Duration::from_millis(15);
 
 /// Bytes moved into one batch at most (but always at least one frame): frames being written
 /// have left the queue, so this bounds what a stalled write holds on top of it.
