@@ -20,12 +20,15 @@ pub(crate) struct Outbound {
     edit: Edit,
 }
 
+/// `Edit::tail_len` of bytes that are whole frames already: nothing changes, and no header is
+/// added. A value, not a field of its own, which would take `Outbound` past 64 bytes.
+const FRAMED: u8 = u8::MAX;
+
 /// What changes at the ends of a message: its first byte replaced (`head`), its last `cut`
-/// bytes dropped, and `tail` appended; or, `framed`, nothing, because the bytes are whole
-/// frames already.
+/// bytes dropped, and `tail` appended; or nothing, because the bytes are whole frames already
+/// (`tail_len` is [`FRAMED`]).
 #[derive(Debug, Clone, Copy, Default)]
 struct Edit {
-    framed: bool,
     head: Option<u8>,
     cut: u8,
     tail_len: u8,
@@ -48,7 +51,7 @@ impl Outbound {
         Self {
             message: wire,
             edit: Edit {
-                framed: true,
+                tail_len: FRAMED,
                 ..Edit::default()
             },
         }
@@ -113,6 +116,9 @@ fn msgpack_uint(out: &mut Vec<u8>, n: u64) {
 impl Pieces for Outbound {
     fn pieces(&self) -> [&[u8]; 3] {
         let edit = &self.edit;
+        if edit.tail_len == FRAMED {
+            return [&[], &self.message, &[]];
+        }
         let skip = usize::from(edit.head.is_some());
         let end = self.message.len() - usize::from(edit.cut);
         let head: &[u8] = match &edit.head {
@@ -123,12 +129,12 @@ impl Pieces for Outbound {
     }
 
     fn framed(&self) -> bool {
-        self.edit.framed
+        self.edit.tail_len == FRAMED
     }
 
     fn whole(&self) -> Option<&Bytes> {
         let edit = &self.edit;
-        (!edit.framed && edit.head.is_none() && edit.cut == 0 && edit.tail_len == 0).then_some(&self.message)
+        (edit.head.is_none() && edit.cut == 0 && edit.tail_len == 0).then_some(&self.message)
     }
 
     fn replace(&mut self, payload: Bytes) {
@@ -165,6 +171,12 @@ mod tests {
         let value: serde_json::Value = serde_json::from_slice(&written(&max)).unwrap();
         assert_eq!(value["seq"], u64::MAX);
         assert_eq!(written(&Outbound::plain(message.clone())), &message[..]);
+    }
+
+    #[test]
+    fn a_message_to_write_takes_64_bytes() {
+        // A batch holds up to 64 of them, and every pipelined call's reply is one.
+        assert_eq!(std::mem::size_of::<Outbound>(), 64);
     }
 
     /// Sequenced messages of every header size, and runs of frames framed already (one larger
