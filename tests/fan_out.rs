@@ -224,16 +224,7 @@ async fn flood(config: Config) {
             })
         })
         .collect();
-    for sender in senders {
-        sender.await.unwrap();
-    }
-    for reader in readers {
-        let sent = tokio::time::timeout(Duration::from_secs(30), reader)
-            .await
-            .expect("every frame and the reply arrive")
-            .unwrap();
-        assert!(["s0", "s1"].iter().all(|s| sent[*s] == frames), "{sent:?}");
-    }
+    all_arrive(senders, readers, frames).await;
 }
 
 /// Who a fan-out goes to: everyone, a room everyone joined, or everyone's id listed.
@@ -298,7 +289,17 @@ async fn fan_outs(to: To, clients: usize, senders: u32, frames: u32, pause: Dura
             })
         })
         .collect();
-    let count = senders.len() as u32;
+    all_arrive(senders, readers, frames).await;
+}
+
+/// Waits for `senders` (sender `s` numbers its frames `from: "s{s}"`), then for `readers`, each
+/// of which must have counted `frames` frames, in order, from every sender.
+async fn all_arrive(
+    senders: Vec<tokio::task::JoinHandle<()>>,
+    readers: Vec<tokio::task::JoinHandle<HashMap<String, u32>>>,
+    frames: u32,
+) {
+    let count = senders.len();
     for sender in senders {
         sender.await.unwrap();
     }
