@@ -306,7 +306,7 @@ impl Config {
     /// up with a backlog of broadcasts (8 or more in one take) waits this long before its next
     /// take, meanwhile still reading, answering calls (a reply takes everything queued before
     /// it, broadcasts too) and pinging. Measured at 1000 clients and 1000 or 3000 broadcasts
-    /// per second, 25 ms cut the server's CPU per delivery by two fifths or more and lowered
+    /// per second, 25 ms cut the server's CPU per delivery by 30-40% and lowered
     /// the p99 latency too (`BENCHMARKS.md`): it is the delay a client may see on top of the
     /// network's under such a flood. A client served faster than broadcasts come never waits.
     ///
