@@ -3,6 +3,9 @@
 use crate::Compression;
 use std::time::Duration;
 
+/// The longest [`Config::broadcast_linger`].
+const MAX_LINGER: Duration = Duration::from_secs(1);
+
 /// Limits and timings applied to every connection of a server.
 ///
 /// Built from the defaults with one setter per limit, so new limits are never a breaking change:
@@ -309,6 +312,7 @@ impl Config {
     /// per second, 25 ms cut the server's CPU per delivery by 30-40% and lowered
     /// the p99 latency too (`BENCHMARKS.md`): it is the delay a client may see on top of the
     /// network's under such a flood. A client served faster than broadcasts come never waits.
+    /// At most 1 s (building the server panics on more).
     ///
     /// ```
     /// use std::time::Duration;
@@ -360,6 +364,10 @@ impl Config {
         for (name, value) in durations {
             assert!(!value.is_zero(), "zocket: Config::{name} must not be zero");
         }
+        assert!(
+            self.broadcast_linger <= MAX_LINGER,
+            "zocket: Config::broadcast_linger must be at most {MAX_LINGER:?}"
+        );
         if let Some(rate) = self.rate_limit {
             assert!(
                 rate.burst > 0 && rate.per_second > 0,
@@ -531,5 +539,17 @@ mod tests {
     #[should_panic(expected = "outbound_queue must be at least 1")]
     fn an_empty_queue_is_refused() {
         Config::default().outbound_queue(0).check();
+    }
+
+    #[test]
+    #[should_panic(expected = "broadcast_linger must be at most 1s")]
+    fn a_linger_past_a_second_is_refused() {
+        Config::default().broadcast_linger(Duration::MAX).check();
+    }
+
+    #[test]
+    fn a_linger_of_a_second_or_none_is_accepted() {
+        Config::default().broadcast_linger(Duration::from_secs(1)).check();
+        Config::default().broadcast_linger(Duration::ZERO).check();
     }
 }

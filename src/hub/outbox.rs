@@ -61,7 +61,9 @@ pub(crate) enum Taken {
     /// faster than this connection is served. It may linger before taking again, so that its
     /// next take carries more per `send` (`Config::broadcast_linger`). A take that stops at its
     /// bounds with more waiting is [`Frames`](Self::Frames): the connection takes again at
-    /// once, so lingering never leaves it further behind.
+    /// once, so lingering never leaves it further behind; so is one that read more than a
+    /// quarter of what the feed keeps (`Feed::leaves_room`), so a lingering client never comes
+    /// near losing entries, whatever the linger.
     Backlog,
     /// The queue overflowed: the client must be closed as too slow.
     Overflowed,
@@ -547,8 +549,9 @@ impl Outbox {
         state.busy = true;
         batch.reserve(max.min(state.frames.len()));
         // Bytes (and frames) moved into the batch, bytes of queued frames among them, and
-        // frames read from the feed.
-        let (mut taken, mut count, mut queued, mut fed) = (0, 0, 0, 0);
+        // frames (and bytes) read from the feed.
+        let (mut taken, mut count, mut queued) = (0, 0, 0);
+        let (mut fed, mut fed_bytes) = (0, 0);
         while count < max && taken < TAKE_BYTES {
             let Some(front) = state.frames.front() else { break };
             if !is_marker(front) {
@@ -607,6 +610,7 @@ impl Outbox {
                 }
                 taken += frame.len();
                 fed += 1;
+                fed_bytes += frame.len();
                 true
             });
             if !wire.is_empty() {
@@ -639,7 +643,13 @@ impl Outbox {
             // Only markers with nothing left to read: as if the queue had been empty.
             return found_empty(state, batch);
         }
-        if fed >= BACKLOG && state.frames.is_empty() {
+        let room = || {
+            state
+                .follow
+                .as_ref()
+                .is_some_and(|follow| follow.feed.leaves_room(fed, fed_bytes))
+        };
+        if fed >= BACKLOG && state.frames.is_empty() && room() {
             return Some(Taken::Backlog);
         }
         Some(Taken::Frames)

@@ -429,3 +429,32 @@ fn broadcasts_read_from_the_feed_are_framed_together_where_frames_need_no_work_o
     assert_eq!(direct.take(&mut batch, 1), Some(Taken::Backlog), "the rest, caught up");
     assert_eq!(batch[0].pieces().concat(), wire(&many));
 }
+
+/// A backlog that fills more than a quarter of the feed (in entries or in bytes) does not
+/// linger: waiting for as many more would bring the client near losing entries.
+#[test]
+fn a_backlog_near_the_feeds_bound_does_not_linger() {
+    for (capacity, capacity_bytes, lingers) in [
+        (4 * BACKLOG, usize::MAX, true),
+        (4 * BACKLOG - 1, usize::MAX, false),
+        (usize::MAX, 4 * BACKLOG, true),
+        (usize::MAX, 4 * BACKLOG - 1, false),
+    ] {
+        let feed = Arc::new(Feed::new(capacity, capacity_bytes));
+        let outbox = Outbox::new(8, 1 << 20);
+        assert!(outbox.follow_feed(&feed, Codec::Json));
+        for _ in 0..BACKLOG {
+            // One byte each.
+            feed.append([Some(Bytes::from_static(b"x")), None], Box::default());
+            assert_eq!(outbox.notify_feed(), Some(Pushed::Queued));
+        }
+        let mut batch = Vec::new();
+        let expected = if lingers { Taken::Backlog } else { Taken::Frames };
+        assert_eq!(
+            outbox.take(&mut batch, 64),
+            Some(expected),
+            "{capacity} {capacity_bytes}"
+        );
+        assert_eq!(batch.len(), BACKLOG, "all read either way");
+    }
+}
