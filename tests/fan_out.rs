@@ -42,8 +42,8 @@ async fn three(send: Sender<Out>, id: ClientId) -> Result<&'static str, zocket::
     Ok("done")
 }
 
-fn server() -> zocket::Server<NoHeaders, Out> {
-    let zo = Zocket::<NoHeaders, Out>::new().config(Config::default());
+fn server(config: Config) -> zocket::Server<NoHeaders, Out> {
+    let zo = Zocket::<NoHeaders, Out>::new().config(config);
     zo.server(Router::new().route("ping", ping).route("me", me).route("three", three))
 }
 
@@ -62,7 +62,7 @@ fn check_order(frames: &[Value]) -> HashMap<String, u32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frames_stay_whole_and_in_order_when_a_client_stops_reading_and_starts_again() {
-    let (addr, handle) = start(server()).await;
+    let (addr, handle) = start(server(Config::default())).await;
     let mut slow = Client::connect(&format!("ws://{addr}/")).await;
     let id: ClientId = serde_json::from_value(slow.ok("me", Value::Null).await).unwrap();
     // 2 × 400 frames of 6 KiB (4.8 MB, more than loopback's socket buffers hold, within the
@@ -147,7 +147,7 @@ async fn frames_stay_whole_and_in_order_when_a_client_stops_reading_and_starts_a
 async fn concurrent_broadcasts_reach_every_client_in_each_senders_order() {
     // Four senders broadcast at once from two threads; every client reads as they go, so most
     // frames are written directly and some meet a busy socket and queue.
-    fan_outs(To::All, 50, 4, 300, Duration::ZERO).await;
+    fan_outs(Config::default(), To::All, 50, 4, 300, Duration::ZERO).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,17 +155,17 @@ async fn large_broadcasts_split_over_two_threads_keep_each_senders_order() {
     // Over 256 recipients a broadcast is split: half written by a helper thread, half by the
     // sender (`src/hub/split.rs`); one that follows another within 2 ms queues. Paced senders
     // get both, interleaved.
-    fan_outs(To::All, 300, 3, 40, Duration::from_millis(3)).await;
+    fan_outs(Config::default(), To::All, 300, 3, 40, Duration::from_millis(3)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_sends_to_a_room_split_the_same_way() {
-    fan_outs(To::Room, 300, 3, 30, Duration::from_millis(3)).await;
+    fan_outs(Config::default(), To::Room, 300, 3, 30, Duration::from_millis(3)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_sends_to_listed_clients_split_the_same_way() {
-    fan_outs(To::Listed, 300, 3, 30, Duration::from_millis(3)).await;
+    fan_outs(Config::default(), To::Listed, 300, 3, 30, Duration::from_millis(3)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,57 +174,27 @@ async fn clients_behind_a_flood_of_broadcasts_still_get_every_frame_and_their_re
     // through its feed, and connections that catch up with a backlog of them linger before
     // taking more (`Config::broadcast_linger`). Every frame still arrives, in order, and a
     // call made in the middle of the flood is answered.
-    flood(Config::default()).await;
+    fan_outs(Config::default(), To::All, 300, 2, 400, Duration::ZERO).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_flood_without_lingering() {
-    flood(Config::default().broadcast_linger(Duration::ZERO)).await;
+    fan_outs(
+        Config::default().broadcast_linger(Duration::ZERO),
+        To::All,
+        300,
+        2,
+        400,
+        Duration::ZERO,
+    )
+    .await;
 }
 
-async fn flood(config: Config) {
-    let zo = Zocket::<NoHeaders, Out>::new().config(config);
-    let (addr, handle) = start(zo.server(Router::new().route("ping", ping))).await;
-    let url = format!("ws://{addr}/");
-    let (clients, frames) = (300, 400);
-    let mut connected = Vec::new();
-    for _ in 0..clients {
-        connected.push(Client::connect(&url).await);
-    }
-    let senders: Vec<_> = (0..2)
-        .map(|s| {
-            let handle = handle.clone();
-            tokio::spawn(async move {
-                for n in 0..frames {
-                    let out = Out::Numbered {
-                        from: format!("s{s}"),
-                        n,
-                        data: String::new(),
-                    };
-                    assert_eq!(handle.emit(out).broadcast().unwrap().delivered, clients);
-                    if n % 50 == 0 {
-                        tokio::task::yield_now().await;
-                    }
-                }
-            })
-        })
-        .collect();
-    let readers: Vec<_> = connected
-        .into_iter()
-        .map(|mut client| {
-            tokio::spawn(async move {
-                let mut received = Vec::new();
-                while received.len() < 2 * frames as usize {
-                    received.push(client.next_frame().await);
-                    if received.len() == 100 {
-                        assert_eq!(client.ok("ping", Value::Null).await, "pong");
-                    }
-                }
-                check_order(&received)
-            })
-        })
-        .collect();
-    all_arrive(senders, readers, frames).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_behind_a_flood_of_sends_to_their_room_linger_the_same_way() {
+    // A room of 100: each send is queued to every member's own queue, not through the feed,
+    // and a connection that takes a backlog of them lingers the same way.
+    fan_outs(Config::default(), To::Room, 100, 2, 400, Duration::ZERO).await;
 }
 
 /// Who a fan-out goes to: everyone, a room everyone joined, or everyone's id listed.
@@ -236,9 +206,10 @@ enum To {
 }
 
 /// `clients` read while `senders` each send `frames` numbered frames `to` all of them,
-/// pausing `pause` between them; every client must get every frame, in each sender's order.
-async fn fan_outs(to: To, clients: usize, senders: u32, frames: u32, pause: Duration) {
-    let (addr, handle) = start(server()).await;
+/// pausing `pause` between them (none: back to back); every client must get every frame, in
+/// each sender's order, and a call a client makes after its 100th frame is answered.
+async fn fan_outs(config: Config, to: To, clients: usize, senders: u32, frames: u32, pause: Duration) {
+    let (addr, handle) = start(server(config)).await;
     let url = format!("ws://{addr}/");
     let mut connected = Vec::new();
     let mut ids = Vec::new();
@@ -284,6 +255,9 @@ async fn fan_outs(to: To, clients: usize, senders: u32, frames: u32, pause: Dura
                 let mut received = Vec::new();
                 while received.len() < total {
                     received.push(client.next_frame().await);
+                    if received.len() == 100 {
+                        assert_eq!(client.ok("ping", Value::Null).await, "pong");
+                    }
                 }
                 check_order(&received)
             })
@@ -314,7 +288,7 @@ async fn all_arrive(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_never_overtakes_frames_queued_before_it() {
-    let (addr, handle) = start(server()).await;
+    let (addr, handle) = start(server(Config::default())).await;
     let mut slow = Client::connect(&format!("ws://{addr}/")).await;
     let id: ClientId = serde_json::from_value(slow.ok("me", Value::Null).await).unwrap();
     // 80 frames of 64 KiB while the client reads nothing: the socket fills and most wait in

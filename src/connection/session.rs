@@ -151,7 +151,7 @@ where
         });
         // Kept while a burst lasts: the outbox frees it when the connection finds nothing more.
         let mut batch: Vec<Outbound> = Vec::new();
-        // After a take that caught up with a backlog of broadcasts, the next waits
+        // After a take that caught up with a backlog of fan-outs, the next waits
         // `Config::broadcast_linger`; the timer is kept while takes keep lingering.
         let mut linger: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
         let mut lingering = false;

@@ -56,14 +56,14 @@ pub(crate) enum Pushed {
 pub(crate) enum Taken {
     /// Frames were moved into the batch.
     Frames,
-    /// Frames were moved into the batch, among them a backlog of at least [`BACKLOG`]
-    /// broadcasts read from the feed, and nothing more waits: broadcasts to everyone come
-    /// faster than this connection is served. It may linger before taking again, so that its
-    /// next take carries more per `send` (`Config::broadcast_linger`). A take that stops at its
-    /// bounds with more waiting is [`Frames`](Self::Frames): the connection takes again at
-    /// once, so lingering never leaves it further behind; so is one that read more than a
-    /// quarter of what the feed keeps (`Feed::leaves_room`), so a lingering client never comes
-    /// near losing entries, whatever the linger.
+    /// Frames were moved into the batch, a backlog of at least [`BACKLOG`] (queued or read
+    /// from the feed), and nothing more waits: fan-outs come faster than this connection is
+    /// served. It may linger before taking again, so that its next take carries more per
+    /// `send` (`Config::broadcast_linger`). A take that stops at its bounds with more waiting
+    /// is [`Frames`](Self::Frames): the connection takes again at once, so lingering never
+    /// leaves it further behind; so is one that read more than a quarter of what its queue
+    /// holds or the feed keeps (`Feed::leaves_room`), so a lingering client never comes near
+    /// being closed as too slow, whatever the linger.
     Backlog,
     /// The queue overflowed: the client must be closed as too slow.
     Overflowed,
@@ -80,7 +80,7 @@ impl Taken {
     }
 }
 
-/// Broadcasts read from the feed in one take, at least, for the connection to linger
+/// Frames queued or read from the feed in one take, at least, for the connection to linger
 /// ([`Taken::Backlog`]).
 pub(crate) const BACKLOG: usize = 8;
 
@@ -548,9 +548,9 @@ impl Outbox {
         }
         state.busy = true;
         batch.reserve(max.min(state.frames.len()));
-        // Bytes (and frames) moved into the batch, bytes of queued frames among them, and
-        // frames (and bytes) read from the feed.
-        let (mut taken, mut count, mut queued) = (0, 0, 0);
+        // Bytes (and frames) moved into the batch, bytes (and frames) of queued frames among
+        // them, and frames (and bytes) read from the feed.
+        let (mut taken, mut count, mut queued, mut queued_count) = (0, 0, 0, 0);
         let (mut fed, mut fed_bytes) = (0, 0);
         while count < max && taken < TAKE_BYTES {
             let Some(front) = state.frames.front() else { break };
@@ -558,6 +558,7 @@ impl Outbox {
                 let frame = state.frames.pop_front().expect("a front");
                 taken += frame.len();
                 queued += frame.len();
+                queued_count += 1;
                 count += 1;
                 batch.push(Outbound::plain(frame));
                 continue;
@@ -643,13 +644,17 @@ impl Outbox {
             // Only markers with nothing left to read: as if the queue had been empty.
             return found_empty(state, batch);
         }
-        let room = || {
-            state
-                .follow
-                .as_ref()
-                .is_some_and(|follow| follow.feed.leaves_room(fed, fed_bytes))
-        };
-        if fed >= BACKLOG && state.frames.is_empty() && room() {
+        // A backlog: frames queued or read from the feed while the connection was busy. It
+        // lingers only if as many more again would fill at most a quarter of its queue, and
+        // of the feed, so a lingering client stays far from being closed as too slow.
+        let room = queued_count <= self.capacity / 4
+            && queued <= self.capacity_bytes / 4
+            && (fed == 0
+                || state
+                    .follow
+                    .as_ref()
+                    .is_some_and(|follow| follow.feed.leaves_room(fed, fed_bytes)));
+        if queued_count + fed >= BACKLOG && state.frames.is_empty() && room {
             return Some(Taken::Backlog);
         }
         Some(Taken::Frames)

@@ -14,7 +14,8 @@ fn a_burst_keeps_its_memory_until_the_queue_is_found_empty() {
     for _ in 0..10 {
         outbox.push(&frame, MessageId::NONE);
     }
-    assert_eq!(outbox.take(&mut batch, 64), Some(Taken::Frames));
+    // The last of a backlog: the connection may linger.
+    assert_eq!(outbox.take(&mut batch, 64), Some(Taken::Backlog));
     assert_eq!(batch.len(), 46);
     assert!(batch.capacity() >= 64, "the batch is kept while the burst lasts");
     assert!(outbox.state.lock().frames.capacity() >= 100, "and so is the queue");
@@ -457,4 +458,39 @@ fn a_backlog_near_the_feeds_bound_does_not_linger() {
         );
         assert_eq!(batch.len(), BACKLOG, "all read either way");
     }
+}
+
+#[test]
+fn a_backlog_of_queued_frames_lingers_far_from_the_queues_bound() {
+    let frame = Bytes::from_static(b"f");
+    for (capacity, capacity_bytes, queued, expected) in [
+        // Fewer than a backlog: the client keeps up.
+        (1000, 1 << 20, BACKLOG - 1, Taken::Frames),
+        (1000, 1 << 20, BACKLOG, Taken::Backlog),
+        // As many more would fill more than a quarter of the queue, in frames or bytes.
+        (4 * BACKLOG, 1 << 20, BACKLOG, Taken::Backlog),
+        (4 * BACKLOG - 1, 1 << 20, BACKLOG, Taken::Frames),
+        (1000, 4 * BACKLOG, BACKLOG, Taken::Backlog),
+        (1000, 4 * BACKLOG - 1, BACKLOG, Taken::Frames),
+    ] {
+        let outbox = Outbox::new(capacity, capacity_bytes);
+        for _ in 0..queued {
+            assert_eq!(outbox.push(&frame, MessageId::NONE), Pushed::Queued);
+        }
+        let mut batch = Vec::new();
+        assert_eq!(
+            outbox.take(&mut batch, 64),
+            Some(expected),
+            "{capacity} {capacity_bytes} {queued}"
+        );
+        assert_eq!(batch.len(), queued, "all taken either way");
+    }
+    // A take that stops at its bound with more waiting takes again at once.
+    let outbox = Outbox::new(1000, 1 << 20);
+    for _ in 0..2 * BACKLOG {
+        outbox.push(&frame, MessageId::NONE);
+    }
+    let mut batch = Vec::new();
+    assert_eq!(outbox.take(&mut batch, BACKLOG), Some(Taken::Frames));
+    assert_eq!(outbox.take(&mut batch, BACKLOG), Some(Taken::Backlog));
 }
