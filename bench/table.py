@@ -17,7 +17,7 @@ HEADINGS = {
     "bun": "bun",
     "tungstenite": "tungstenite",
 }
-CASES = ["rpc1", "rpc16", "rpc16p", "broadcast", "stress", "rooms", "idle"]
+CASES = ["rpc1", "rpc16", "rpc16p", "broadcast", "stress", "rooms", "rooms-stress", "idle"]
 RATIOS = [("zocket", "tungstenite"), ("zocket", "bun"), ("zocket-1t", "bun"), ("zocket", "zocket-prev")]
 
 # Headroom: what share of the machine (window × cores) each side used. A generator near its share of
@@ -55,7 +55,7 @@ METRICS = {
         ("connect + first echo p99, ms", "latency_ms.p99", "ms", "down"),
     ],
 }
-# In the stress case the sender outruns every server: "lost" there is what was still undelivered when
+# In the stress cases the senders outrun every server: "lost" there is what was still undelivered when
 # the drain ended (no server disconnects anyone), so it is a lag, not a drop count.
 STRESS_LOST = "not delivered by the end of the drain"
 
@@ -99,8 +99,9 @@ def describe(case, record):
         return f"broadcast stress: {p['clients']} clients, {p['rate']:g} shouts/s, {p['duration_s']:g} s"
     if case == "broadcast":
         return f"broadcast: {p['clients']} clients, {p['rate']:g} shouts/s, {p['duration_s']:g} s"
-    if case == "rooms":
-        return f"rooms: {p['clients']} clients in {p['rooms']} rooms, {p['rate']:g} shouts/s in all, {p['duration_s']:g} s"
+    if case.startswith("rooms"):
+        kind = "rooms stress" if case == "rooms-stress" else "rooms"
+        return f"{kind}: {p['clients']} clients in {p['rooms']} rooms, {p['rate']:g} shouts/s in all, {p['duration_s']:g} s"
     return f"idle: {p['clients']} connections"
 
 
@@ -176,7 +177,7 @@ def table(lines):
         out.append(f"| **{title}** |" + " |" * (len(header) - 1))
         kind = first["scenario"] if first else None
         for label, path, form, better in METRICS.get(kind, []) + [KERNEL, OTHER]:
-            if case == "stress" and path == "lost":
+            if case.endswith("stress") and path == "lost":
                 label = STRESS_LOST
             cells = []
             values = {}
