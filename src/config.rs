@@ -311,7 +311,7 @@ impl Config {
     /// meanwhile still reading, answering calls (a reply takes everything queued before it,
     /// broadcasts too) and pinging. Measured at 1000 clients and 1000 or 3000 broadcasts to
     /// everyone per second, 25 ms cut the server's CPU per delivery by 30-40%, and at 3000
-    /// sends a second to rooms of 250 by 25%, and lowered the p99 latency too
+    /// sends a second to rooms of 250 by 20-25%, and lowered the p99 latency too
     /// (`BENCHMARKS.md`): it is the delay a client may see on top of the network's under such a
     /// flood. A client whose frames never pile up never waits, nor does one whose backlog fills
     /// more than a quarter of its queue (it would risk being closed as too slow). But a client
