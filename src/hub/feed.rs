@@ -88,12 +88,9 @@ impl Feed {
         self.head.load(Ordering::SeqCst)
     }
 
-    /// Whether a reader that just read `entries` entries of `bytes` bytes may wait for as many
-    /// more before it reads again (it lingers: `Taken::Backlog`): they fill at most a quarter
-    /// of the feed, so a lingering reader stays far from losing entries, and one that reads
-    /// more each time stops lingering.
-    pub(crate) fn leaves_room(&self, entries: usize, bytes: usize) -> bool {
-        entries <= self.capacity / 4 && bytes <= self.capacity_bytes / 4
+    /// The most entries, and bytes, the feed keeps.
+    pub(crate) fn bounds(&self) -> (usize, usize) {
+        (self.capacity, self.capacity_bytes)
     }
 
     /// Appends one broadcast (`frames` by codec index), not for the queues at the addresses in

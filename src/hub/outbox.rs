@@ -62,7 +62,7 @@ pub(crate) enum Taken {
     /// `send` (`Config::broadcast_linger`). A take that stops at its bounds with more waiting
     /// is [`Frames`](Self::Frames): the connection takes again at once, so lingering never
     /// leaves it further behind; so is one that read more than a quarter of what its queue
-    /// holds or the feed keeps (`Feed::leaves_room`), so a lingering client never comes near
+    /// holds or the feed keeps ([`leaves_room`]), so a lingering client never comes near
     /// being closed as too slow, whatever the linger.
     Backlog,
     /// The queue overflowed: the client must be closed as too slow.
@@ -83,6 +83,15 @@ impl Taken {
 /// Frames queued or read from the feed in one take, at least, for the connection to linger
 /// ([`Taken::Backlog`]).
 pub(crate) const BACKLOG: usize = 8;
+
+/// Whether a connection that just read `read` (frames, bytes) from a queue or the feed, whose
+/// bound is `bound` (frames, bytes), may wait for as many more before it reads again (it
+/// lingers: [`Taken::Backlog`]): they fill at most a quarter of the bound, so a lingering client
+/// stays far from being closed as too slow or losing entries, and one that reads more each time
+/// stops lingering.
+fn leaves_room(read: (usize, usize), bound: (usize, usize)) -> bool {
+    read.0 <= bound.0 / 4 && read.1 <= bound.1 / 4
+}
 
 /// Bytes moved into one batch at most (but always at least one frame): frames being written
 /// have left the queue, so this bounds what a stalled write holds on top of it.
@@ -644,17 +653,17 @@ impl Outbox {
             // Only markers with nothing left to read: as if the queue had been empty.
             return found_empty(state, batch);
         }
-        // A backlog: frames queued or read from the feed while the connection was busy. It
-        // lingers only if as many more again would fill at most a quarter of its queue, and
-        // of the feed, so a lingering client stays far from being closed as too slow.
-        let room = queued_count <= self.capacity / 4
-            && queued <= self.capacity_bytes / 4
-            && (fed == 0
-                || state
-                    .follow
-                    .as_ref()
-                    .is_some_and(|follow| follow.feed.leaves_room(fed, fed_bytes)));
-        if queued_count + fed >= BACKLOG && state.frames.is_empty() && room {
+        // A backlog: frames queued or read from the feed while the connection was busy.
+        let backlog = queued_count + fed >= BACKLOG && state.frames.is_empty();
+        let room = || {
+            leaves_room((queued_count, queued), (self.capacity, self.capacity_bytes))
+                && (fed == 0
+                    || state
+                        .follow
+                        .as_ref()
+                        .is_some_and(|follow| leaves_room((fed, fed_bytes), follow.feed.bounds())))
+        };
+        if backlog && room() {
             return Some(Taken::Backlog);
         }
         Some(Taken::Frames)
